@@ -1,0 +1,1102 @@
+//! A private PostgreSQL cluster for running j0 without `DATABASE_URL`.
+//!
+//! When no `DATABASE_URL` is configured, `j0 serve` (and the test harnesses) need a database
+//! without any setup by the operator. [`PrivateCluster::start_or_reuse`] creates — once — a
+//! cluster under a directory such as `./.j0/pg` from the PostgreSQL server binaries already
+//! installed on the machine, starts it if it is not running, and hands back a connection URL.
+//! The data survives restarts: a second call, from the same or another process, reuses it.
+//!
+//! Why it is shaped this way:
+//!
+//! * **Synchronous, `std::process` only.** It runs once, before the async runtime and the
+//!   connection pool exist, and it only shells out to `initdb`, `pg_ctl` and `pg_isready`.
+//!   Crates such as `pgtemp` were rejected: as root they call `sudo`, which is missing here, and
+//!   they look for `initdb` only on `PATH`, while Debian keeps it in
+//!   `/usr/lib/postgresql/<version>/bin`.
+//! * **Unix socket only** (`listen_addresses=''`). The private server never opens a TCP port,
+//!   so it cannot clash with a system server on `127.0.0.1:5432` or be reached from the
+//!   network; authentication is `trust`, protected by the directory permissions.
+//! * **Runs as `postgres` when we are root.** PostgreSQL refuses to run as root, so the binaries
+//!   are started with `runuser -u postgres --` (not `sudo`, which may be absent) after the
+//!   directory tree has been handed to that user.
+//! * **One process at a time.** Parallel test binaries may call it on the same directory at the
+//!   same moment; an exclusive lock on `<root>/.lock` (`std::fs::File::try_lock`) serialises them,
+//!   so exactly one of them runs `initdb` and starts the server and the others reuse it.
+//!   `initdb` writes into a staging directory that is renamed to `data` only once it succeeded,
+//!   so an interrupted `initdb` never leaves a half-made cluster behind.
+//! * **One clear line on failure.** Every [`ClusterError`] displays as a single line naming what
+//!   is wrong, including the failing command's stderr, and — where the operator has to act —
+//!   what to do (install PostgreSQL, fix a directory's permissions, or set `DATABASE_URL`).
+//!
+//! Layout under the root directory: `data/` (the cluster, mode 0700), `run/` (the Unix socket
+//! `.s.PGSQL.5432`), `log/postgresql.log` (the server log) and `.lock`.
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The OS user and the database superuser the cluster runs as.
+const PG_USER: &str = "postgres";
+/// The port number; with no TCP listener it only names the socket file `.s.PGSQL.5432`.
+const PORT: u16 = 5432;
+/// Longest socket file path that fits in `sockaddr_un.sun_path` (108 bytes with the NUL).
+const MAX_SOCKET_PATH_LEN: usize = 107;
+/// Seconds `pg_ctl` waits for the server to start or stop.
+const PG_CTL_TIMEOUT_SECS: u32 = 60;
+/// How long a caller waits for another process holding the cluster lock.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a running server may take to accept connections (e.g. crash recovery).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a server reported running may leave its socket unanswered.
+const NO_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Where Debian-style packages install each major version's server binaries.
+const VERSIONED_BIN_ROOT: &str = "/usr/lib/postgresql";
+/// Server binaries that must sit together in one directory.
+const REQUIRED_BINARIES: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+/// Where system tools live when `PATH` lacks them.
+const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+/// Lines of the server log quoted in a start failure.
+const LOG_TAIL_LINES: usize = 5;
+
+/// Errors from starting, reusing or stopping a [`PrivateCluster`].
+///
+/// Each variant displays as one line; those the operator must act on say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No directory with `initdb`, `pg_ctl` and `postgres` was found.
+    #[error(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or under \
+         /usr/lib/postgresql/*/bin: install PostgreSQL or set DATABASE_URL"
+    )]
+    BinariesNotFound,
+
+    /// Running as root, but there is no `postgres` OS user to run the server as.
+    #[error(
+        "running as root, but there is no `postgres` OS user to run the private PostgreSQL \
+         cluster as: install PostgreSQL (it creates that user), run j0 as a non-root user, \
+         or set DATABASE_URL"
+    )]
+    NoPostgresUser,
+
+    /// Running as root, but `runuser` (util-linux) is not installed.
+    #[error(
+        "running as root, but `runuser` (util-linux) is not installed to run the private \
+         PostgreSQL cluster as the `postgres` user: install util-linux, run j0 as a non-root \
+         user, or set DATABASE_URL"
+    )]
+    NoRunuser,
+
+    /// A directory of the cluster cannot be created or reached.
+    #[error(
+        "cannot use {path} for the private PostgreSQL cluster ({reason}): fix the directory's \
+         permissions or set DATABASE_URL"
+    )]
+    Directory {
+        /// The directory at fault.
+        path: PathBuf,
+        /// What went wrong with it.
+        reason: String,
+    },
+
+    /// The cluster path holds a character `pg_ctl` or the URL cannot carry safely.
+    #[error(
+        "the private PostgreSQL cluster path {path} contains {found}, which pg_ctl cannot quote: \
+         run j0 from another directory or set DATABASE_URL"
+    )]
+    UnsupportedPath {
+        /// The absolute cluster root.
+        path: PathBuf,
+        /// Description of the offending character.
+        found: String,
+    },
+
+    /// The Unix socket path would not fit in `sockaddr_un`.
+    #[error(
+        "the private PostgreSQL socket path {path} is {len} bytes, longer than the {max}-byte \
+         Unix socket limit: run j0 from a directory with a shorter path or set DATABASE_URL"
+    )]
+    SocketPathTooLong {
+        /// The socket file path that would be used.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+
+    /// `data` exists but was not made by `initdb`.
+    #[error(
+        "{path} exists but is not a PostgreSQL data directory (no PG_VERSION): move it away \
+         or set DATABASE_URL"
+    )]
+    NotADataDirectory {
+        /// The data directory.
+        path: PathBuf,
+    },
+
+    /// The data directory belongs to another PostgreSQL major version than the binaries.
+    #[error(
+        "{path} was created by PostgreSQL {data_version} but the binaries found in {bin_dir} \
+         are PostgreSQL {bin_version}: install PostgreSQL {data_version}, move the directory \
+         away, or set DATABASE_URL"
+    )]
+    VersionMismatch {
+        /// The data directory.
+        path: PathBuf,
+        /// Major version recorded in `PG_VERSION`.
+        data_version: String,
+        /// Directory of the binaries that were found.
+        bin_dir: PathBuf,
+        /// Major version of those binaries.
+        bin_version: String,
+    },
+
+    /// Another process held the cluster lock for too long.
+    #[error("timed out after {secs} s waiting for the lock {path} held by another j0 process")]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// Seconds waited.
+        secs: u64,
+    },
+
+    /// A program could not be started at all.
+    #[error("could not run `{program}`: {error}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        error: io::Error,
+    },
+
+    /// A command ran and failed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// Its trimmed stderr (or stdout when stderr is empty), on one line, plus any context.
+        stderr: String,
+    },
+
+    /// The server is reported running but does not answer on the cluster's socket.
+    #[error(
+        "the private PostgreSQL server for {data_dir} is running but not accepting connections \
+         on {socket_dir} ({detail}); if no server runs there, remove {data_dir}/postmaster.pid"
+    )]
+    NotReady {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The socket directory probed.
+        socket_dir: PathBuf,
+        /// Last probe result.
+        detail: String,
+    },
+
+    /// The server stopped again right after `pg_ctl start` reported it started.
+    #[error(
+        "the private PostgreSQL server exited right after starting: {detail} \
+         (server log {log_file})"
+    )]
+    Exited {
+        /// The server log.
+        log_file: PathBuf,
+        /// The last lines of the server log, on one line.
+        detail: String,
+    },
+
+    /// Any other file-system error.
+    #[error("{action} {path}: {error}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        error: io::Error,
+    },
+}
+
+/// A private PostgreSQL cluster listening only on a Unix socket under its root directory.
+///
+/// Obtained from [`PrivateCluster::start_or_reuse`]; dropping it leaves the server running
+/// (call [`PrivateCluster::stop`] to shut it down).
+#[derive(Debug, Clone)]
+pub struct PrivateCluster {
+    root: PathBuf,
+    data_dir: PathBuf,
+    socket_dir: PathBuf,
+    log_file: PathBuf,
+    bin_dir: PathBuf,
+    run_as_postgres: bool,
+    /// `runuser`, resolved when `run_as_postgres` (PATH may lack `/usr/sbin`).
+    runuser: PathBuf,
+}
+
+impl PrivateCluster {
+    /// Starts (or reuses, if already running) a cluster under `root` (e.g. `./.j0/pg`):
+    /// data in `root/data`, Unix socket in `root/run`, server log in `root/log/postgresql.log`.
+    ///
+    /// Creates the directories and runs `initdb` when `root/data/PG_VERSION` is missing. When
+    /// the effective user is root, the tree is handed to the `postgres` user and the binaries
+    /// run as that user. Safe to call from several processes at once on the same `root`.
+    ///
+    /// # Errors
+    ///
+    /// Missing binaries, an unusable directory, or a failing `initdb`/`pg_ctl` — see
+    /// [`ClusterError`].
+    pub fn start_or_reuse(root: &Path) -> Result<Self, ClusterError> {
+        let bin_dir = find_bin_dir()?;
+        let run_as_postgres = effective_uid()? == 0;
+        let runuser = if run_as_postgres {
+            ensure_postgres_user()?;
+            find_program("runuser", SYSTEM_DIRS).ok_or(ClusterError::NoRunuser)?
+        } else {
+            PathBuf::from("runuser")
+        };
+        let root = prepare_root(root)?;
+        let socket_dir = root.join("run");
+
+        let mut cluster = Self {
+            data_dir: root.join("data"),
+            log_file: root.join("log").join("postgresql.log"),
+            socket_dir,
+            root,
+            bin_dir,
+            run_as_postgres,
+            runuser,
+        };
+
+        let _lock = ClusterLock::acquire(&cluster.root.join(".lock"))?;
+        for dir in [&cluster.socket_dir, &cluster.root.join("log")] {
+            create_dir(dir)?;
+        }
+        if cluster.run_as_postgres {
+            cluster.hand_to_postgres()?;
+        }
+
+        if cluster.data_dir.join("PG_VERSION").is_file() {
+            cluster.match_data_version()?;
+        } else {
+            cluster.initdb()?;
+        }
+
+        if cluster.is_running()? {
+            if let Readiness::Ready = cluster.wait_ready()? {
+                tracing::info!(
+                    data_dir = %cluster.data_dir.display(),
+                    "reusing running private PostgreSQL cluster"
+                );
+                return Ok(cluster);
+            }
+            tracing::warn!(
+                data_dir = %cluster.data_dir.display(),
+                "private PostgreSQL server went away while probed; starting it again"
+            );
+        }
+        cluster.start()?;
+        match cluster.wait_ready()? {
+            Readiness::Ready => Ok(cluster),
+            Readiness::Gone => Err(ClusterError::Exited {
+                detail: log_tail(&cluster.log_file).unwrap_or_else(|| "no server log".to_owned()),
+                log_file: cluster.log_file,
+            }),
+        }
+    }
+
+    /// Connection URL for `database` as user `postgres` over the cluster's Unix socket:
+    /// `postgresql://postgres@/DATABASE?host=/abs/path/run&port=5432`.
+    ///
+    /// The host part is left empty on purpose: `tokio-postgres` treats a host in the authority
+    /// *and* a `host=` parameter as two hosts and would try TCP `localhost:5432` — possibly a
+    /// system server — first. Both `tokio-postgres` and libpq (`psql`) read `host=` starting
+    /// with `/` as a socket directory. The database name and path are percent-encoded.
+    #[must_use]
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgresql://{PG_USER}@/{}?host={}&port={PORT}",
+            percent_encode(database.as_bytes(), false),
+            percent_encode(self.socket_dir.as_os_str().as_encoded_bytes(), true),
+        )
+    }
+
+    /// The directory holding the server's Unix socket (`.s.PGSQL.5432`).
+    #[must_use]
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// The cluster's data directory.
+    #[must_use]
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The server log file.
+    #[must_use]
+    pub fn log_file(&self) -> &Path {
+        &self.log_file
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`, waiting for it to exit). Does nothing when it
+    /// is not running.
+    ///
+    /// # Errors
+    ///
+    /// The lock cannot be taken or `pg_ctl stop` fails.
+    pub fn stop(&self) -> Result<(), ClusterError> {
+        let _lock = ClusterLock::acquire(&self.root.join(".lock"))?;
+        if !self.is_running()? {
+            tracing::debug!(
+                data_dir = %self.data_dir.display(),
+                "private PostgreSQL cluster already stopped"
+            );
+            return Ok(());
+        }
+        let mut cmd = self.pg_command("pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "fast", "-w", "-t"])
+            .arg(PG_CTL_TIMEOUT_SECS.to_string())
+            .arg("stop");
+        run_checked(cmd)?;
+        tracing::info!(data_dir = %self.data_dir.display(), "stopped private PostgreSQL cluster");
+        Ok(())
+    }
+
+    /// A command running `program` from the bin dir, as `postgres` when we are root.
+    fn pg_command(&self, program: &str) -> Command {
+        let binary = self.bin_dir.join(program);
+        let mut cmd = if self.run_as_postgres {
+            let mut cmd = Command::new(&self.runuser);
+            cmd.args(["-u", PG_USER, "--"]).arg(binary);
+            cmd
+        } else {
+            Command::new(binary)
+        };
+        sanitize(&mut cmd);
+        // The caller's working directory may be unreadable for `postgres` (e.g. under /root).
+        cmd.current_dir(&self.root);
+        cmd
+    }
+
+    /// A command running `program` (not a PostgreSQL binary) as `postgres`.
+    fn as_postgres(&self, program: &str) -> Command {
+        let mut cmd = Command::new(&self.runuser);
+        cmd.args(["-u", PG_USER, "--"]).arg(system_program(program));
+        sanitize(&mut cmd);
+        cmd.current_dir("/");
+        cmd
+    }
+
+    /// `chown -R` the root to `postgres`, then check that user can reach and write it.
+    fn hand_to_postgres(&self) -> Result<(), ClusterError> {
+        let mut chown = Command::new(system_program("chown"));
+        chown.arg("-R").arg(format!("{PG_USER}:")).arg(&self.root);
+        sanitize(&mut chown);
+        run_checked(chown)?;
+
+        let mut writable = self.as_postgres("test");
+        writable.arg("-w").arg(&self.root);
+        if succeeds(writable)? {
+            return Ok(());
+        }
+        // Find the first ancestor the user cannot search, to name it.
+        let mut ancestors: Vec<&Path> = self.root.ancestors().skip(1).collect();
+        ancestors.reverse();
+        for dir in ancestors {
+            let mut search = self.as_postgres("test");
+            search.arg("-x").arg(dir);
+            if !succeeds(search)? {
+                return Err(ClusterError::Directory {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "the `{PG_USER}` user has no search (x) permission on it, \
+                         so it cannot reach {}",
+                        self.root.display()
+                    ),
+                });
+            }
+        }
+        Err(ClusterError::Directory {
+            path: self.root.clone(),
+            reason: format!("the `{PG_USER}` user cannot write to it"),
+        })
+    }
+
+    /// Runs `initdb` into a staging directory and renames it to `data` on success.
+    fn initdb(&self) -> Result<(), ClusterError> {
+        if self.data_dir.exists() {
+            let empty = fs::read_dir(&self.data_dir)
+                .map_err(|error| io_error("cannot read", &self.data_dir, error))?
+                .next()
+                .is_none();
+            if !empty {
+                return Err(ClusterError::NotADataDirectory {
+                    path: self.data_dir.clone(),
+                });
+            }
+        }
+        let staging = self.root.join("data.initdb");
+        if staging.exists() {
+            tracing::warn!(path = %staging.display(), "removing leftover of an interrupted initdb");
+            fs::remove_dir_all(&staging)
+                .map_err(|error| io_error("cannot remove", &staging, error))?;
+        }
+        tracing::info!(
+            data_dir = %self.data_dir.display(),
+            bin_dir = %self.bin_dir.display(),
+            "initialising private PostgreSQL cluster"
+        );
+        let mut cmd = self.pg_command("initdb");
+        cmd.arg("-D")
+            .arg(&staging)
+            .args([
+                "-U",
+                PG_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+            ])
+            .arg("--no-instructions");
+        run_checked(cmd)?;
+        // rename(2) replaces an empty `data` directory.
+        fs::rename(&staging, &self.data_dir)
+            .map_err(|error| io_error("cannot rename initdb output to", &self.data_dir, error))
+    }
+
+    /// Makes sure the binaries match the data directory's major version, switching to
+    /// `/usr/lib/postgresql/<version>/bin` when that directory has the right ones.
+    fn match_data_version(&mut self) -> Result<(), ClusterError> {
+        let version_file = self.data_dir.join("PG_VERSION");
+        let data_version = fs::read_to_string(&version_file)
+            .map_err(|error| io_error("cannot read", &version_file, error))?
+            .trim()
+            .to_owned();
+        let bin_version = binaries_major_version(&self.bin_dir)?;
+        if bin_version == data_version {
+            return Ok(());
+        }
+        let matching = Path::new(VERSIONED_BIN_ROOT)
+            .join(&data_version)
+            .join("bin");
+        if has_binaries(&matching) {
+            tracing::info!(
+                bin_dir = %matching.display(),
+                version = %data_version,
+                "using the PostgreSQL binaries matching the data directory"
+            );
+            self.bin_dir = matching;
+            return Ok(());
+        }
+        Err(ClusterError::VersionMismatch {
+            path: self.data_dir.clone(),
+            data_version,
+            bin_dir: self.bin_dir.clone(),
+            bin_version,
+        })
+    }
+
+    /// `pg_ctl status`: exit 0 means a live postmaster owns the data directory.
+    fn is_running(&self) -> Result<bool, ClusterError> {
+        let mut cmd = self.pg_command("pg_ctl");
+        cmd.arg("-D").arg(&self.data_dir).arg("status");
+        let output = run(cmd)?;
+        Ok(output.status.success())
+    }
+
+    /// `pg_ctl start`, socket only; a stale `postmaster.pid` is cleaned up by the server.
+    fn start(&self) -> Result<(), ClusterError> {
+        tracing::info!(
+            data_dir = %self.data_dir.display(),
+            socket_dir = %self.socket_dir.display(),
+            "starting private PostgreSQL cluster"
+        );
+        // pg_ctl runs the server through `/bin/sh -c`, so the value is shell-quoted;
+        // `prepare_root` rejects the characters that would break this quoting.
+        let options = format!(
+            "-c listen_addresses='' -c unix_socket_directories='{}' -c port={PORT} \
+             -c max_connections=200 -c fsync=on",
+            self.socket_dir.display()
+        );
+        let mut cmd = self.pg_command("pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .arg("-l")
+            .arg(&self.log_file)
+            .args(["-w", "-t"])
+            .arg(PG_CTL_TIMEOUT_SECS.to_string())
+            .arg("-o")
+            .arg(options)
+            .arg("start");
+        match run_checked(cmd) {
+            Ok(_) => Ok(()),
+            Err(ClusterError::Command {
+                command,
+                status,
+                mut stderr,
+            }) => {
+                if let Some(tail) = log_tail(&self.log_file) {
+                    let _ = write!(stderr, "; server log {}: {tail}", self.log_file.display());
+                }
+                Err(ClusterError::Command {
+                    command,
+                    status,
+                    stderr,
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Waits until the server accepts connections on our socket (`pg_isready`), or reports
+    /// [`Readiness::Gone`] once `pg_ctl status` no longer sees it (e.g. it was just killed).
+    fn wait_ready(&self) -> Result<Readiness, ClusterError> {
+        let pg_isready = self.bin_dir.join("pg_isready");
+        let started = Instant::now();
+        loop {
+            let (ready, detail, patience) = if is_executable(&pg_isready) {
+                let mut cmd = Command::new(&pg_isready);
+                cmd.arg("-q").arg("-h").arg(&self.socket_dir).args([
+                    "-p",
+                    &PORT.to_string(),
+                    "-U",
+                    PG_USER,
+                    "-d",
+                    "postgres",
+                ]);
+                sanitize(&mut cmd);
+                // "Rejecting" (startup, crash recovery) resolves itself in time; "no response"
+                // from a live server only in the moment before its socket appears.
+                match run(cmd)?.status.code() {
+                    Some(0) => (true, "", Duration::ZERO),
+                    Some(1) => (false, "server is rejecting connections", READY_TIMEOUT),
+                    Some(2) => (false, "no response", NO_RESPONSE_TIMEOUT),
+                    _ => (
+                        false,
+                        "pg_isready could not attempt a connection",
+                        Duration::ZERO,
+                    ),
+                }
+            } else {
+                let socket = socket_file(&self.socket_dir);
+                (socket.exists(), "no socket file", NO_RESPONSE_TIMEOUT)
+            };
+            if ready {
+                return Ok(Readiness::Ready);
+            }
+            if !self.is_running()? {
+                return Ok(Readiness::Gone);
+            }
+            if started.elapsed() >= patience {
+                return Err(ClusterError::NotReady {
+                    data_dir: self.data_dir.clone(),
+                    socket_dir: self.socket_dir.clone(),
+                    detail: detail.to_owned(),
+                });
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Result of [`PrivateCluster::wait_ready`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    /// Accepting connections on the cluster's socket.
+    Ready,
+    /// No longer running.
+    Gone,
+}
+
+/// An exclusive lock on `<root>/.lock`, released on drop.
+struct ClusterLock {
+    file: File,
+}
+
+impl ClusterLock {
+    fn acquire(path: &Path) -> Result<Self, ClusterError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|error| directory_error(path, "cannot open lock file", error))?;
+        let started = Instant::now();
+        let mut announced = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { file }),
+                Err(TryLockError::WouldBlock) => {
+                    if started.elapsed() >= LOCK_TIMEOUT {
+                        return Err(ClusterError::LockTimeout {
+                            path: path.to_path_buf(),
+                            secs: LOCK_TIMEOUT.as_secs(),
+                        });
+                    }
+                    if !announced {
+                        tracing::debug!(
+                            lock = %path.display(),
+                            "waiting for another process using the private PostgreSQL cluster"
+                        );
+                        announced = true;
+                    }
+                    thread::sleep(Duration::from_millis(50));
+                }
+                Err(TryLockError::Error(error)) => {
+                    return Err(io_error("cannot lock", path, error));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ClusterLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock as well; unlocking first just makes it explicit.
+        let _ = self.file.unlock();
+    }
+}
+
+/// Directory holding `initdb`, `pg_ctl` and `postgres`: `PATH` first, then the highest
+/// version under `/usr/lib/postgresql/*/bin`.
+fn find_bin_dir() -> Result<PathBuf, ClusterError> {
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let initdb = dir.join("initdb");
+            if !is_executable(&initdb) {
+                continue;
+            }
+            // Prefer the real directory behind a symlink such as /usr/local/bin/initdb.
+            let real_dir = fs::canonicalize(&initdb)
+                .ok()
+                .and_then(|real| real.parent().map(Path::to_path_buf));
+            for candidate in real_dir.into_iter().chain(std::iter::once(dir.clone())) {
+                if candidate.is_absolute() && has_binaries(&candidate) {
+                    return Ok(candidate);
+                }
+            }
+        }
+    }
+    let mut versioned: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(VERSIONED_BIN_ROOT)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = parse_version(&entry.file_name().to_string_lossy())?;
+            let bin = entry.path().join("bin");
+            has_binaries(&bin).then_some((version, bin))
+        })
+        .collect();
+    versioned.sort();
+    versioned
+        .pop()
+        .map(|(_, bin)| bin)
+        .ok_or(ClusterError::BinariesNotFound)
+}
+
+/// `name` on `PATH`, else in the first of `fallback_dirs` that has it.
+fn find_program(name: &str, fallback_dirs: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .chain(fallback_dirs.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// A system tool (`chown`, `id`, `test`) by absolute path when it can be found.
+fn system_program(name: &str) -> PathBuf {
+    find_program(name, SYSTEM_DIRS).unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// `"15"` → `[15]`, `"9.6"` → `[9, 6]`; `None` for anything else.
+fn parse_version(name: &str) -> Option<Vec<u32>> {
+    name.split('.').map(|part| part.parse().ok()).collect()
+}
+
+fn has_binaries(dir: &Path) -> bool {
+    REQUIRED_BINARIES
+        .iter()
+        .all(|name| is_executable(&dir.join(name)))
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Major version of the binaries in `bin_dir` as written in `PG_VERSION` (`15`, `9.6`).
+fn binaries_major_version(bin_dir: &Path) -> Result<String, ClusterError> {
+    let mut cmd = Command::new(bin_dir.join("pg_ctl"));
+    cmd.arg("--version");
+    sanitize(&mut cmd);
+    let output = run_checked(cmd)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "pg_ctl (PostgreSQL) 15.14 (Debian 15.14-1.pgdg12+1)"
+    let full = text
+        .split_once(')')
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default();
+    Ok(major_version(full))
+}
+
+/// `"15.14"` → `"15"`, `"9.6.24"` → `"9.6"`, `"16beta1"` → `"16"`.
+fn major_version(full: &str) -> String {
+    let digits_end = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let mut parts = full.split('.');
+    let first = parts.next().unwrap_or_default();
+    let first = &first[..digits_end(first)];
+    match first.parse::<u32>() {
+        Ok(major) if major < 10 => match parts.next() {
+            Some(minor) => format!("{first}.{}", &minor[..digits_end(minor)]),
+            None => first.to_owned(),
+        },
+        _ => first.to_owned(),
+    }
+}
+
+/// Effective uid, from `/proc/self/status` or else `id -u`.
+fn effective_uid() -> Result<u32, ClusterError> {
+    if let Ok(status) = fs::read_to_string("/proc/self/status") {
+        let euid = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            .and_then(|euid| euid.parse().ok());
+        if let Some(euid) = euid {
+            return Ok(euid);
+        }
+    }
+    let mut cmd = Command::new(system_program("id"));
+    cmd.arg("-u");
+    let output = run_checked(cmd)?;
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| ClusterError::Command {
+            command: "id -u".to_owned(),
+            status: "exit status: 0".to_owned(),
+            stderr: "unexpected output".to_owned(),
+        })
+}
+
+fn ensure_postgres_user() -> Result<(), ClusterError> {
+    let mut cmd = Command::new(system_program("id"));
+    cmd.args(["-u", PG_USER]);
+    if succeeds(cmd)? {
+        Ok(())
+    } else {
+        Err(ClusterError::NoPostgresUser)
+    }
+}
+
+/// Creates `root` and returns its canonical absolute path, after checking (before and after
+/// resolving symlinks) that `pg_ctl` can quote it and the socket path fits.
+fn prepare_root(root: &Path) -> Result<PathBuf, ClusterError> {
+    let absolute =
+        std::path::absolute(root).map_err(|error| io_error("cannot resolve", root, error))?;
+    check_root_path(&absolute)?;
+    create_dir(&absolute)?;
+    let canonical = fs::canonicalize(&absolute)
+        .map_err(|error| directory_error(&absolute, "cannot resolve", error))?;
+    check_root_path(&canonical)?;
+    Ok(canonical)
+}
+
+fn check_root_path(root: &Path) -> Result<(), ClusterError> {
+    let Some(text) = root.to_str() else {
+        return Err(ClusterError::UnsupportedPath {
+            path: root.to_path_buf(),
+            found: "bytes that are not UTF-8".to_owned(),
+        });
+    };
+    // pg_ctl wraps paths in double quotes for /bin/sh; we wrap the socket directory in single
+    // quotes; unix_socket_directories is a comma-separated list.
+    if let Some(c) = text
+        .chars()
+        .find(|c| matches!(c, '"' | '\'' | '\\' | '$' | '`' | ',') || c.is_control())
+    {
+        return Err(ClusterError::UnsupportedPath {
+            path: root.to_path_buf(),
+            found: format!("the character {c:?}"),
+        });
+    }
+    let socket = socket_file(&root.join("run"));
+    let len = socket.as_os_str().len();
+    if len > MAX_SOCKET_PATH_LEN {
+        return Err(ClusterError::SocketPathTooLong {
+            path: socket,
+            len,
+            max: MAX_SOCKET_PATH_LEN,
+        });
+    }
+    Ok(())
+}
+
+fn socket_file(socket_dir: &Path) -> PathBuf {
+    socket_dir.join(format!(".s.PGSQL.{PORT}"))
+}
+
+fn create_dir(dir: &Path) -> Result<(), ClusterError> {
+    fs::create_dir_all(dir).map_err(|error| directory_error(dir, "cannot create it", error))
+}
+
+/// Permission problems are the operator's to fix; others are plain I/O errors.
+fn directory_error(path: &Path, action: &'static str, error: io::Error) -> ClusterError {
+    if error.kind() == io::ErrorKind::PermissionDenied
+        || error.kind() == io::ErrorKind::ReadOnlyFilesystem
+    {
+        ClusterError::Directory {
+            path: path.to_path_buf(),
+            reason: format!("{action}: {error}"),
+        }
+    } else {
+        io_error(action, path, error)
+    }
+}
+
+fn io_error(action: &'static str, path: &Path, error: io::Error) -> ClusterError {
+    ClusterError::Io {
+        action,
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// Clears `PG*` variables (PGPORT, PGHOST, PGDATA …) that would redirect the tools, and makes
+/// their messages English so errors read the same everywhere.
+fn sanitize(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.as_encoded_bytes().starts_with(b"PG") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("LC_ALL", "C").stdin(Stdio::null());
+}
+
+/// Runs `cmd` to completion, capturing its output.
+fn run(mut cmd: Command) -> Result<Output, ClusterError> {
+    tracing::debug!(command = %command_line(&cmd), "running");
+    cmd.output().map_err(|error| ClusterError::Spawn {
+        program: cmd.get_program().to_string_lossy().into_owned(),
+        error,
+    })
+}
+
+/// Runs `cmd`; a non-zero exit becomes [`ClusterError::Command`] carrying its stderr.
+fn run_checked(cmd: Command) -> Result<Output, ClusterError> {
+    let line = command_line(&cmd);
+    let output = run(cmd)?;
+    if output.status.success() {
+        return Ok(output);
+    }
+    let mut stderr = one_line(&String::from_utf8_lossy(&output.stderr));
+    if stderr.is_empty() {
+        stderr = one_line(&String::from_utf8_lossy(&output.stdout));
+    }
+    Err(ClusterError::Command {
+        command: line,
+        status: output.status.to_string(),
+        stderr,
+    })
+}
+
+fn succeeds(cmd: Command) -> Result<bool, ClusterError> {
+    Ok(run(cmd)?.status.success())
+}
+
+fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(OsStr::to_string_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Trimmed, non-empty lines joined with " | ".
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The last few lines of the server log, on one line.
+fn log_tail(log_file: &Path) -> Option<String> {
+    let text = fs::read_to_string(log_file).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join(" | ");
+    (!tail.is_empty()).then_some(tail)
+}
+
+/// Percent-encodes everything but unreserved characters (and `/` when `keep_slash`).
+fn percent_encode(bytes: &[u8], keep_slash: bool) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn cluster_at(root: &Path) -> PrivateCluster {
+        PrivateCluster {
+            root: root.to_path_buf(),
+            data_dir: root.join("data"),
+            socket_dir: root.join("run"),
+            log_file: root.join("log").join("postgresql.log"),
+            bin_dir: find_bin_dir().unwrap_or_default(),
+            run_as_postgres: effective_uid().is_ok_and(|uid| uid == 0),
+            runuser: system_program("runuser"),
+        }
+    }
+
+    /// Stops whatever cluster a test started under `base` and removes the directory, even
+    /// when the test panics.
+    struct Cleanup {
+        base: PathBuf,
+    }
+
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let root = self.base.join("pg");
+            if root.join("data").join("postmaster.pid").exists() {
+                let _ = cluster_at(&root).stop();
+            }
+            let _ = fs::remove_dir_all(&self.base);
+        }
+    }
+
+    fn postmaster_pid(cluster: &PrivateCluster) -> Result<String, io::Error> {
+        let text = fs::read_to_string(cluster.data_dir().join("postmaster.pid"))?;
+        Ok(text.lines().next().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn url_names_the_socket_directory_and_no_tcp_host() {
+        let cluster = cluster_at(Path::new("/tmp/a b/pg"));
+        assert_eq!(
+            cluster.url("j0 test/db"),
+            "postgresql://postgres@/j0%20test%2Fdb?host=/tmp/a%20b/pg/run&port=5432"
+        );
+    }
+
+    #[test]
+    fn major_version_follows_pg_version_file_format() {
+        assert_eq!(major_version("15.14"), "15");
+        assert_eq!(major_version("9.6.24"), "9.6");
+        assert_eq!(major_version("16beta1"), "16");
+        assert_eq!(parse_version("15"), Some(vec![15]));
+        assert_eq!(parse_version("9.6"), Some(vec![9, 6]));
+        assert_eq!(parse_version("main"), None);
+    }
+
+    #[test]
+    fn unusable_paths_give_one_line_errors() {
+        let long = Path::new("/tmp").join("x".repeat(100));
+        let err = check_root_path(&long).err();
+        assert!(matches!(
+            err,
+            Some(ClusterError::SocketPathTooLong { len: 123, .. })
+        ));
+
+        let quoted = check_root_path(Path::new("/tmp/it's")).err();
+        assert!(matches!(quoted, Some(ClusterError::UnsupportedPath { .. })));
+
+        for err in [err, quoted, Some(ClusterError::BinariesNotFound)]
+            .into_iter()
+            .flatten()
+        {
+            let text = err.to_string();
+            assert!(!text.contains('\n'), "{text}");
+            assert!(text.contains("DATABASE_URL"), "{text}");
+        }
+        assert!(check_root_path(Path::new("/tmp/j0/.j0/pg")).is_ok());
+    }
+
+    #[test]
+    fn command_output_is_flattened_to_one_line() {
+        assert_eq!(one_line("  a\n\n b \n"), "a | b");
+    }
+
+    /// Needs PostgreSQL server binaries; takes about two seconds.
+    #[test]
+    fn concurrent_start_then_reuse_then_stop() -> TestResult {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos();
+        let base =
+            std::env::temp_dir().join(format!("j0-cluster-test-{}-{nanos}", std::process::id()));
+        let _cleanup = Cleanup { base: base.clone() };
+        let root = base.join("pg");
+
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let root = root.clone();
+                thread::spawn(move || PrivateCluster::start_or_reuse(&root))
+            })
+            .collect();
+        let mut clusters = Vec::new();
+        for handle in handles {
+            clusters.push(handle.join().map_err(|_| "start_or_reuse panicked")??);
+        }
+        let first = &clusters[0];
+        let url = first.url("postgres");
+        assert!(clusters.iter().all(|c| c.url("postgres") == url));
+        assert!(!first.root.join("data.initdb").exists());
+        let mode = fs::metadata(first.data_dir())?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+
+        let psql = first.bin_dir.join("psql");
+        let psql = if is_executable(&psql) {
+            psql
+        } else {
+            PathBuf::from("psql")
+        };
+        let mut cmd = Command::new(psql);
+        cmd.args(["-XAtq", &url, "-c", "show data_directory"]);
+        sanitize(&mut cmd);
+        let output = cmd.output()?;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let data_dir = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(Path::new(data_dir.trim()), first.data_dir());
+
+        let pid = postmaster_pid(first)?;
+        let again = PrivateCluster::start_or_reuse(&root)?;
+        assert_eq!(postmaster_pid(&again)?, pid);
+
+        again.stop()?;
+        assert!(!again.data_dir().join("postmaster.pid").exists());
+        again.stop()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,563 @@
+//! The job lifecycle in PostgreSQL.
+//!
+//! Each transition is a conditional `UPDATE … RETURNING` whose `WHERE` holds every rule the
+//! clock and the status impose, so the row lock decides races: of fifty concurrent accepts one
+//! matches, the rest see the winner's row and match nothing. Only then is the row read back and
+//! the domain asked why, which keeps the refusal order of the contract in one place.
+
+use async_trait::async_trait;
+use diesel::{
+    prelude::*,
+    sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz},
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use time::{Duration, OffsetDateTime};
+
+use j0_domain::{
+    Cents, JobId, UserId, event,
+    job::{Job, JobResult, JobState, JobStatus, NewJob},
+    ledger::{self, Balance, HistoryType, RefundReason, Transfer, describe},
+    time::whole_seconds,
+};
+use j0_ports::{
+    AcceptError, CancelError, Cancelled, CompleteError, Completed, IdempotencyKey, JobFilter,
+    JobStore, PostError, Posted, StoreError,
+};
+
+use crate::{
+    PgStore, TxError, db_error,
+    ledger::{History, LedgerWrite, write_events},
+    rows::JobRow,
+    schema,
+};
+
+/// How long an `Idempotency-Key` stays bound to its job.
+pub(crate) const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
+
+/// Attempts at a transition whose guard missed while the re-read row says it should not have
+/// (a concurrent transaction rolled back in between).
+const ATTEMPTS: usize = 3;
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = BigInt)]
+    job_id: i64,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = BigInt)]
+    cash_cents: i64,
+    #[diesel(sql_type = BigInt)]
+    promo_cents: i64,
+    #[diesel(sql_type = BigInt)]
+    job_id: i64,
+}
+
+#[derive(Debug)]
+enum PostOutcome {
+    Insufficient(ledger::InsufficientCredits),
+    KeyTaken,
+}
+
+async fn load_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<JobRow>> {
+    use schema::jobs::dsl as j;
+    j::jobs
+        .filter(j::id.eq(id))
+        .select(JobRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+fn to_job(row: JobRow) -> Result<Job, StoreError> {
+    row.into_domain()
+}
+
+impl PgStore {
+    async fn try_post(
+        &self,
+        requester: UserId,
+        new: &NewJob,
+        now: OffsetDateTime,
+        accept_window: Duration,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Result<Job, PostOutcome>, StoreError> {
+        let mut conn = self.conn().await?;
+        let expires_at = now + accept_window;
+        let result = conn
+            .transaction::<_, TxError<PostOutcome>, _>(async |conn| {
+                let claimed = match idempotency {
+                    None => None,
+                    Some(key) => {
+                        let claim: Option<Claimed> = diesel::sql_query(
+                            "INSERT INTO job_idempotency_keys
+                                 (user_id, key, request, expires_at, job_id, created_at)
+                             VALUES ($1, $2, $3, $4, nextval(pg_get_serial_sequence('jobs', 'id')), $5)
+                             ON CONFLICT (user_id, key) DO UPDATE
+                                 SET request = EXCLUDED.request, expires_at = EXCLUDED.expires_at,
+                                     job_id = EXCLUDED.job_id, created_at = EXCLUDED.created_at
+                                 WHERE job_idempotency_keys.created_at <= $6
+                             RETURNING job_id",
+                        )
+                        .bind::<BigInt, _>(requester.0)
+                        .bind::<Text, _>(&key.key)
+                        .bind::<Jsonb, _>(&key.request)
+                        .bind::<Timestamptz, _>(expires_at)
+                        .bind::<Timestamptz, _>(now)
+                        .bind::<Timestamptz, _>(now - IDEMPOTENCY_TTL)
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+                        match claim {
+                            Some(c) => Some(c.job_id),
+                            None => return Err(TxError::Outcome(PostOutcome::KeyTaken)),
+                        }
+                    }
+                };
+                let locked: Locked = diesel::sql_query(
+                    "SELECT cash_cents, promo_cents,
+                            coalesce($2, nextval(pg_get_serial_sequence('jobs', 'id'))) AS job_id
+                     FROM users WHERE id = $1 FOR UPDATE",
+                )
+                .bind::<BigInt, _>(requester.0)
+                .bind::<Nullable<BigInt>, _>(claimed)
+                .get_result(conn)
+                .await?;
+                let balance = Balance {
+                    cash: Cents(locked.cash_cents),
+                    promo: Cents(locked.promo_cents),
+                };
+                let price = new.credits.cents();
+                let hold = ledger::hold_for(price, balance)
+                    .map_err(|e| TxError::Outcome(PostOutcome::Insufficient(e)))?;
+                let job = Job {
+                    id: JobId(locked.job_id),
+                    requester_id: requester,
+                    worker_id: None,
+                    capability: new.capability,
+                    credits: price,
+                    timeout_sec: new.timeout.get(),
+                    status: JobStatus::Posted,
+                    prompt: new.prompt.as_str().to_owned(),
+                    result: None,
+                    created_at: now,
+                    accepted_at: None,
+                    completed_at: None,
+                    expires_at,
+                };
+                insert_job(conn, &job, hold).await?;
+                let transfer = Transfer::job_post(job.id, requester, hold);
+                LedgerWrite {
+                    transfer: &transfer,
+                    job: Some(job.id),
+                    now,
+                    history: vec![History {
+                        user: requester,
+                        amount: Cents(-price.0),
+                        kind: HistoryType::JobPost,
+                        description: describe::job_post(job.id),
+                    }],
+                    events: event::job_posted(&job),
+                    records: Vec::new(),
+                }
+                .apply(conn)
+                .await?;
+                Ok(job)
+            })
+            .await;
+        match result {
+            Ok(job) => Ok(Ok(job)),
+            Err(TxError::Outcome(outcome)) => Ok(Err(outcome)),
+            Err(TxError::Db(e)) => Err(db_error(e)),
+        }
+    }
+
+    /// The job a used key made, as its first response showed it; `None` if the key is gone.
+    async fn replay(
+        &self,
+        requester: UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Result<Job, PostError>>, StoreError> {
+        use schema::job_idempotency_keys::dsl as k;
+        let mut conn = self.conn().await?;
+        let bound: Option<(serde_json::Value, i64, OffsetDateTime)> = k::job_idempotency_keys
+            .filter(k::user_id.eq(requester.0))
+            .filter(k::key.eq(&key.key))
+            .select((k::request, k::job_id, k::expires_at))
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)?;
+        let Some((request, job_id, posted_expires_at)) = bound else {
+            return Ok(None);
+        };
+        if request != key.request {
+            return Ok(Some(Err(PostError::KeyReused)));
+        }
+        let Some(row) = load_job(&mut conn, job_id).await.map_err(db_error)? else {
+            return Ok(None);
+        };
+        let mut job = to_job(row)?;
+        job.status = JobStatus::Posted;
+        job.worker_id = None;
+        job.result = None;
+        job.accepted_at = None;
+        job.completed_at = None;
+        job.expires_at = posted_expires_at;
+        Ok(Some(Ok(job)))
+    }
+
+    async fn refund(
+        conn: &mut AsyncPgConnection,
+        row: JobRow,
+        reason: RefundReason,
+        now: OffsetDateTime,
+    ) -> Result<Job, TxError<StoreError>> {
+        let hold = row.hold();
+        let job = to_job(row).map_err(TxError::Outcome)?;
+        let transfer = Transfer::job_refund(job.id, job.requester_id, hold);
+        let (events, records) = match reason {
+            RefundReason::Timeout => (
+                event::job_timeout(&job),
+                job.worker_id.map(|w| vec![(w, 0, 1)]).unwrap_or_default(),
+            ),
+            RefundReason::Cancelled => (Vec::new(), Vec::new()),
+        };
+        let applied = LedgerWrite {
+            transfer: &transfer,
+            job: Some(job.id),
+            now,
+            history: vec![History {
+                user: job.requester_id,
+                amount: hold.total(),
+                kind: HistoryType::JobRefund,
+                description: describe::job_refund(job.id, reason),
+            }],
+            events,
+            records,
+        }
+        .apply(conn)
+        .await?;
+        if !applied {
+            return Err(TxError::Outcome(crate::corrupt(format!(
+                "job {} refunded twice",
+                job.id
+            ))));
+        }
+        Ok(job)
+    }
+}
+
+async fn insert_job(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    hold: ledger::Hold,
+) -> QueryResult<()> {
+    use schema::jobs::dsl as j;
+    diesel::insert_into(j::jobs)
+        .values((
+            j::id.eq(job.id.0),
+            j::requester_id.eq(job.requester_id.0),
+            j::capability.eq(job.capability.as_str()),
+            j::credits.eq(job.credits.0),
+            j::timeout_sec.eq(job.timeout_sec),
+            j::status.eq(job.status.as_str()),
+            j::prompt.eq(&job.prompt),
+            j::held_promo_cents.eq(hold.promo.0),
+            j::held_cash_cents.eq(hold.cash.0),
+            j::created_at.eq(job.created_at),
+            j::expires_at.eq(job.expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn tx_store_error(e: TxError<StoreError>) -> StoreError {
+    match e {
+        TxError::Outcome(e) => e,
+        TxError::Db(e) => db_error(e),
+    }
+}
+
+/// The outcome of one guarded transition attempt.
+enum Attempt<T, R> {
+    Done(T),
+    Refused(R),
+    Missing,
+    Retry,
+}
+
+#[async_trait]
+impl JobStore for PgStore {
+    async fn post_job(
+        &self,
+        requester: UserId,
+        job: NewJob,
+        now: OffsetDateTime,
+        accept_window: Duration,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Posted, PostError> {
+        let now = whole_seconds(now);
+        for _ in 0..ATTEMPTS {
+            match self
+                .try_post(requester, &job, now, accept_window, idempotency.as_ref())
+                .await?
+            {
+                Ok(job) => return Ok(Posted { job, created: true }),
+                Err(PostOutcome::Insufficient(e)) => return Err(PostError::Insufficient(e)),
+                Err(PostOutcome::KeyTaken) => {
+                    if let Some(key) = &idempotency {
+                        if let Some(replayed) = self.replay(requester, key).await? {
+                            return replayed.map(|job| Posted {
+                                job,
+                                created: false,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Err(PostError::Store(crate::corrupt(
+            "idempotency key neither claimable nor bound",
+        )))
+    }
+
+    async fn accept_job(
+        &self,
+        job: JobId,
+        worker: UserId,
+        now: OffsetDateTime,
+    ) -> Result<j0_domain::job::Job, AcceptError> {
+        let now = whole_seconds(now);
+        let mut conn = self.conn().await?;
+        for _ in 0..ATTEMPTS {
+            let attempt = conn
+                .transaction::<_, TxError<StoreError>, _>(async |conn| {
+                    let accepted: Option<JobRow> = diesel::sql_query(
+                        "UPDATE jobs
+                         SET status = 'accepted', worker_id = $2, accepted_at = $3,
+                             expires_at = $3 + make_interval(secs => timeout_sec)
+                         WHERE id = $1 AND status = 'posted' AND expires_at > $3
+                           AND requester_id <> $2
+                         RETURNING *",
+                    )
+                    .bind::<BigInt, _>(job.0)
+                    .bind::<BigInt, _>(worker.0)
+                    .bind::<Timestamptz, _>(now)
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                    let Some(row) = accepted else {
+                        let Some(row) = load_job(conn, job.0).await? else {
+                            return Ok(Attempt::Missing);
+                        };
+                        let current = to_job(row).map_err(TxError::Outcome)?;
+                        return Ok(match JobState::from(&current).check_accept(worker, now) {
+                            Err(refusal) => Attempt::Refused(refusal),
+                            Ok(()) => Attempt::Retry,
+                        });
+                    };
+                    let accepted = to_job(row).map_err(TxError::Outcome)?;
+                    write_events(conn, event::job_accepted(&accepted), now).await?;
+                    Ok(Attempt::Done(accepted))
+                })
+                .await
+                .map_err(tx_store_error)?;
+            match attempt {
+                Attempt::Done(job) => return Ok(job),
+                Attempt::Refused(refusal) => return Err(AcceptError::Refused(refusal)),
+                Attempt::Missing => return Err(AcceptError::NotFound),
+                Attempt::Retry => continue,
+            }
+        }
+        Err(AcceptError::Store(crate::corrupt(format!(
+            "job {job} accept kept missing"
+        ))))
+    }
+
+    async fn complete_job(
+        &self,
+        job: JobId,
+        worker: UserId,
+        result: JobResult,
+        now: OffsetDateTime,
+    ) -> Result<Completed, CompleteError> {
+        let now = whole_seconds(now);
+        let mut conn = self.conn().await?;
+        for _ in 0..ATTEMPTS {
+            let attempt = conn
+                .transaction::<_, TxError<StoreError>, _>(async |conn| {
+                    let completed: Option<JobRow> = diesel::sql_query(
+                        "UPDATE jobs SET status = 'completed', result = $3, completed_at = $4
+                         WHERE id = $1 AND worker_id = $2 AND status = 'accepted' AND expires_at > $4
+                         RETURNING *",
+                    )
+                    .bind::<BigInt, _>(job.0)
+                    .bind::<BigInt, _>(worker.0)
+                    .bind::<Text, _>(result.as_str())
+                    .bind::<Timestamptz, _>(now)
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                    let Some(row) = completed else {
+                        let Some(row) = load_job(conn, job.0).await? else {
+                            return Ok(Attempt::Missing);
+                        };
+                        let current = to_job(row).map_err(TxError::Outcome)?;
+                        return Ok(match JobState::from(&current).check_complete(worker, now) {
+                            Err(refusal) => Attempt::Refused(refusal),
+                            Ok(()) => Attempt::Retry,
+                        });
+                    };
+                    let completed = to_job(row).map_err(TxError::Outcome)?;
+                    let earned = ledger::worker_payout(completed.credits);
+                    let transfer = Transfer::job_payout(completed.id, worker, completed.credits);
+                    LedgerWrite {
+                        transfer: &transfer,
+                        job: Some(completed.id),
+                        now,
+                        history: vec![History {
+                            user: worker,
+                            amount: earned,
+                            kind: HistoryType::JobEarn,
+                            description: describe::job_earn(completed.id),
+                        }],
+                        events: event::job_completed(&completed, earned),
+                        records: vec![(worker, 1, 0)],
+                    }
+                    .apply(conn)
+                    .await?;
+                    Ok(Attempt::Done(Completed { job: completed, credits_earned: earned }))
+                })
+                .await
+                .map_err(tx_store_error)?;
+            match attempt {
+                Attempt::Done(done) => return Ok(done),
+                Attempt::Refused(refusal) => return Err(CompleteError::Refused(refusal)),
+                Attempt::Missing => return Err(CompleteError::NotFound),
+                Attempt::Retry => continue,
+            }
+        }
+        Err(CompleteError::Store(crate::corrupt(format!(
+            "job {job} completion kept missing"
+        ))))
+    }
+
+    async fn cancel_job(
+        &self,
+        job: JobId,
+        requester: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Cancelled, CancelError> {
+        let now = whole_seconds(now);
+        let mut conn = self.conn().await?;
+        for _ in 0..ATTEMPTS {
+            let attempt = conn
+                .transaction::<_, TxError<StoreError>, _>(async |conn| {
+                    let cancelled: Option<JobRow> = diesel::sql_query(
+                        "UPDATE jobs SET status = 'cancelled'
+                         WHERE id = $1 AND requester_id = $2 AND status = 'posted' AND expires_at > $3
+                         RETURNING *",
+                    )
+                    .bind::<BigInt, _>(job.0)
+                    .bind::<BigInt, _>(requester.0)
+                    .bind::<Timestamptz, _>(now)
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                    let Some(row) = cancelled else {
+                        let Some(row) = load_job(conn, job.0).await? else {
+                            return Ok(Attempt::Missing);
+                        };
+                        let current = to_job(row).map_err(TxError::Outcome)?;
+                        return Ok(match JobState::from(&current).check_cancel(requester, now) {
+                            Err(refusal) => Attempt::Refused(refusal),
+                            Ok(()) => Attempt::Retry,
+                        });
+                    };
+                    let refunded = row.hold();
+                    let job = PgStore::refund(conn, row, RefundReason::Cancelled, now).await?;
+                    Ok(Attempt::Done(Cancelled { job, refunded }))
+                })
+                .await
+                .map_err(tx_store_error)?;
+            match attempt {
+                Attempt::Done(done) => return Ok(done),
+                Attempt::Refused(refusal) => return Err(CancelError::Refused(refusal)),
+                Attempt::Missing => return Err(CancelError::NotFound),
+                Attempt::Retry => continue,
+            }
+        }
+        Err(CancelError::Store(crate::corrupt(format!(
+            "job {job} cancel kept missing"
+        ))))
+    }
+
+    async fn expire_due(&self, now: OffsetDateTime, batch: i64) -> Result<Vec<Job>, StoreError> {
+        let now = whole_seconds(now);
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, TxError<StoreError>, _>(async |conn| {
+            let due: Vec<JobRow> = diesel::sql_query(
+                "UPDATE jobs SET status = 'timeout'
+                 WHERE id IN (
+                     SELECT id FROM jobs
+                     WHERE status IN ('posted', 'accepted') AND expires_at <= $1
+                     ORDER BY expires_at
+                     LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                   AND status IN ('posted', 'accepted')
+                 RETURNING *",
+            )
+            .bind::<Timestamptz, _>(now)
+            .bind::<BigInt, _>(batch)
+            .load(conn)
+            .await?;
+            let mut expired = Vec::with_capacity(due.len());
+            for row in due {
+                expired.push(PgStore::refund(conn, row, RefundReason::Timeout, now).await?);
+            }
+            Ok(expired)
+        })
+        .await
+        .map_err(tx_store_error)
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn().await?;
+        load_job(&mut conn, id.0)
+            .await
+            .map_err(db_error)?
+            .map(to_job)
+            .transpose()
+    }
+
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
+        use schema::jobs::dsl as j;
+        let mut conn = self.conn().await?;
+        let mut query = j::jobs.select(JobRow::as_select()).into_boxed();
+        if let Some(status) = filter.status {
+            query = query.filter(j::status.eq(status.as_str()));
+        }
+        if let Some(requester) = filter.requester_id {
+            query = query.filter(j::requester_id.eq(requester.0));
+        }
+        if let Some(worker) = filter.worker_id {
+            query = query.filter(j::worker_id.eq(worker.0));
+        }
+        if let Some(capability) = filter.capability {
+            query = query.filter(j::capability.eq(capability.as_str()));
+        }
+        if let Some(before) = filter.before {
+            query = query.filter(j::id.lt(before.0));
+        }
+        let rows: Vec<JobRow> = query
+            .order(j::id.desc())
+            .limit(filter.limit)
+            .load(&mut conn)
+            .await
+            .map_err(db_error)?;
+        rows.into_iter().map(to_job).collect()
+    }
+}

@@ -1,0 +1,455 @@
+//! The ledger in PostgreSQL: one statement applies a transfer with everything that goes with it.
+//!
+//! [`LedgerWrite`] inserts the keyed transfer and its entries, moves the users' running balances
+//! (the `CHECK (… >= 0)` constraints refuse any overdraft), bumps worker records, and writes the
+//! history rows and outbox events, including one `balance.updated` per user whose balance moved,
+//! built from the balance the same statement produced. Every part joins on the inserted transfer,
+//! so a key that already exists makes the whole write a no-op: that is what makes external
+//! credits idempotent and refunds exactly-once.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use diesel::{
+    prelude::*,
+    sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz},
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use time::OffsetDateTime;
+
+use j0_domain::{
+    Cents, JobId, TransactionId, UserId,
+    event::Outgoing,
+    ledger::{Balance, HistoryType, Transfer, describe},
+};
+use j0_ports::{
+    StoreError,
+    ledger::{AuditReport, GrantError, HistoryRow, LedgerStore},
+};
+
+use crate::{PgStore, TxError, corrupt, db_error, schema};
+
+/// A history row to write with a transfer.
+#[derive(Debug, Clone)]
+pub(crate) struct History {
+    pub user: UserId,
+    pub amount: Cents,
+    pub kind: HistoryType,
+    pub description: String,
+}
+
+/// A transfer and everything that commits with it.
+#[derive(Debug)]
+pub(crate) struct LedgerWrite<'a> {
+    pub transfer: &'a Transfer,
+    pub job: Option<JobId>,
+    pub now: OffsetDateTime,
+    pub history: Vec<History>,
+    pub events: Vec<Outgoing>,
+    /// Worker record changes: (user, completed +n, timed out +n).
+    pub records: Vec<(UserId, i64, i64)>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct UserDelta {
+    cash: i64,
+    promo: i64,
+    completed: i64,
+    timed_out: i64,
+}
+
+#[derive(QueryableByName)]
+struct Applied {
+    #[diesel(sql_type = BigInt)]
+    applied: i64,
+}
+
+const WRITE: &str = "
+WITH t AS (
+    INSERT INTO ledger_transfers (idempotency_key, job_id, created_at)
+    VALUES ($1, $2, $3)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), e AS (
+    INSERT INTO ledger_entries (transfer_id, account, user_id, amount_cents)
+    SELECT t.id, x.account, x.user_id, x.amount
+    FROM t, unnest($4::text[], $5::int8[], $6::int8[]) AS x(account, user_id, amount)
+), b AS (
+    UPDATE users
+    SET cash_cents = users.cash_cents + x.cash,
+        promo_cents = users.promo_cents + x.promo,
+        jobs_completed = users.jobs_completed + x.completed,
+        jobs_timed_out = users.jobs_timed_out + x.timed_out
+    FROM t, unnest($7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[])
+        AS x(user_id, cash, promo, completed, timed_out)
+    WHERE users.id = x.user_id
+    RETURNING users.id, users.cash_cents, users.promo_cents, (x.cash <> 0 OR x.promo <> 0) AS moved
+), h AS (
+    INSERT INTO credit_transactions (user_id, transfer_id, amount_cents, type, description, created_at)
+    SELECT x.user_id, t.id, x.amount, x.type, x.description, $3
+    FROM t, unnest($12::int8[], $13::int8[], $14::text[], $15::text[])
+        AS x(user_id, amount, type, description)
+), ev AS (
+    INSERT INTO events (event, recipient_id, data, created_at)
+    SELECT x.event, x.recipient, x.data, $3
+    FROM t, unnest($16::text[], $17::int8[], $18::jsonb[]) WITH ORDINALITY AS x(event, recipient, data, n)
+    UNION ALL
+    SELECT 'balance.updated', b.id,
+           jsonb_build_object('cash_cents', b.cash_cents, 'promo_cents', b.promo_cents,
+                              'total_cents', b.cash_cents + b.promo_cents),
+           $3
+    FROM b WHERE b.moved
+)
+SELECT count(*) AS applied FROM t";
+
+impl LedgerWrite<'_> {
+    /// Applies the write; `false` when the transfer's key was already used (nothing changed).
+    pub async fn apply(self, conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+        let mut deltas: BTreeMap<UserId, UserDelta> = BTreeMap::new();
+        for entry in &self.transfer.entries {
+            if let Some(user) = entry.account.user() {
+                let d = deltas.entry(user).or_default();
+                match entry.account {
+                    j0_domain::ledger::Account::UserCash(_) => d.cash += entry.amount.0,
+                    _ => d.promo += entry.amount.0,
+                }
+            }
+        }
+        for (user, completed, timed_out) in &self.records {
+            let d = deltas.entry(*user).or_default();
+            d.completed += completed;
+            d.timed_out += timed_out;
+        }
+        let entries = &self.transfer.entries;
+        let applied: Applied = diesel::sql_query(WRITE)
+            .bind::<Text, _>(&self.transfer.key)
+            .bind::<Nullable<BigInt>, _>(self.job.map(JobId::get))
+            .bind::<Timestamptz, _>(self.now)
+            .bind::<Array<Text>, _>(entries.iter().map(|e| e.account.kind()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<BigInt>>, _>(
+                entries
+                    .iter()
+                    .map(|e| e.account.user().map(UserId::get))
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<BigInt>, _>(entries.iter().map(|e| e.amount.0).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(deltas.keys().map(|u| u.0).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.cash).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.promo).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.completed).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.timed_out).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(self.history.iter().map(|h| h.user.0).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(self.history.iter().map(|h| h.amount.0).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(
+                self.history
+                    .iter()
+                    .map(|h| h.kind.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(
+                self.history
+                    .iter()
+                    .map(|h| h.description.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(self.events.iter().map(|e| e.event).collect::<Vec<_>>())
+            .bind::<Array<Nullable<BigInt>>, _>(
+                self.events
+                    .iter()
+                    .map(|e| e.recipient.map(UserId::get))
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Jsonb>, _>(self.events.into_iter().map(|e| e.data).collect::<Vec<_>>())
+            .get_result(conn)
+            .await?;
+        Ok(applied.applied == 1)
+    }
+}
+
+/// Inserts events that move no money (`job.accepted`) in the caller's transaction.
+pub(crate) async fn write_events(
+    conn: &mut AsyncPgConnection,
+    events: Vec<Outgoing>,
+    now: OffsetDateTime,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO events (event, recipient_id, data, created_at)
+         SELECT x.event, x.recipient, x.data, $4
+         FROM unnest($1::text[], $2::int8[], $3::jsonb[]) AS x(event, recipient, data)",
+    )
+    .bind::<Array<Text>, _>(events.iter().map(|e| e.event).collect::<Vec<_>>())
+    .bind::<Array<Nullable<BigInt>>, _>(
+        events
+            .iter()
+            .map(|e| e.recipient.map(UserId::get))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Jsonb>, _>(events.into_iter().map(|e| e.data).collect::<Vec<_>>())
+    .bind::<Timestamptz, _>(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A promo grant of `amount` to `user` under `key`, inside the caller's transaction.
+pub(crate) async fn grant_promo_in(
+    conn: &mut AsyncPgConnection,
+    key: String,
+    user: UserId,
+    amount: Cents,
+    now: OffsetDateTime,
+) -> QueryResult<bool> {
+    let transfer = Transfer::promo_grant(key, user, amount);
+    LedgerWrite {
+        transfer: &transfer,
+        job: None,
+        now,
+        history: vec![History {
+            user,
+            amount,
+            kind: HistoryType::Promo,
+            description: describe::promo(),
+        }],
+        events: Vec::new(),
+        records: Vec::new(),
+    }
+    .apply(conn)
+    .await
+}
+
+fn parse_history_type(kind: &str) -> Option<HistoryType> {
+    [
+        HistoryType::Purchase,
+        HistoryType::JobPost,
+        HistoryType::JobEarn,
+        HistoryType::JobRefund,
+        HistoryType::Promo,
+        HistoryType::Withdrawal,
+    ]
+    .into_iter()
+    .find(|t| t.as_str() == kind)
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Key {
+    #[diesel(sql_type = Text)]
+    key: String,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+async fn count(conn: &mut AsyncPgConnection, sql: &str) -> QueryResult<i64> {
+    Ok(diesel::sql_query(sql).get_result::<Count>(conn).await?.n)
+}
+
+async fn ids(conn: &mut AsyncPgConnection, sql: &str) -> QueryResult<Vec<i64>> {
+    Ok(diesel::sql_query(sql)
+        .load::<Id>(conn)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+async fn audit_in(conn: &mut AsyncPgConnection) -> QueryResult<AuditReport> {
+    Ok(AuditReport {
+        transfers: count(conn, "SELECT count(*) AS n FROM ledger_transfers").await?,
+        entries: count(conn, "SELECT count(*) AS n FROM ledger_entries").await?,
+        unbalanced_transfers: diesel::sql_query(
+            "SELECT t.idempotency_key AS key FROM ledger_transfers t
+             LEFT JOIN ledger_entries e ON e.transfer_id = t.id
+             GROUP BY t.id HAVING coalesce(sum(e.amount_cents), 0) <> 0 OR count(e.id) = 0
+             ORDER BY t.id LIMIT 100",
+        )
+        .load::<Key>(conn)
+        .await?
+        .into_iter()
+        .map(|k| k.key)
+        .collect(),
+        accounts_sum: count(conn, "SELECT coalesce(sum(amount_cents), 0)::int8 AS n FROM ledger_entries")
+            .await?,
+        escrow_balance: count(
+            conn,
+            "SELECT coalesce(sum(amount_cents), 0)::int8 AS n FROM ledger_entries WHERE account = 'escrow'",
+        )
+        .await?,
+        open_job_credits: count(
+            conn,
+            "SELECT coalesce(sum(credits), 0)::int8 AS n FROM jobs WHERE status IN ('posted', 'accepted')",
+        )
+        .await?,
+        negative_users: ids(
+            conn,
+            "SELECT id FROM users WHERE cash_cents < 0 OR promo_cents < 0 ORDER BY id LIMIT 100",
+        )
+        .await?
+        .into_iter()
+        .map(UserId)
+        .collect(),
+        balance_mismatches: ids(
+            conn,
+            "SELECT u.id FROM users u
+             LEFT JOIN (SELECT user_id,
+                    sum(amount_cents) FILTER (WHERE account = 'user_cash') AS cash,
+                    sum(amount_cents) FILTER (WHERE account = 'user_promo') AS promo
+                FROM ledger_entries WHERE user_id IS NOT NULL GROUP BY user_id) e ON e.user_id = u.id
+             WHERE u.cash_cents <> coalesce(e.cash, 0) OR u.promo_cents <> coalesce(e.promo, 0)
+             ORDER BY u.id LIMIT 100",
+        )
+        .await?
+        .into_iter()
+        .map(UserId)
+        .collect(),
+        history_mismatches: ids(
+            conn,
+            "SELECT coalesce(e.user_id, h.user_id) AS id FROM
+                (SELECT transfer_id, user_id, sum(amount_cents) AS amount FROM ledger_entries
+                 WHERE user_id IS NOT NULL GROUP BY transfer_id, user_id) e
+             FULL JOIN
+                (SELECT transfer_id, user_id, sum(amount_cents) AS amount FROM credit_transactions
+                 GROUP BY transfer_id, user_id) h
+             ON e.transfer_id = h.transfer_id AND e.user_id = h.user_id
+             WHERE e.amount IS DISTINCT FROM h.amount
+             GROUP BY 1 ORDER BY 1 LIMIT 100",
+        )
+        .await?
+        .into_iter()
+        .map(UserId)
+        .collect(),
+        job_mismatches: ids(
+            conn,
+            "SELECT j.id FROM jobs j
+             LEFT JOIN ledger_transfers p ON p.idempotency_key = 'job:' || j.id || ':post'
+             LEFT JOIN ledger_transfers r ON r.idempotency_key = 'job:' || j.id || ':refund'
+             LEFT JOIN ledger_transfers w ON w.idempotency_key = 'job:' || j.id || ':payout'
+             WHERE p.id IS NULL
+                OR (j.status IN ('posted', 'accepted') AND (r.id IS NOT NULL OR w.id IS NOT NULL))
+                OR (j.status = 'completed' AND (w.id IS NULL OR r.id IS NOT NULL))
+                OR (j.status IN ('cancelled', 'timeout') AND (r.id IS NULL OR w.id IS NOT NULL))
+             ORDER BY j.id LIMIT 100",
+        )
+        .await?,
+    })
+}
+
+#[async_trait]
+impl LedgerStore for PgStore {
+    async fn balance(&self, user: UserId) -> Result<Balance, StoreError> {
+        use schema::users::dsl as u;
+        let mut conn = self.conn().await?;
+        let row: Option<(i64, i64)> = u::users
+            .filter(u::id.eq(user.0))
+            .select((u::cash_cents, u::promo_cents))
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)?;
+        let (cash, promo) = row.unwrap_or_default();
+        Ok(Balance {
+            cash: Cents(cash),
+            promo: Cents(promo),
+        })
+    }
+
+    async fn history(
+        &self,
+        user: UserId,
+        before: Option<TransactionId>,
+        limit: i64,
+    ) -> Result<Vec<HistoryRow>, StoreError> {
+        use schema::credit_transactions::dsl as h;
+        let mut conn = self.conn().await?;
+        let mut query = h::credit_transactions
+            .filter(h::user_id.eq(user.0))
+            .select((
+                h::id,
+                h::user_id,
+                h::amount_cents,
+                h::kind,
+                h::description,
+                h::created_at,
+            ))
+            .order(h::id.desc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(before) = before {
+            query = query.filter(h::id.lt(before.0));
+        }
+        let rows: Vec<(i64, i64, i64, String, String, OffsetDateTime)> =
+            query.load(&mut conn).await.map_err(db_error)?;
+        rows.into_iter()
+            .map(|(id, user_id, amount, kind, description, created_at)| {
+                Ok(HistoryRow {
+                    id: TransactionId(id),
+                    user_id: UserId(user_id),
+                    amount: Cents(amount),
+                    kind: parse_history_type(&kind)
+                        .ok_or_else(|| corrupt(format!("transaction {id} type")))?,
+                    description,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn grant_promo(
+        &self,
+        user: UserId,
+        amount: Cents,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Balance, GrantError> {
+        use schema::users::dsl as u;
+        let mut conn = self.conn().await?;
+        let key = key.to_owned();
+        let result = conn
+            .transaction::<_, TxError<GrantError>, _>(async |conn| {
+                let exists: Option<i64> = u::users
+                    .filter(u::id.eq(user.0))
+                    .select(u::id)
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?;
+                if exists.is_none() {
+                    return Err(TxError::Outcome(GrantError::UnknownUser(user)));
+                }
+                grant_promo_in(conn, key, user, amount, now).await?;
+                let (cash, promo): (i64, i64) = u::users
+                    .filter(u::id.eq(user.0))
+                    .select((u::cash_cents, u::promo_cents))
+                    .first(conn)
+                    .await?;
+                Ok(Balance {
+                    cash: Cents(cash),
+                    promo: Cents(promo),
+                })
+            })
+            .await;
+        match result {
+            Ok(balance) => Ok(balance),
+            Err(TxError::Outcome(e)) => Err(e),
+            Err(TxError::Db(e)) => Err(GrantError::Store(db_error(e))),
+        }
+    }
+
+    async fn audit(&self) -> Result<AuditReport, StoreError> {
+        let mut conn = self.conn().await?;
+        conn.build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run::<_, diesel::result::Error, _>(async |conn| audit_in(conn).await)
+            .await
+            .map_err(db_error)
+    }
+}

@@ -1,0 +1,301 @@
+//! The use cases of j0: one method per user-visible action, orchestrating the domain's rules
+//! over the ports. No framework, database or chain type appears here; the HTTP edge, the
+//! background tasks and the operator commands all call through this one [`App`].
+
+use time::Duration;
+
+use j0_domain::{
+    Cents, JobId, TransactionId, UserId, WalletAddress,
+    auth::{AuthDomain, Challenge, ChallengeRefusal, NONCE_BYTES, Nonce},
+    job::{Job, JobResult, NewJob},
+    ledger::Balance,
+    user::User,
+};
+use j0_ports::{
+    AcceptError, CancelError, Cancelled, CompleteError, Completed, ConsumeError, IdempotencyKey,
+    JobFilter, Ports, PostError, Posted, StoreError,
+    ledger::{AuditReport, GrantError, HistoryRow},
+};
+
+/// The settings the use cases need, parsed once at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Names the service in `message_to_sign` and as token issuer.
+    pub auth_domain: AuthDomain,
+    /// How long a posted job waits for a worker.
+    pub accept_window: Duration,
+    /// Promo credits granted on a user's first sign-in.
+    pub signup_promo: Cents,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            auth_domain: AuthDomain::default(),
+            accept_window: j0_domain::job::DEFAULT_ACCEPT_WINDOW,
+            signup_promo: Cents::ZERO,
+        }
+    }
+}
+
+/// A challenge and the exact text to sign.
+#[derive(Debug, Clone)]
+pub struct IssuedChallenge {
+    /// The stored challenge.
+    pub challenge: Challenge,
+    /// `"<domain> authentication\nNonce: …\nTimestamp: …"`.
+    pub message_to_sign: String,
+}
+
+/// Why a sign-in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The challenge is unknown, someone else's, used or expired.
+    #[error(transparent)]
+    Challenge(#[from] ChallengeRefusal),
+    /// The signature is malformed or not the address's.
+    #[error("Invalid signature")]
+    InvalidSignature,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The operating system's CSPRNG could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness available: {0}")]
+pub struct RandomnessError(getrandom::Error);
+
+/// Why a challenge could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum ChallengeError {
+    /// No randomness for the nonce.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `N` bytes from the operating system's CSPRNG.
+fn random_bytes<const N: usize>() -> Result<[u8; N], RandomnessError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(RandomnessError)?;
+    Ok(bytes)
+}
+
+/// The application: ports plus settings. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct App {
+    ports: Ports,
+    settings: Settings,
+}
+
+impl App {
+    /// The use cases over these ports.
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        Self { ports, settings }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The clock every use case reads.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.ports.clock.now()
+    }
+
+    /// Issues and stores a 60-second challenge for `address`.
+    pub async fn request_challenge(
+        &self,
+        address: WalletAddress,
+    ) -> Result<IssuedChallenge, ChallengeError> {
+        let nonce = Nonce::from_random(random_bytes::<NONCE_BYTES>()?);
+        let challenge = Challenge::issue(address, nonce, self.now());
+        self.ports.auth.save_challenge(&challenge).await?;
+        let message_to_sign = challenge.message_to_sign(&self.settings.auth_domain);
+        Ok(IssuedChallenge {
+            challenge,
+            message_to_sign,
+        })
+    }
+
+    /// Checks the signature over the challenge and consumes it; returns the (possibly new) user.
+    /// A failed verify leaves the challenge usable.
+    pub async fn verify(
+        &self,
+        address: WalletAddress,
+        nonce: Nonce,
+        signature: &str,
+    ) -> Result<User, VerifyError> {
+        let now = self.now();
+        let stored = self
+            .ports
+            .auth
+            .find_challenge(&nonce)
+            .await?
+            .ok_or(ChallengeRefusal::NotFound)?;
+        stored.check(&address, now)?;
+        let message = stored.challenge.message_to_sign(&self.settings.auth_domain);
+        let signer = self
+            .ports
+            .signatures
+            .recover_personal_sign(&message, signature)
+            .map_err(|_| VerifyError::InvalidSignature)?;
+        if signer != address {
+            return Err(VerifyError::InvalidSignature);
+        }
+        let user = self
+            .ports
+            .auth
+            .consume_challenge(&nonce, &address, now, self.settings.signup_promo)
+            .await
+            .map_err(|e| match e {
+                ConsumeError::Refused(refusal) => VerifyError::Challenge(refusal),
+                ConsumeError::Store(e) => VerifyError::Store(e),
+            })?;
+        tracing::info!(user_id = %user.id, "signed in");
+        Ok(user)
+    }
+
+    /// A fresh random token id (`jti`).
+    pub fn new_token_id(&self) -> Result<String, RandomnessError> {
+        Ok(hex::encode(random_bytes::<16>()?))
+    }
+
+    /// Refuses the token `jti` from now on.
+    pub async fn revoke_token(
+        &self,
+        jti: &str,
+        expires_at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.ports.auth.revoke_token(jti, expires_at).await
+    }
+
+    /// Whether the token `jti` was revoked.
+    pub async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        self.ports.auth.is_token_revoked(jti).await
+    }
+
+    /// The user with this id.
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.ports.users.user(id).await
+    }
+
+    /// Whether storage answers.
+    pub async fn health(&self) -> Result<(), StoreError> {
+        self.ports.health.ping().await
+    }
+
+    /// The user's balance.
+    pub async fn balance(&self, user: UserId) -> Result<Balance, StoreError> {
+        self.ports.ledger.balance(user).await
+    }
+
+    /// The user's credit history, newest first.
+    pub async fn history(
+        &self,
+        user: UserId,
+        before: Option<TransactionId>,
+        limit: i64,
+    ) -> Result<Vec<HistoryRow>, StoreError> {
+        self.ports.ledger.history(user, before, limit).await
+    }
+
+    /// Posts a job paid from `requester`'s balance.
+    pub async fn post_job(
+        &self,
+        requester: UserId,
+        job: NewJob,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Posted, PostError> {
+        let posted = self
+            .ports
+            .jobs
+            .post_job(
+                requester,
+                job,
+                self.now(),
+                self.settings.accept_window,
+                idempotency,
+            )
+            .await?;
+        if posted.created {
+            tracing::info!(job_id = %posted.job.id, user_id = %requester, "job posted");
+        }
+        Ok(posted)
+    }
+
+    /// Accepts a job for `worker`; first to accept wins.
+    pub async fn accept_job(&self, job: JobId, worker: UserId) -> Result<Job, AcceptError> {
+        self.ports.jobs.accept_job(job, worker, self.now()).await
+    }
+
+    /// Submits `worker`'s result and pays them.
+    pub async fn complete_job(
+        &self,
+        job: JobId,
+        worker: UserId,
+        result: JobResult,
+    ) -> Result<Completed, CompleteError> {
+        self.ports
+            .jobs
+            .complete_job(job, worker, result, self.now())
+            .await
+    }
+
+    /// Cancels `requester`'s posted job and refunds it.
+    pub async fn cancel_job(
+        &self,
+        job: JobId,
+        requester: UserId,
+    ) -> Result<Cancelled, CancelError> {
+        self.ports.jobs.cancel_job(job, requester, self.now()).await
+    }
+
+    /// One job.
+    pub async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.ports.jobs.job(id).await
+    }
+
+    /// Jobs matching `filter`, newest first.
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
+        self.ports.jobs.jobs(filter).await
+    }
+
+    /// Times out and refunds up to `batch` due jobs; returns how many.
+    pub async fn expire_due(&self, batch: i64) -> Result<usize, StoreError> {
+        let expired = self.ports.jobs.expire_due(self.now(), batch).await?;
+        for job in &expired {
+            tracing::info!(job_id = %job.id, user_id = %job.requester_id, "job timed out and refunded");
+        }
+        Ok(expired.len())
+    }
+
+    /// Forgets expired challenges, revocations and idempotency keys.
+    pub async fn prune_expired(&self) -> Result<u64, StoreError> {
+        self.ports.auth.prune_expired(self.now()).await
+    }
+
+    /// Grants promo credits to a user (operator command).
+    pub async fn grant_promo(&self, user: UserId, amount: Cents) -> Result<Balance, GrantError> {
+        let key = format!(
+            "promo:grant:{}",
+            hex::encode(
+                random_bytes::<16>()
+                    .map_err(|e| GrantError::Store(StoreError::Unknown(Box::new(e))))?
+            )
+        );
+        self.ports
+            .ledger
+            .grant_promo(user, amount, &key, self.now())
+            .await
+    }
+
+    /// Checks every ledger invariant.
+    pub async fn audit_ledger(&self) -> Result<AuditReport, StoreError> {
+        self.ports.ledger.audit().await
+    }
+}

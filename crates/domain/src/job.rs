@@ -1,0 +1,629 @@
+//! Jobs: what a requester posts, the states it moves through and who may see what.
+//!
+//! The adapters apply each transition as one conditional statement; when that statement finds
+//! nothing to change, the functions here classify why, in the order the contract checks, so the
+//! answer is the same whichever instance or sweeper got there first.
+
+use std::fmt;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::{Cents, JobId, UserId};
+
+/// Characters of the prompt shown to non-participants.
+pub const PROMPT_PREVIEW_CHARS: usize = 200;
+/// Longest prompt, in Unicode scalar values.
+pub const PROMPT_MAX_CHARS: usize = 10_240;
+/// Longest result, in Unicode scalar values.
+pub const RESULT_MAX_CHARS: usize = 100_000;
+/// Fewest credits a job may offer.
+pub const CREDITS_MIN: i64 = 5;
+/// Most credits a job may offer.
+pub const CREDITS_MAX: i64 = 100;
+/// Shortest time a worker may be given, in seconds.
+pub const TIMEOUT_MIN_SEC: i32 = 10;
+/// Longest time a worker may be given, in seconds.
+pub const TIMEOUT_MAX_SEC: i32 = 60;
+/// Default time a posted job waits for a worker (`J0_ACCEPT_WINDOW_SEC`).
+pub const DEFAULT_ACCEPT_WINDOW: Duration = Duration::seconds(420);
+
+/// A field of a job that failed validation, with the reason; printed as `field: reason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    /// The request field, as named on the wire.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FieldError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The model a worker must run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// `opus`
+    Opus,
+    /// `sonnet`
+    Sonnet,
+    /// `gpt4`
+    Gpt4,
+    /// `gpt4-turbo`
+    Gpt4Turbo,
+    /// `dall-e-3`
+    DallE3,
+}
+
+impl Capability {
+    /// Every capability, in the contract's order.
+    pub const ALL: [Capability; 5] = [
+        Capability::Opus,
+        Capability::Sonnet,
+        Capability::Gpt4,
+        Capability::Gpt4Turbo,
+        Capability::DallE3,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Opus => "opus",
+            Capability::Sonnet => "sonnet",
+            Capability::Gpt4 => "gpt4",
+            Capability::Gpt4Turbo => "gpt4-turbo",
+            Capability::DallE3 => "dall-e-3",
+        }
+    }
+
+    /// The capability with this wire name (exact, lower case).
+    pub fn parse(name: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "capability",
+                    "must be one of opus, sonnet, gpt4, gpt4-turbo, dall-e-3",
+                )
+            })
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a job pays, 5–100 credits (one credit is one cent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credits(Cents);
+
+impl Credits {
+    /// `credits` if it is within 5–100.
+    pub fn new(credits: i64) -> Result<Self, FieldError> {
+        if (CREDITS_MIN..=CREDITS_MAX).contains(&credits) {
+            Ok(Self(Cents(credits)))
+        } else {
+            Err(FieldError::new("credits", "must be between 5 and 100"))
+        }
+    }
+
+    /// The amount in cents.
+    pub fn cents(self) -> Cents {
+        self.0
+    }
+}
+
+/// How long the accepting worker has to submit, 10–60 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutSec(i32);
+
+impl TimeoutSec {
+    /// `seconds` if it is within 10–60.
+    pub fn new(seconds: i64) -> Result<Self, FieldError> {
+        if (i64::from(TIMEOUT_MIN_SEC)..=i64::from(TIMEOUT_MAX_SEC)).contains(&seconds) {
+            Ok(Self(seconds as i32))
+        } else {
+            Err(FieldError::new("timeout_sec", "must be between 10 and 60"))
+        }
+    }
+
+    /// The number of seconds.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+
+    /// As a duration.
+    pub fn duration(self) -> Duration {
+        Duration::seconds(i64::from(self.0))
+    }
+}
+
+/// Text checked to hold between `min` and `max` Unicode scalar values.
+fn bounded_text(field: &'static str, text: String, max: usize) -> Result<String, FieldError> {
+    let chars = text.chars().count();
+    if chars == 0 {
+        Err(FieldError::new(field, "must not be empty"))
+    } else if chars > max {
+        Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ))
+    } else {
+        Ok(text)
+    }
+}
+
+/// The task, 1–10,240 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt(String);
+
+impl Prompt {
+    /// `text` if it has 1–10,240 characters.
+    pub fn new(text: String) -> Result<Self, FieldError> {
+        bounded_text("prompt", text, PROMPT_MAX_CHARS).map(Self)
+    }
+
+    /// The full text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A worker's answer, 1–100,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult(String);
+
+impl JobResult {
+    /// `text` if it has 1–100,000 characters.
+    pub fn new(text: String) -> Result<Self, FieldError> {
+        bounded_text("result", text, RESULT_MAX_CHARS).map(Self)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A validated job, ready to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// The model required.
+    pub capability: Capability,
+    /// What it pays.
+    pub credits: Credits,
+    /// Time the worker has after accepting.
+    pub timeout: TimeoutSec,
+    /// The task.
+    pub prompt: Prompt,
+}
+
+/// Where a job is in its life. `Completed`, `Cancelled` and `Timeout` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for a worker.
+    Posted,
+    /// A worker has it and the clock runs.
+    Accepted,
+    /// The worker submitted in time and was paid.
+    Completed,
+    /// The requester withdrew it before anyone accepted; refunded.
+    Cancelled,
+    /// Nobody accepted, or the worker did not submit, in time; refunded.
+    Timeout,
+}
+
+impl JobStatus {
+    /// Every status.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Posted,
+        JobStatus::Accepted,
+        JobStatus::Completed,
+        JobStatus::Cancelled,
+        JobStatus::Timeout,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Posted => "posted",
+            JobStatus::Accepted => "accepted",
+            JobStatus::Completed => "completed",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Timeout => "timeout",
+        }
+    }
+
+    /// The status with this wire name.
+    pub fn parse(name: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "status",
+                    "must be one of posted, accepted, completed, timeout, cancelled",
+                )
+            })
+    }
+
+    /// Whether the job still holds the requester's credits in escrow.
+    pub fn is_open(self) -> bool {
+        matches!(self, JobStatus::Posted | JobStatus::Accepted)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Assigned on post.
+    pub id: JobId,
+    /// Who posted and paid for it.
+    pub requester_id: UserId,
+    /// Who accepted it, once someone has.
+    pub worker_id: Option<UserId>,
+    /// The model required.
+    pub capability: Capability,
+    /// What it pays, in cents.
+    pub credits: Cents,
+    /// Seconds the worker has after accepting.
+    pub timeout_sec: i32,
+    /// Where it is in its life.
+    pub status: JobStatus,
+    /// The full task; who may read it is [`Job::shows_prompt_to`]'s call.
+    pub prompt: String,
+    /// The worker's answer, once completed.
+    pub result: Option<String>,
+    /// When it was posted.
+    pub created_at: OffsetDateTime,
+    /// When it was accepted.
+    pub accepted_at: Option<OffsetDateTime>,
+    /// When the result was accepted.
+    pub completed_at: Option<OffsetDateTime>,
+    /// End of the acceptance window while posted; end of the worker's time once accepted.
+    pub expires_at: OffsetDateTime,
+}
+
+impl Job {
+    /// The full prompt is for the requester and, after acceptance, the accepting worker.
+    pub fn shows_prompt_to(&self, viewer: UserId) -> bool {
+        self.requester_id == viewer || self.worker_id == Some(viewer)
+    }
+
+    /// The result is for the requester and the worker only.
+    pub fn shows_result_to(&self, viewer: UserId) -> bool {
+        self.shows_prompt_to(viewer)
+    }
+
+    /// The prompt as `viewer` may see it, and whether it was cut short.
+    pub fn prompt_for(&self, viewer: Option<UserId>) -> (&str, bool) {
+        match viewer {
+            Some(v) if self.shows_prompt_to(v) => (&self.prompt, false),
+            _ => preview(&self.prompt),
+        }
+    }
+
+    /// The result as `viewer` may see it.
+    pub fn result_for(&self, viewer: Option<UserId>) -> Option<&str> {
+        match viewer {
+            Some(v) if self.shows_result_to(v) => self.result.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The first 200 characters of `prompt` (a plain prefix), and whether that cut anything off.
+pub fn preview(prompt: &str) -> (&str, bool) {
+    match prompt.char_indices().nth(PROMPT_PREVIEW_CHARS) {
+        Some((end, _)) => (&prompt[..end], true),
+        None => (prompt, false),
+    }
+}
+
+/// The facts a refusal is decided on: what the conditional update saw when it changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobState {
+    /// Who posted it.
+    pub requester_id: UserId,
+    /// Who accepted it, if anyone.
+    pub worker_id: Option<UserId>,
+    /// Its status.
+    pub status: JobStatus,
+    /// Its current deadline.
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<&Job> for JobState {
+    fn from(job: &Job) -> Self {
+        Self {
+            requester_id: job.requester_id,
+            worker_id: job.worker_id,
+            status: job.status,
+            expires_at: job.expires_at,
+        }
+    }
+}
+
+/// Why an accept is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptRefusal {
+    /// The caller posted the job.
+    #[error("Cannot accept your own job")]
+    OwnJob,
+    /// Someone (the caller included) already accepted it.
+    #[error("Job already accepted by another worker")]
+    AlreadyAccepted,
+    /// Its acceptance window closed.
+    #[error("Job timeout expired")]
+    Expired,
+    /// It was cancelled.
+    #[error("Job is no longer available")]
+    NotAvailable,
+}
+
+/// Why a result is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CompleteRefusal {
+    /// Nobody holds the job, or it is already completed.
+    #[error("Job is not accepted")]
+    NotAccepted,
+    /// The caller is not the worker who accepted it.
+    #[error("Only the accepting worker can submit a result")]
+    NotTheWorker,
+    /// The worker's time ran out.
+    #[error("Job timeout expired")]
+    TimeoutExpired,
+}
+
+/// Why a cancel is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CancelRefusal {
+    /// The caller did not post the job.
+    #[error("Only the requester can cancel a job")]
+    NotTheRequester,
+    /// A worker already has it.
+    #[error("Job already accepted (cannot cancel)")]
+    AlreadyAccepted,
+    /// It is already cancelled or timed out, or its window closed (the sweeper refunds it).
+    #[error("Job is no longer available")]
+    NotAvailable,
+}
+
+impl JobState {
+    /// Whether `caller` may accept at `now`; the checks run in the contract's order, status
+    /// before the clock.
+    pub fn check_accept(&self, caller: UserId, now: OffsetDateTime) -> Result<(), AcceptRefusal> {
+        if self.requester_id == caller {
+            return Err(AcceptRefusal::OwnJob);
+        }
+        match self.status {
+            JobStatus::Accepted | JobStatus::Completed => Err(AcceptRefusal::AlreadyAccepted),
+            JobStatus::Timeout => Err(AcceptRefusal::Expired),
+            JobStatus::Cancelled => Err(AcceptRefusal::NotAvailable),
+            JobStatus::Posted if now >= self.expires_at => Err(AcceptRefusal::Expired),
+            JobStatus::Posted => Ok(()),
+        }
+    }
+
+    /// Whether `caller` may submit a result at `now`.
+    pub fn check_complete(
+        &self,
+        caller: UserId,
+        now: OffsetDateTime,
+    ) -> Result<(), CompleteRefusal> {
+        let Some(worker) = self.worker_id else {
+            return Err(CompleteRefusal::NotAccepted);
+        };
+        if worker != caller {
+            return Err(CompleteRefusal::NotTheWorker);
+        }
+        match self.status {
+            JobStatus::Completed | JobStatus::Posted | JobStatus::Cancelled => {
+                Err(CompleteRefusal::NotAccepted)
+            }
+            JobStatus::Timeout => Err(CompleteRefusal::TimeoutExpired),
+            JobStatus::Accepted if now >= self.expires_at => Err(CompleteRefusal::TimeoutExpired),
+            JobStatus::Accepted => Ok(()),
+        }
+    }
+
+    /// Whether `caller` may cancel at `now`.
+    pub fn check_cancel(&self, caller: UserId, now: OffsetDateTime) -> Result<(), CancelRefusal> {
+        if self.requester_id != caller {
+            return Err(CancelRefusal::NotTheRequester);
+        }
+        match self.status {
+            JobStatus::Accepted | JobStatus::Completed => Err(CancelRefusal::AlreadyAccepted),
+            JobStatus::Cancelled | JobStatus::Timeout => Err(CancelRefusal::NotAvailable),
+            JobStatus::Posted if now >= self.expires_at => Err(CancelRefusal::NotAvailable),
+            JobStatus::Posted => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const REQUESTER: UserId = UserId(1);
+    const WORKER: UserId = UserId(2);
+    const STRANGER: UserId = UserId(3);
+    const DEADLINE: OffsetDateTime = datetime!(2026-02-13 23:07:00 UTC);
+    const BEFORE: OffsetDateTime = datetime!(2026-02-13 23:06:59 UTC);
+
+    fn state(status: JobStatus, worker_id: Option<UserId>) -> JobState {
+        JobState {
+            requester_id: REQUESTER,
+            worker_id,
+            status,
+            expires_at: DEADLINE,
+        }
+    }
+
+    #[test]
+    fn field_boundaries() {
+        assert!(Credits::new(4).is_err());
+        assert!(Credits::new(5).is_ok());
+        assert!(Credits::new(100).is_ok());
+        assert!(Credits::new(101).is_err());
+        assert!(TimeoutSec::new(9).is_err());
+        assert!(TimeoutSec::new(10).is_ok());
+        assert!(TimeoutSec::new(60).is_ok());
+        assert!(TimeoutSec::new(61).is_err());
+        assert!(Prompt::new(String::new()).is_err());
+        assert!(Prompt::new("é".repeat(10_240)).is_ok());
+        assert!(Prompt::new("é".repeat(10_241)).is_err());
+        assert!(JobResult::new("字".repeat(100_000)).is_ok());
+        assert!(JobResult::new("字".repeat(100_001)).is_err());
+    }
+
+    #[test]
+    fn capabilities_round_trip_and_refuse_unknown() {
+        for c in Capability::ALL {
+            assert_eq!(Capability::parse(c.as_str()), Ok(c));
+        }
+        assert!(Capability::parse("Opus").is_err());
+        assert!(Capability::parse("gpt5").is_err());
+    }
+
+    #[test]
+    fn preview_counts_characters_and_flags_truncation() {
+        let short = "ü".repeat(200);
+        assert_eq!(preview(&short), (short.as_str(), false));
+        let long = "ü".repeat(201);
+        let (shown, truncated) = preview(&long);
+        assert_eq!(shown.chars().count(), 200);
+        assert!(truncated);
+    }
+
+    #[test]
+    fn accept_rules_in_contract_order() {
+        let posted = state(JobStatus::Posted, None);
+        assert_eq!(
+            posted.check_accept(REQUESTER, BEFORE),
+            Err(AcceptRefusal::OwnJob)
+        );
+        assert_eq!(posted.check_accept(WORKER, BEFORE), Ok(()));
+        assert_eq!(
+            posted.check_accept(WORKER, DEADLINE),
+            Err(AcceptRefusal::Expired)
+        );
+        let accepted = state(JobStatus::Accepted, Some(WORKER));
+        assert_eq!(
+            accepted.check_accept(WORKER, DEADLINE),
+            Err(AcceptRefusal::AlreadyAccepted)
+        );
+        assert_eq!(
+            accepted.check_accept(REQUESTER, BEFORE),
+            Err(AcceptRefusal::OwnJob)
+        );
+        let completed = state(JobStatus::Completed, Some(WORKER));
+        assert_eq!(
+            completed.check_accept(STRANGER, BEFORE),
+            Err(AcceptRefusal::AlreadyAccepted)
+        );
+        let timeout = state(JobStatus::Timeout, None);
+        assert_eq!(
+            timeout.check_accept(STRANGER, BEFORE),
+            Err(AcceptRefusal::Expired)
+        );
+        let cancelled = state(JobStatus::Cancelled, None);
+        assert_eq!(
+            cancelled.check_accept(STRANGER, BEFORE),
+            Err(AcceptRefusal::NotAvailable)
+        );
+    }
+
+    #[test]
+    fn complete_rules_in_contract_order() {
+        let posted = state(JobStatus::Posted, None);
+        assert_eq!(
+            posted.check_complete(WORKER, BEFORE),
+            Err(CompleteRefusal::NotAccepted)
+        );
+        let cancelled = state(JobStatus::Cancelled, None);
+        assert_eq!(
+            cancelled.check_complete(WORKER, BEFORE),
+            Err(CompleteRefusal::NotAccepted)
+        );
+        let unaccepted_timeout = state(JobStatus::Timeout, None);
+        assert_eq!(
+            unaccepted_timeout.check_complete(WORKER, BEFORE),
+            Err(CompleteRefusal::NotAccepted)
+        );
+        let accepted = state(JobStatus::Accepted, Some(WORKER));
+        assert_eq!(
+            accepted.check_complete(STRANGER, BEFORE),
+            Err(CompleteRefusal::NotTheWorker)
+        );
+        assert_eq!(accepted.check_complete(WORKER, BEFORE), Ok(()));
+        assert_eq!(
+            accepted.check_complete(WORKER, DEADLINE),
+            Err(CompleteRefusal::TimeoutExpired)
+        );
+        let completed = state(JobStatus::Completed, Some(WORKER));
+        assert_eq!(
+            completed.check_complete(STRANGER, BEFORE),
+            Err(CompleteRefusal::NotTheWorker)
+        );
+        assert_eq!(
+            completed.check_complete(WORKER, BEFORE),
+            Err(CompleteRefusal::NotAccepted)
+        );
+        let worker_timeout = state(JobStatus::Timeout, Some(WORKER));
+        assert_eq!(
+            worker_timeout.check_complete(WORKER, BEFORE),
+            Err(CompleteRefusal::TimeoutExpired)
+        );
+    }
+
+    #[test]
+    fn cancel_rules_in_contract_order() {
+        let posted = state(JobStatus::Posted, None);
+        assert_eq!(
+            posted.check_cancel(STRANGER, BEFORE),
+            Err(CancelRefusal::NotTheRequester)
+        );
+        assert_eq!(posted.check_cancel(REQUESTER, BEFORE), Ok(()));
+        assert_eq!(
+            posted.check_cancel(REQUESTER, DEADLINE),
+            Err(CancelRefusal::NotAvailable)
+        );
+        for (status, worker) in [
+            (JobStatus::Accepted, Some(WORKER)),
+            (JobStatus::Completed, Some(WORKER)),
+        ] {
+            assert_eq!(
+                state(status, worker).check_cancel(REQUESTER, BEFORE),
+                Err(CancelRefusal::AlreadyAccepted)
+            );
+        }
+        for status in [JobStatus::Cancelled, JobStatus::Timeout] {
+            assert_eq!(
+                state(status, None).check_cancel(REQUESTER, BEFORE),
+                Err(CancelRefusal::NotAvailable)
+            );
+        }
+    }
+}

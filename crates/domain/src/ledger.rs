@@ -1,0 +1,544 @@
+//! The double-entry credit ledger.
+//!
+//! Every movement of money is a [`Transfer`]: a set of entries over [`Account`]s that sums to
+//! zero, with an idempotency key that the database holds unique, so a retried credit or a second
+//! refund of one job cannot be applied twice. User accounts keep running balances (only their
+//! owner's actions contend for them); the system accounts have no balance row at all, their
+//! balance is the sum of their entries, so no row is written by every job.
+
+use std::fmt;
+
+use crate::{Cents, JobId, UserId};
+
+/// A user's spendable money, in two buckets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Balance {
+    /// Bought with card or USDC, and earned by working.
+    pub cash: Cents,
+    /// Granted by the operator or on sign-up; spent first.
+    pub promo: Cents,
+}
+
+impl Balance {
+    /// `cash + promo`, what the user can spend.
+    pub fn total(&self) -> Cents {
+        Cents(self.cash.0.saturating_add(self.promo.0))
+    }
+}
+
+/// What a job holds in escrow, by the bucket it came from, so a refund restores the same buckets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hold {
+    /// Taken from promo.
+    pub promo: Cents,
+    /// Taken from cash.
+    pub cash: Cents,
+}
+
+impl Hold {
+    /// The whole amount held.
+    pub fn total(&self) -> Cents {
+        Cents(self.promo.0 + self.cash.0)
+    }
+}
+
+/// The balance does not cover the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Insufficient credits: have {have}, need {need}")]
+pub struct InsufficientCredits {
+    /// The user's `total_cents`.
+    pub have: Cents,
+    /// The job's credits.
+    pub need: Cents,
+}
+
+/// How `price` is taken from `balance`: promo first, then cash.
+pub fn hold_for(price: Cents, balance: Balance) -> Result<Hold, InsufficientCredits> {
+    if balance.total() < price {
+        return Err(InsufficientCredits {
+            have: balance.total(),
+            need: price,
+        });
+    }
+    let promo = Cents(price.0.min(balance.promo.0));
+    Ok(Hold {
+        promo,
+        cash: Cents(price.0 - promo.0),
+    })
+}
+
+/// What the worker earns for a job of `credits`: `floor(credits × 9 / 10)`.
+pub fn worker_payout(credits: Cents) -> Cents {
+    Cents(credits.0 * 9 / 10)
+}
+
+/// The platform's fee: the rest of `credits` after the worker's payout.
+pub fn platform_fee(credits: Cents) -> Cents {
+    Cents(credits.0 - worker_payout(credits).0)
+}
+
+/// Credit bought with `amount_usd` through Stripe: 95 cents per dollar.
+pub fn stripe_credit(amount_total_cents: Cents) -> Cents {
+    Cents(amount_total_cents.0 * 95 / 100)
+}
+
+/// An account of the ledger. User accounts belong to one user; the rest are the platform's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Account {
+    /// A user's cash bucket.
+    UserCash(UserId),
+    /// A user's promo bucket.
+    UserPromo(UserId),
+    /// Credits of open jobs.
+    Escrow,
+    /// Fees kept on completed jobs.
+    PlatformFees,
+    /// The counterpart of card purchases.
+    StripeClearing,
+    /// The counterpart of USDC deposits.
+    UsdcClearing,
+    /// The counterpart of granted promo credits.
+    PromoIssuance,
+}
+
+impl Account {
+    /// The stored name of the account's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Account::UserCash(_) => "user_cash",
+            Account::UserPromo(_) => "user_promo",
+            Account::Escrow => "escrow",
+            Account::PlatformFees => "platform_fees",
+            Account::StripeClearing => "stripe_clearing",
+            Account::UsdcClearing => "usdc_clearing",
+            Account::PromoIssuance => "promo_issuance",
+        }
+    }
+
+    /// The owning user, for user accounts.
+    pub fn user(&self) -> Option<UserId> {
+        match self {
+            Account::UserCash(u) | Account::UserPromo(u) => Some(*u),
+            _ => None,
+        }
+    }
+}
+
+/// One side of a transfer: `amount` added to `account` (negative takes away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The account moved.
+    pub account: Account,
+    /// Signed amount; a user account's entry is its balance change.
+    pub amount: Cents,
+}
+
+/// A balanced, keyed movement of money.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// Unique forever: applying the same key twice is refused by the store.
+    pub key: String,
+    /// The entries; they sum to zero and none is zero.
+    pub entries: Vec<Entry>,
+}
+
+/// The entries of a transfer do not sum to zero.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("transfer {key} is unbalanced by {imbalance} cents")]
+pub struct Unbalanced {
+    /// The transfer's key.
+    pub key: String,
+    /// The sum of its entries.
+    pub imbalance: i64,
+}
+
+impl Transfer {
+    /// A transfer of these entries, zero entries dropped, if they balance.
+    pub fn new(key: String, entries: impl IntoIterator<Item = Entry>) -> Result<Self, Unbalanced> {
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| e.amount != Cents::ZERO)
+            .collect();
+        let imbalance: i64 = entries.iter().map(|e| e.amount.0).sum();
+        if imbalance != 0 {
+            return Err(Unbalanced { key, imbalance });
+        }
+        Ok(Self { key, entries })
+    }
+
+    /// Requester → escrow, by bucket.
+    pub fn job_post(job: JobId, requester: UserId, hold: Hold) -> Self {
+        Self::balanced(
+            TransferKey::JobPost(job).to_string(),
+            vec![
+                Entry {
+                    account: Account::UserPromo(requester),
+                    amount: Cents(-hold.promo.0),
+                },
+                Entry {
+                    account: Account::UserCash(requester),
+                    amount: Cents(-hold.cash.0),
+                },
+                Entry {
+                    account: Account::Escrow,
+                    amount: hold.total(),
+                },
+            ],
+        )
+    }
+
+    /// Escrow → requester, to the buckets the hold came from.
+    pub fn job_refund(job: JobId, requester: UserId, hold: Hold) -> Self {
+        Self::balanced(
+            TransferKey::JobRefund(job).to_string(),
+            vec![
+                Entry {
+                    account: Account::Escrow,
+                    amount: Cents(-hold.total().0),
+                },
+                Entry {
+                    account: Account::UserPromo(requester),
+                    amount: hold.promo,
+                },
+                Entry {
+                    account: Account::UserCash(requester),
+                    amount: hold.cash,
+                },
+            ],
+        )
+    }
+
+    /// Escrow → worker's cash and the platform fee.
+    pub fn job_payout(job: JobId, worker: UserId, credits: Cents) -> Self {
+        Self::balanced(
+            TransferKey::JobPayout(job).to_string(),
+            vec![
+                Entry {
+                    account: Account::Escrow,
+                    amount: Cents(-credits.0),
+                },
+                Entry {
+                    account: Account::UserCash(worker),
+                    amount: worker_payout(credits),
+                },
+                Entry {
+                    account: Account::PlatformFees,
+                    amount: platform_fee(credits),
+                },
+            ],
+        )
+    }
+
+    /// Promo issuance → a user's promo bucket.
+    pub fn promo_grant(key: String, user: UserId, amount: Cents) -> Self {
+        Self::balanced(
+            key,
+            vec![
+                Entry {
+                    account: Account::PromoIssuance,
+                    amount: Cents(-amount.0),
+                },
+                Entry {
+                    account: Account::UserPromo(user),
+                    amount,
+                },
+            ],
+        )
+    }
+
+    /// An external source (card or chain clearing) → a user's cash.
+    pub fn purchase(key: String, source: Account, user: UserId, amount: Cents) -> Self {
+        Self::balanced(
+            key,
+            vec![
+                Entry {
+                    account: source,
+                    amount: Cents(-amount.0),
+                },
+                Entry {
+                    account: Account::UserCash(user),
+                    amount,
+                },
+            ],
+        )
+    }
+
+    /// Constructors above pair every amount with its negation, so they cannot be unbalanced.
+    fn balanced(key: String, entries: Vec<Entry>) -> Self {
+        Self {
+            key,
+            entries: entries
+                .into_iter()
+                .filter(|e| e.amount != Cents::ZERO)
+                .collect(),
+        }
+    }
+
+    /// The change this transfer makes to `user`'s balance.
+    pub fn balance_change(&self, user: UserId) -> Balance {
+        let mut change = Balance::default();
+        for entry in &self.entries {
+            match entry.account {
+                Account::UserCash(u) if u == user => change.cash.0 += entry.amount.0,
+                Account::UserPromo(u) if u == user => change.promo.0 += entry.amount.0,
+                _ => {}
+            }
+        }
+        change
+    }
+}
+
+/// The idempotency keys of job transfers: one post, and at most one of refund or payout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKey {
+    /// `job:<id>:post`
+    JobPost(JobId),
+    /// `job:<id>:refund`
+    JobRefund(JobId),
+    /// `job:<id>:payout`
+    JobPayout(JobId),
+}
+
+impl fmt::Display for TransferKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferKey::JobPost(id) => write!(f, "job:{id}:post"),
+            TransferKey::JobRefund(id) => write!(f, "job:{id}:refund"),
+            TransferKey::JobPayout(id) => write!(f, "job:{id}:payout"),
+        }
+    }
+}
+
+/// The kinds of row in a user's credit history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryType {
+    /// Bought credits.
+    Purchase,
+    /// Posted a job (negative).
+    JobPost,
+    /// Completed a job.
+    JobEarn,
+    /// A job was cancelled or timed out.
+    JobRefund,
+    /// Promo credits granted.
+    Promo,
+    /// Reserved for withdrawals.
+    Withdrawal,
+}
+
+impl HistoryType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryType::Purchase => "purchase",
+            HistoryType::JobPost => "job_post",
+            HistoryType::JobEarn => "job_earn",
+            HistoryType::JobRefund => "job_refund",
+            HistoryType::Promo => "promo",
+            HistoryType::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+/// Why a job's credits went back to its requester.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundReason {
+    /// The requester cancelled.
+    Cancelled,
+    /// Nobody accepted, or the worker ran out of time.
+    Timeout,
+}
+
+impl RefundReason {
+    /// As printed in the history: `cancelled`, `timeout`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundReason::Cancelled => "cancelled",
+            RefundReason::Timeout => "timeout",
+        }
+    }
+}
+
+/// History descriptions, exactly as the API document prints them.
+pub mod describe {
+    use super::RefundReason;
+    use crate::{Cents, JobId};
+
+    /// `"Posted job #456"`
+    pub fn job_post(job: JobId) -> String {
+        format!("Posted job #{job}")
+    }
+
+    /// `"Completed job #455"`
+    pub fn job_earn(job: JobId) -> String {
+        format!("Completed job #{job}")
+    }
+
+    /// `"Refund for job #456 (timeout)"` / `(cancelled)`
+    pub fn job_refund(job: JobId, reason: RefundReason) -> String {
+        format!("Refund for job #{job} ({})", reason.as_str())
+    }
+
+    /// `"Promotional credits"`
+    pub fn promo() -> String {
+        "Promotional credits".to_owned()
+    }
+
+    /// `"Purchased via Stripe ($10.00)"`, from what the customer paid.
+    pub fn stripe_purchase(paid: Cents) -> String {
+        format!("Purchased via Stripe (${})", paid.dollars())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn payout_and_fee_examples() {
+        for (credits, earned, fee) in [(5, 4, 1), (10, 9, 1), (15, 13, 2), (100, 90, 10)] {
+            assert_eq!(worker_payout(Cents(credits)), Cents(earned));
+            assert_eq!(platform_fee(Cents(credits)), Cents(fee));
+        }
+    }
+
+    #[test]
+    fn holds_spend_promo_first() {
+        let need = Cents(10);
+        let promo_only = Balance {
+            cash: Cents(0),
+            promo: Cents(25),
+        };
+        assert_eq!(
+            hold_for(need, promo_only),
+            Ok(Hold {
+                promo: Cents(10),
+                cash: Cents(0)
+            })
+        );
+        let cash_only = Balance {
+            cash: Cents(25),
+            promo: Cents(0),
+        };
+        assert_eq!(
+            hold_for(need, cash_only),
+            Ok(Hold {
+                promo: Cents(0),
+                cash: Cents(10)
+            })
+        );
+        let mixed = Balance {
+            cash: Cents(7),
+            promo: Cents(4),
+        };
+        assert_eq!(
+            hold_for(need, mixed),
+            Ok(Hold {
+                promo: Cents(4),
+                cash: Cents(6)
+            })
+        );
+        let short = Balance {
+            cash: Cents(3),
+            promo: Cents(2),
+        };
+        assert_eq!(
+            hold_for(need, short),
+            Err(InsufficientCredits {
+                have: Cents(5),
+                need
+            })
+        );
+        assert_eq!(
+            InsufficientCredits {
+                have: Cents(5),
+                need
+            }
+            .to_string(),
+            "Insufficient credits: have 5, need 10"
+        );
+    }
+
+    #[test]
+    fn descriptions_match_the_document() {
+        assert_eq!(describe::job_post(JobId(456)), "Posted job #456");
+        assert_eq!(describe::job_earn(JobId(455)), "Completed job #455");
+        assert_eq!(
+            describe::job_refund(JobId(456), RefundReason::Timeout),
+            "Refund for job #456 (timeout)"
+        );
+        assert_eq!(
+            describe::stripe_purchase(Cents(1000)),
+            "Purchased via Stripe ($10.00)"
+        );
+        assert_eq!(stripe_credit(Cents(1000)), Cents(950));
+    }
+
+    #[test]
+    fn unbalanced_transfers_are_refused() {
+        let entries = [
+            Entry {
+                account: Account::Escrow,
+                amount: Cents(10),
+            },
+            Entry {
+                account: Account::UserCash(UserId(1)),
+                amount: Cents(-9),
+            },
+        ];
+        assert!(Transfer::new("k".into(), entries).is_err());
+    }
+
+    fn sum(t: &Transfer) -> i64 {
+        t.entries.iter().map(|e| e.amount.0).sum()
+    }
+
+    proptest! {
+        #[test]
+        fn payout_plus_fee_is_the_price(credits in 5i64..=100) {
+            let c = Cents(credits);
+            prop_assert_eq!(worker_payout(c).0 + platform_fee(c).0, credits);
+            prop_assert!(platform_fee(c).0 >= 1);
+            prop_assert_eq!(worker_payout(c).0, credits * 9 / 10);
+        }
+
+        #[test]
+        fn a_hold_takes_exactly_the_price_promo_first(
+            credits in 5i64..=100, cash in 0i64..300, promo in 0i64..300,
+        ) {
+            let balance = Balance { cash: Cents(cash), promo: Cents(promo) };
+            match hold_for(Cents(credits), balance) {
+                Ok(hold) => {
+                    prop_assert_eq!(hold.total(), Cents(credits));
+                    prop_assert!(hold.promo.0 <= promo && hold.cash.0 <= cash);
+                    prop_assert!(hold.cash.0 == 0 || hold.promo.0 == promo);
+                }
+                Err(e) => {
+                    prop_assert!(cash + promo < credits);
+                    prop_assert_eq!(e.have, Cents(cash + promo));
+                }
+            }
+        }
+
+        #[test]
+        fn every_job_transfer_balances_and_refunds_restore_buckets(
+            credits in 5i64..=100, cash in 0i64..300, promo in 0i64..300,
+        ) {
+            let requester = UserId(1);
+            let balance = Balance { cash: Cents(cash), promo: Cents(promo) };
+            if let Ok(hold) = hold_for(Cents(credits), balance) {
+                let post = Transfer::job_post(JobId(7), requester, hold);
+                let refund = Transfer::job_refund(JobId(7), requester, hold);
+                let payout = Transfer::job_payout(JobId(7), UserId(2), Cents(credits));
+                prop_assert_eq!(sum(&post), 0);
+                prop_assert_eq!(sum(&refund), 0);
+                prop_assert_eq!(sum(&payout), 0);
+                let spent = post.balance_change(requester);
+                let back = refund.balance_change(requester);
+                prop_assert_eq!(spent.cash.0 + back.cash.0, 0);
+                prop_assert_eq!(spent.promo.0 + back.promo.0, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The rules of j0, free of I/O: money, identities, the sign-in challenge, jobs and the ledger.
+//!
+//! Everything here is plain data and pure functions, so the rules can be read and tested without
+//! a database, a runtime or a network. Adapters store these types; the `app` crate orchestrates
+//! them over the `ports` traits.
+
+pub mod address;
+pub mod auth;
+pub mod event;
+pub mod ids;
+pub mod job;
+pub mod ledger;
+pub mod money;
+pub mod time;
+pub mod user;
+pub mod view;
+
+pub use address::{AddressError, WalletAddress};
+pub use ids::{EventId, JobId, TransactionId, UserId};
+pub use money::Cents;

@@ -1,0 +1,105 @@
+//! Balances, the credit history, and the operator's ledger commands.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use j0_domain::{
+    Cents, TransactionId, UserId,
+    ledger::{Balance, HistoryType},
+};
+
+use crate::StoreError;
+
+/// One row of `GET /credits/transactions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// Increasing; `before` pages on it.
+    pub id: TransactionId,
+    /// Whose history.
+    pub user_id: UserId,
+    /// Signed change to the user's total.
+    pub amount: Cents,
+    /// What happened.
+    pub kind: HistoryType,
+    /// As the API document prints it.
+    pub description: String,
+    /// When.
+    pub created_at: OffsetDateTime,
+}
+
+/// Why a promo grant failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// No user has that id.
+    #[error("no user with id {0}")]
+    UnknownUser(UserId),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `j0 admin audit-ledger` found. Clean when every list is empty and the sums agree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Transfers examined.
+    pub transfers: i64,
+    /// Entries examined.
+    pub entries: i64,
+    /// Keys of transfers whose entries do not sum to zero.
+    pub unbalanced_transfers: Vec<String>,
+    /// Sum of every entry of every account; must be zero.
+    pub accounts_sum: i64,
+    /// Escrow's balance, from its entries.
+    pub escrow_balance: i64,
+    /// Credits of jobs in `posted` or `accepted`; must equal `escrow_balance`.
+    pub open_job_credits: i64,
+    /// Users whose stored cash or promo is negative.
+    pub negative_users: Vec<UserId>,
+    /// Users whose stored cash or promo differs from the sum of their entries.
+    pub balance_mismatches: Vec<UserId>,
+    /// Users whose history rows do not add up to their entries.
+    pub history_mismatches: Vec<UserId>,
+    /// Jobs whose transfers do not fit their status (a refund and a payout, or none when final).
+    pub job_mismatches: Vec<i64>,
+}
+
+impl AuditReport {
+    /// Whether every invariant holds.
+    pub fn is_clean(&self) -> bool {
+        self.unbalanced_transfers.is_empty()
+            && self.accounts_sum == 0
+            && self.escrow_balance == self.open_job_credits
+            && self.negative_users.is_empty()
+            && self.balance_mismatches.is_empty()
+            && self.history_mismatches.is_empty()
+            && self.job_mismatches.is_empty()
+    }
+}
+
+/// Money as users and operators see it.
+#[async_trait]
+pub trait LedgerStore: Send + Sync + std::fmt::Debug {
+    /// The user's balance (zero for a user with no money).
+    async fn balance(&self, user: UserId) -> Result<Balance, StoreError>;
+
+    /// The user's history, newest first, ids below `before` when given.
+    async fn history(
+        &self,
+        user: UserId,
+        before: Option<TransactionId>,
+        limit: i64,
+    ) -> Result<Vec<HistoryRow>, StoreError>;
+
+    /// Grants `amount` of promo to `user` from promo issuance, with a `promo` history row and a
+    /// `balance.updated` event. `key` names the grant: a retry with the same key grants nothing.
+    async fn grant_promo(
+        &self,
+        user: UserId,
+        amount: Cents,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Balance, GrantError>;
+
+    /// Checks every invariant of the ledger in one consistent snapshot.
+    async fn audit(&self) -> Result<AuditReport, StoreError>;
+}

@@ -1,0 +1,304 @@
+//! The boundary between the use cases and the world: one trait per outside dependency, speaking
+//! domain types only.
+//!
+//! Each storage method is one atomic use case; its transaction lives inside the adapter, never
+//! threaded through callers. Each method's error enum lists the outcomes a caller can act on,
+//! plus [`StoreError`] for the storage failing underneath.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use j0_domain::{
+    Cents, JobId, UserId, WalletAddress,
+    auth::{Challenge, Nonce, StoredChallenge},
+    job::{AcceptRefusal, CancelRefusal, CompleteRefusal, Job, JobResult, JobStatus, NewJob},
+    ledger::{Hold, InsufficientCredits},
+    user::User,
+};
+
+pub mod events;
+pub mod ledger;
+
+pub use events::OutboxEvent;
+
+/// Storage failed underneath a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or has no free connection; the request may be retried.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: a bug or a broken invariant. Logged once, answered with a fixed message.
+    #[error("storage failed")]
+    Unknown(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The current time. Injected so that expiry can be tested without sleeping.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in UTC.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// The signature could not be decoded, is malleable, or recovers no address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid signature")]
+pub struct InvalidSignature;
+
+/// Recovers who signed a message.
+pub trait SignatureVerifier: Send + Sync + std::fmt::Debug {
+    /// The address whose key made `signature` (65 bytes hex, `0x` optional, `v` in 0/1/27/28,
+    /// low `s` only) over `message` as an EIP-191 `personal_sign`.
+    fn recover_personal_sign(
+        &self,
+        message: &str,
+        signature: &str,
+    ) -> Result<WalletAddress, InvalidSignature>;
+}
+
+/// Why a challenge could not be consumed; `Used` when another verify won the race.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    /// Consumed by someone else, expired, or missing by the time the update ran.
+    #[error(transparent)]
+    Refused(#[from] j0_domain::auth::ChallengeRefusal),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Challenges, users and revoked tokens.
+#[async_trait]
+pub trait AuthStore: Send + Sync + std::fmt::Debug {
+    /// Keeps a freshly issued challenge.
+    async fn save_challenge(&self, challenge: &Challenge) -> Result<(), StoreError>;
+
+    /// The challenge with this nonce, used or not, while it is kept.
+    async fn find_challenge(&self, nonce: &Nonce) -> Result<Option<StoredChallenge>, StoreError>;
+
+    /// In one transaction: marks the challenge used if it is still unused and unexpired at `now`
+    /// and belongs to `address`, then returns the user for `address`, creating it (and granting
+    /// `signup_promo`, when positive, as a `promo` history row) on the first sign-in. Exactly one
+    /// of any number of concurrent calls for one nonce succeeds.
+    async fn consume_challenge(
+        &self,
+        nonce: &Nonce,
+        address: &WalletAddress,
+        now: OffsetDateTime,
+        signup_promo: Cents,
+    ) -> Result<User, ConsumeError>;
+
+    /// Refuses the token `jti` until `expires_at`.
+    async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Whether `jti` was revoked.
+    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// Forgets challenges and revocations that expired before `now`; returns how many.
+    async fn prune_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Users by id.
+#[async_trait]
+pub trait UserStore: Send + Sync + std::fmt::Debug {
+    /// The user with this id.
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+}
+
+/// Whether the storage answers.
+#[async_trait]
+pub trait HealthCheck: Send + Sync + std::fmt::Debug {
+    /// Runs a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Why a post failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// The balance does not cover the credits.
+    #[error(transparent)]
+    Insufficient(#[from] InsufficientCredits),
+    /// The idempotency key was used in the last 24 h with another body.
+    #[error("Idempotency-Key was already used with a different request")]
+    KeyReused,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A post's idempotency key and the parsed request it binds.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The header's value, 1–255 characters.
+    pub key: String,
+    /// The request body as parsed JSON, compared on replay.
+    pub request: serde_json::Value,
+}
+
+/// What a post did: a new job, or the replay of the one a key already made.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The job.
+    pub job: Job,
+    /// Whether this call created it (false for an idempotent replay).
+    pub created: bool,
+}
+
+/// Why an accept failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// No such job.
+    #[error("Job not found")]
+    NotFound,
+    /// A rule refused it.
+    #[error(transparent)]
+    Refused(#[from] AcceptRefusal),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a completion failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompleteError {
+    /// No such job.
+    #[error("Job not found")]
+    NotFound,
+    /// A rule refused it.
+    #[error(transparent)]
+    Refused(#[from] CompleteRefusal),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a cancel failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    /// No such job.
+    #[error("Job not found")]
+    NotFound,
+    /// A rule refused it.
+    #[error(transparent)]
+    Refused(#[from] CancelRefusal),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A completed job and what its worker earned.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    /// The job, now `completed`.
+    pub job: Job,
+    /// Paid into the worker's cash.
+    pub credits_earned: Cents,
+}
+
+/// A cancelled job and what went back to its requester.
+#[derive(Debug, Clone)]
+pub struct Cancelled {
+    /// The job, now `cancelled`.
+    pub job: Job,
+    /// Returned to the requester, by bucket.
+    pub refunded: Hold,
+}
+
+/// Filters of `GET /jobs`; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only jobs in this status.
+    pub status: Option<JobStatus>,
+    /// Only jobs posted by this user.
+    pub requester_id: Option<UserId>,
+    /// Only jobs accepted by this user.
+    pub worker_id: Option<UserId>,
+    /// Only jobs needing this capability.
+    pub capability: Option<j0_domain::job::Capability>,
+    /// Only jobs with a smaller id (the next page).
+    pub before: Option<JobId>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+/// The job marketplace. Each method is one transaction that changes the job, moves the money,
+/// writes the history rows and the outbox events together, or does nothing.
+#[async_trait]
+pub trait JobStore: Send + Sync + std::fmt::Debug {
+    /// Takes the credits (promo first) from `requester` into escrow and posts the job, expiring
+    /// at `now + accept_window`. With a key, a repeat within 24 h returns the first job.
+    async fn post_job(
+        &self,
+        requester: UserId,
+        job: NewJob,
+        now: OffsetDateTime,
+        accept_window: time::Duration,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Posted, PostError>;
+
+    /// Gives the job to `worker` if it is `posted` and unexpired at `now`; exactly one of any
+    /// number of concurrent accepts succeeds.
+    async fn accept_job(
+        &self,
+        job: JobId,
+        worker: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Job, AcceptError>;
+
+    /// Records the result and pays the worker if they hold the job and `now` is before its
+    /// deadline.
+    async fn complete_job(
+        &self,
+        job: JobId,
+        worker: UserId,
+        result: JobResult,
+        now: OffsetDateTime,
+    ) -> Result<Completed, CompleteError>;
+
+    /// Cancels a `posted`, unexpired job of `requester` and refunds it.
+    async fn cancel_job(
+        &self,
+        job: JobId,
+        requester: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Cancelled, CancelError>;
+
+    /// Times out and refunds up to `batch` open jobs whose deadline is at or before `now`,
+    /// skipping rows another sweeper holds; returns the jobs it timed out.
+    async fn expire_due(&self, now: OffsetDateTime, batch: i64) -> Result<Vec<Job>, StoreError>;
+
+    /// One job.
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs matching `filter`, newest first.
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
+}
+
+/// The shared handles the use cases run on.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// Wall or test clock.
+    pub clock: Arc<dyn Clock>,
+    /// Signature recovery.
+    pub signatures: Arc<dyn SignatureVerifier>,
+    /// Challenges, users, revocations.
+    pub auth: Arc<dyn AuthStore>,
+    /// Users by id.
+    pub users: Arc<dyn UserStore>,
+    /// Storage liveness.
+    pub health: Arc<dyn HealthCheck>,
+    /// The marketplace.
+    pub jobs: Arc<dyn JobStore>,
+    /// Balances, history and operator ledger commands.
+    pub ledger: Arc<dyn ledger::LedgerStore>,
+}

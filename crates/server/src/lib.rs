@@ -1,0 +1,199 @@
+//! The `j0` service: configuration, wiring of adapters into the use cases, the HTTP server and
+//! the background tasks. `main.rs` is the command line over this; the test kit starts the same
+//! [`start`] on port 0.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App as HttpApp, HttpServer, dev::ServerHandle, middleware, web};
+use anyhow::Context;
+use tokio::{sync::watch, task::JoinHandle};
+use tracing_actix_web::TracingLogger;
+
+use j0_adapters_evm::EthSignatureVerifier;
+use j0_adapters_postgres::{PgStore, cluster::PrivateCluster};
+use j0_api::{ApiState, TokenService};
+use j0_app::{App, Settings};
+use j0_domain::{Cents, auth::AuthDomain};
+use j0_ports::{Clock, Ports};
+
+pub mod audit;
+pub mod config;
+pub mod secret;
+
+pub use config::Config;
+
+/// Jobs timed out per sweeper transaction.
+const SWEEP_BATCH: i64 = 100;
+/// How often the sweeper looks for due jobs; with the batch loop this keeps every timeout
+/// within the contract's 2 seconds of its deadline.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+/// How often expired challenges, revocations and idempotency keys are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// The database to use: `DATABASE_URL`, or the private cluster under `<state>/pg`, started or
+/// reused, with its `j0` database created on first use.
+pub async fn database_url(config: &Config) -> anyhow::Result<String> {
+    if let Some(url) = &config.database_url {
+        return Ok(url.clone());
+    }
+    let root = config.state_dir.join("pg");
+    let cluster = tokio::task::spawn_blocking(move || PrivateCluster::start_or_reuse(&root))
+        .await
+        .context("starting the private PostgreSQL cluster")??;
+    j0_adapters_postgres::ensure_database(&cluster.url("postgres"), "j0").await?;
+    tracing::info!(socket = %cluster.socket_dir().display(), "using the private PostgreSQL cluster");
+    Ok(cluster.url("j0"))
+}
+
+/// The use cases over PostgreSQL and the EVM signature verifier.
+pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> App {
+    let store = Arc::new(store.clone());
+    let ports = Ports {
+        clock,
+        signatures: Arc::new(EthSignatureVerifier),
+        auth: store.clone(),
+        users: store.clone(),
+        health: store.clone(),
+        jobs: store.clone(),
+        ledger: store,
+    };
+    let settings = Settings {
+        auth_domain: AuthDomain::new(config.auth_domain.clone()),
+        accept_window: time::Duration::seconds(i64::from(config.accept_window_sec)),
+        signup_promo: Cents(config.signup_promo_cents),
+    };
+    App::new(ports, settings)
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    server: ServerHandle,
+    server_task: JoinHandle<std::io::Result<()>>,
+    stop_tasks: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Runs until the HTTP server stops (SIGINT/SIGTERM), then stops the background tasks.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let served = self.server_task.await;
+        let _ = self.stop_tasks.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        served
+            .context("HTTP server task failed")?
+            .context("HTTP server failed")
+    }
+
+    /// Stops everything gracefully.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        let _ = self.wait().await;
+    }
+}
+
+/// Migrates, then starts HTTP and the background tasks on `database_url`.
+pub async fn start(
+    config: &Config,
+    database_url: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
+    let secret = secret::load(config.jwt_secret.as_deref(), &config.state_dir)?;
+    let tokens = TokenService::new(&secret, &config.auth_domain)?;
+    let applied = j0_adapters_postgres::run_migrations(database_url).await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    let store = PgStore::connect(database_url, config.db_pool_size as usize)?;
+    let app = build_app(&store, clock, config);
+    let state = ApiState {
+        app: app.clone(),
+        tokens,
+        cookie_secure: config.cookie_secure,
+    };
+
+    let listener =
+        TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let mut server = HttpServer::new(move || {
+        HttpApp::new()
+            .wrap(middleware::from_fn(j0_api::limit_declared_body))
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add(("Cache-Control", "no-store")),
+            )
+            .wrap(TracingLogger::default())
+            .configure(j0_api::configure(state.clone()))
+            .default_service(web::to(j0_api::not_found))
+    })
+    .shutdown_timeout(10);
+    if let Some(workers) = config.http_workers {
+        server = server.workers(workers);
+    }
+    let server = server.listen(listener)?.run();
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+    tracing::info!(%addr, "j0 listening");
+
+    let (stop_tasks, stopped) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(sweep(app.clone(), stopped.clone())),
+        tokio::spawn(prune(app, stopped)),
+    ];
+    Ok(Running {
+        addr,
+        server: handle,
+        server_task,
+        stop_tasks,
+        tasks,
+    })
+}
+
+/// Runs `step` every `period` until told to stop.
+async fn every<F, Fut>(period: Duration, mut stop: watch::Receiver<bool>, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => step().await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The expiry sweeper: times out and refunds due jobs, batch after batch while batches are full.
+async fn sweep(app: App, stop: watch::Receiver<bool>) {
+    every(SWEEP_EVERY, stop, || async {
+        loop {
+            match app.expire_due(SWEEP_BATCH).await {
+                Ok(n) if n as i64 == SWEEP_BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "expiry sweep failed; retrying next tick");
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// Forgets expired sign-in challenges, token revocations and idempotency keys.
+async fn prune(app: App, stop: watch::Receiver<bool>) {
+    every(PRUNE_EVERY, stop, || async {
+        if let Err(e) = app.prune_expired().await {
+            tracing::warn!(error = %e, "pruning expired rows failed");
+        }
+    })
+    .await;
+}

@@ -1,0 +1,118 @@
+//! `j0`: serve the API, migrate the database, or run an operator command.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand};
+
+use j0_adapters_postgres::PgStore;
+use j0_domain::{Cents, UserId};
+use j0_ports::SystemClock;
+use j0_server::{Config, build_app, database_url, start};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "j0",
+    version,
+    about = "j0: a marketplace for paid micro-jobs between AI agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve HTTP and run the background tasks (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Operator commands.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Debug, Subcommand)]
+enum Admin {
+    /// Grant promo credits to a user.
+    GrantPromo {
+        /// The user's id.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        user_id: i64,
+        /// Cents of promo credit, positive.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        cents: i64,
+    },
+    /// Check every ledger invariant; exit 1 on any breach.
+    AuditLedger,
+}
+
+fn init_tracing() {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("J0_LOG_JSON").is_ok_and(|v| v == "1" || v == "true");
+    if json {
+        fmt().with_env_filter(filter).json().init();
+    } else {
+        fmt().with_env_filter(filter).init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("j0: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config;
+    let url = database_url(&config).await?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            start(&config, &url, Arc::new(SystemClock))
+                .await?
+                .wait()
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let applied = j0_adapters_postgres::run_migrations(&url).await?;
+            println!("applied {} migration(s)", applied.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(admin) => {
+            j0_adapters_postgres::run_migrations(&url).await?;
+            let store = PgStore::connect(&url, 2)?;
+            let app = build_app(&store, Arc::new(SystemClock), &config);
+            match admin {
+                Admin::GrantPromo { user_id, cents } => {
+                    let balance = app.grant_promo(UserId(user_id), Cents(cents)).await?;
+                    println!(
+                        "granted {cents} cents of promo to user {user_id}: cash {} promo {} total {}",
+                        balance.cash,
+                        balance.promo,
+                        balance.total()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Admin::AuditLedger => {
+                    let report = app.audit_ledger().await?;
+                    println!("{}", j0_server::audit::render(&report));
+                    Ok(if report.is_clean() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
+                }
+            }
+        }
+    }
+}
