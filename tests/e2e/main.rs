@@ -1,1 +1,7 @@
-fn main() {}
+//! End-to-end tests of the whole j0 system: the real server on a real PostgreSQL database, driven
+//! over HTTP the way clients drive it. One test binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod edge;
+mod users;

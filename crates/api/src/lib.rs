@@ -3,7 +3,7 @@
 //! [`j0_app::App`], and print the answer; nothing here decides a business rule.
 
 use actix_web::{
-    HttpRequest, HttpResponse,
+    HttpMessage, HttpRequest, HttpResponse,
     body::{BoxBody, EitherBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::{Method, StatusCode, header},
@@ -108,6 +108,20 @@ pub fn declared_body_limit(method: &Method, path: &str) -> usize {
     } else {
         DEFAULT_BODY_LIMIT
     }
+}
+
+/// Returns the request id that tracing records for each request as `x-request-id`, so a client
+/// can quote it and an operator can find the request's log lines.
+pub async fn echo_request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<tracing_actix_web::RequestId>().map(ToString::to_string);
+    let mut response = next.call(req).await?;
+    if let Some(value) = id.and_then(|id| header::HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(response)
 }
 
 /// Refuses a request whose declared `Content-Length` exceeds its route's limit before any

@@ -122,6 +122,7 @@ pub async fn start(
     let mut server = HttpServer::new(move || {
         HttpApp::new()
             .wrap(middleware::from_fn(j0_api::limit_declared_body))
+            .wrap(middleware::from_fn(j0_api::echo_request_id))
             .wrap(
                 middleware::DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))

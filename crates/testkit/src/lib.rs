@@ -1,1 +1,14 @@
-//! placeholder
+//! What j0's tests share: a PostgreSQL database per test, the real server started on port 0
+//! against it, wallets that sign like MetaMask, and a typed client. Test code: failures panic
+//! with a message, so `expect` is the error handling here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod app;
+mod clock;
+mod db;
+pub mod wallet;
+
+pub use app::{Response, Session, TestApp, app_secret, spawn_app, spawn_app_with};
+pub use clock::TestClock;
+pub use db::{TestDatabase, admin_url};
+pub use wallet::Wallet;

@@ -40,6 +40,11 @@ impl Wallet {
         Self::from_key(key)
     }
 
+    /// The private key in hex, `0x`-prefixed, to sign in with the same wallet again.
+    pub fn private_key_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.key.to_bytes()))
+    }
+
     /// The wallet of `key`.
     fn from_key(key: SigningKey) -> Self {
         let address = WalletAddress::from_bytes(public_key_to_address(key.verifying_key()).0);

@@ -1,0 +1,262 @@
+//! The real server on port 0 against a test's own database, and a client to talk to it.
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+
+use j0_adapters_postgres::PgStore;
+use j0_app::App;
+use j0_domain::{Cents, UserId};
+use j0_server::{Config, Running};
+
+use crate::{TestClock, TestDatabase, Wallet};
+
+/// The JWT secret every test server signs with.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// A running j0 and what a test needs around it.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The clock the server reads; advance it to expire things.
+    pub clock: Arc<TestClock>,
+    /// The configuration it was started with.
+    pub config: Config,
+    /// The use cases on the same database, for what tests do behind the API (operator
+    /// commands, a second sweeper).
+    pub core: App,
+    /// A client that keeps no cookies.
+    pub http: reqwest::Client,
+    running: Option<Running>,
+    /// The test's database; dropped after the server stops.
+    pub db: TestDatabase,
+}
+
+/// An HTTP answer: status, headers and the JSON body (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Parsed body.
+    pub body: Value,
+}
+
+impl Response {
+    /// The error `code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert_eq!(self.status, StatusCode::OK, "unexpected answer: {}", self.body);
+        self.body
+    }
+
+    /// Asserts an error status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.code()),
+            (status, code),
+            "unexpected answer: {}",
+            self.body
+        );
+    }
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The user's id.
+    pub user_id: UserId,
+    /// The bearer token.
+    pub token: String,
+    /// The wallet that signed in.
+    pub wallet: Arc<Wallet>,
+}
+
+/// Starts j0 against a fresh database with the test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts j0 with the test configuration changed by `adjust`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDatabase::new().await;
+    let mut config = Config {
+        database_url: Some(db.url().to_owned()),
+        bind: "127.0.0.1:0".parse().expect("bind address"),
+        jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
+        auth_domain: "j0.com".to_owned(),
+        accept_window_sec: 420,
+        signup_promo_cents: 0,
+        cookie_secure: true,
+        db_pool_size: 16,
+        http_workers: Some(2),
+        state_dir: std::env::temp_dir().join("j0-test-state"),
+    };
+    adjust(&mut config);
+    let clock = Arc::new(TestClock::default());
+    let running = j0_server::start(&config, db.url(), clock.clone()).await.expect("start j0");
+    let store = PgStore::connect(db.url(), 8).expect("test store");
+    let core = j0_server::build_app(&store, clock.clone(), &config);
+    TestApp {
+        base_url: format!("http://{}", running.addr),
+        clock,
+        config,
+        core,
+        http: reqwest::Client::builder().build().expect("http client"),
+        running: Some(running),
+        db,
+    }
+}
+
+impl TestApp {
+    /// `/api/v1` + `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base_url)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Self::read(request.send().await.expect("request sent")).await
+    }
+
+    /// Reads an answer into a [`Response`].
+    pub async fn read(response: reqwest::Response) -> Response {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("response body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Response { status, headers, body }
+    }
+
+    /// `GET` without authentication.
+    pub async fn get_anon(&self, path: &str) -> Response {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    /// Signs `wallet` in through challenge and verify.
+    pub async fn sign_in(&self, wallet: Wallet) -> Session {
+        let address = wallet.address().to_string();
+        let challenge = self
+            .call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": address })))
+            .await
+            .ok();
+        let message = challenge["message_to_sign"].as_str().expect("message_to_sign");
+        let verified = self
+            .call(
+                Method::POST,
+                "/auth/verify",
+                None,
+                Some(&json!({
+                    "public_key": address,
+                    "challenge_nonce": challenge["challenge"]["nonce"],
+                    "signature": wallet.sign_personal(message),
+                })),
+            )
+            .await
+            .ok();
+        Session {
+            user_id: UserId(verified["user"]["id"].as_i64().expect("user id")),
+            token: verified["token"].as_str().expect("token").to_owned(),
+            wallet: Arc::new(wallet),
+        }
+    }
+
+    /// A new user with a random wallet.
+    pub async fn new_user(&self) -> Session {
+        self.sign_in(Wallet::random()).await
+    }
+
+    /// A new user holding `promo` cents of promo credit, granted by the operator command.
+    pub async fn funded_user(&self, promo: i64) -> Session {
+        let session = self.new_user().await;
+        self.core.grant_promo(session.user_id, Cents(promo)).await.expect("grant promo");
+        session
+    }
+
+    /// Asserts that every ledger invariant holds.
+    #[track_caller]
+    pub fn assert_ledger_clean(&self) -> impl std::future::Future<Output = ()> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            let report = self.core.audit_ledger().await.expect("audit the ledger");
+            assert!(
+                report.is_clean(),
+                "ledger audit failed (called at {caller}):\n{}",
+                j0_server::audit::render(&report)
+            );
+        }
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+impl Session {
+    /// Sends an authenticated request.
+    pub async fn call(&self, app: &TestApp, method: Method, path: &str, body: Option<&Value>) -> Response {
+        app.call(method, path, Some(&self.token), body).await
+    }
+
+    /// Authenticated `GET`.
+    pub async fn get(&self, app: &TestApp, path: &str) -> Response {
+        self.call(app, Method::GET, path, None).await
+    }
+
+    /// Authenticated `POST` with a JSON body.
+    pub async fn post(&self, app: &TestApp, path: &str, body: &Value) -> Response {
+        self.call(app, Method::POST, path, Some(body)).await
+    }
+
+    /// Authenticated `POST` without a body.
+    pub async fn post_empty(&self, app: &TestApp, path: &str) -> Response {
+        self.call(app, Method::POST, path, None).await
+    }
+
+    /// Posts a job of `credits` and returns its id.
+    pub async fn post_job(&self, app: &TestApp, credits: i64) -> i64 {
+        let body = json!({
+            "capability": "opus", "credits": credits, "timeout_sec": 30, "prompt": "Summarize this",
+        });
+        self.post(app, "/jobs", &body).await.ok()["job"]["job_id"].as_i64().expect("job id")
+    }
+
+    /// The caller's balance as `(cash, promo)`.
+    pub async fn balance(&self, app: &TestApp) -> (i64, i64) {
+        let b = self.get(app, "/credits/balance").await.ok();
+        let cash = b["cash_cents"].as_i64().expect("cash");
+        let promo = b["promo_cents"].as_i64().expect("promo");
+        assert_eq!(b["total_cents"].as_i64(), Some(cash + promo));
+        (cash, promo)
+    }
+}
+
+/// The secret test servers sign tokens with, for tests that forge tokens.
+pub fn app_secret() -> &'static [u8] {
+    TEST_JWT_SECRET.as_bytes()
+}

@@ -1,0 +1,347 @@
+//! Wallet sign-in (contract §3): challenges, signatures, tokens, the cookie and logout.
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::{Method, header};
+use serde_json::{Value, json};
+use time::Duration;
+
+use j0_testkit::{TestApp, Wallet, spawn_app, spawn_app_with};
+
+/// The DEPENDENCIES.md vector: this key is this address.
+const KNOWN_KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+const KNOWN_ADDRESS: &str = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23";
+
+async fn challenge(app: &TestApp, address: &str) -> Value {
+    app.call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": address })))
+        .await
+        .ok()
+}
+
+async fn verify(app: &TestApp, address: &str, nonce: &Value, signature: &str) -> j0_testkit::Response {
+    let body = json!({ "public_key": address, "challenge_nonce": nonce, "signature": signature });
+    app.call(Method::POST, "/auth/verify", None, Some(&body)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_challenge_carries_the_exact_message_and_lives_sixty_seconds() {
+    let app = spawn_app().await;
+    let c = challenge(&app, KNOWN_ADDRESS).await;
+    let nonce = c["challenge"]["nonce"].as_str().unwrap();
+    assert!(nonce.len() >= 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()), "{nonce}");
+    let timestamp = c["challenge"]["timestamp"].as_i64().unwrap();
+    assert_eq!(c["challenge"]["expires_at"].as_i64(), Some(timestamp + 60));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!((timestamp - now).abs() <= 5);
+    assert_eq!(
+        c["message_to_sign"],
+        format!("j0.com authentication\nNonce: {nonce}\nTimestamp: {timestamp}")
+    );
+    let other = challenge(&app, KNOWN_ADDRESS).await;
+    assert_ne!(other["challenge"]["nonce"], c["challenge"]["nonce"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_auth_domain_is_configurable() {
+    let app = spawn_app_with(|c| c.auth_domain = "agents.example".into()).await;
+    let c = challenge(&app, KNOWN_ADDRESS).await;
+    assert!(c["message_to_sign"].as_str().unwrap().starts_with("agents.example authentication\n"));
+    let session = app.sign_in(Wallet::random()).await;
+    let claims = decode_claims(&session.token);
+    assert_eq!(claims["iss"], "agents.example");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn addresses_are_accepted_in_any_case_but_a_bad_checksum_is_refused() {
+    let app = spawn_app().await;
+    for address in [KNOWN_ADDRESS.to_lowercase(), format!("0x{}", KNOWN_ADDRESS[2..].to_uppercase())] {
+        challenge(&app, &address).await;
+    }
+    let broken = "0x2c7536E3605D9C16a7a3D7b1898e529396a65C23";
+    let r = app.call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": broken }))).await;
+    r.assert_error(400, "VALIDATION_ERROR");
+    assert!(r.body["error"].as_str().unwrap().contains("public_key"));
+    let r = app.call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": "0x12" }))).await;
+    r.assert_error(400, "VALIDATION_ERROR");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_with_a_known_key_creates_the_user_once_and_sets_the_cookie() {
+    let app = spawn_app().await;
+    let wallet = Wallet::from_private_key_hex(KNOWN_KEY);
+    assert_eq!(wallet.address().to_string(), KNOWN_ADDRESS);
+    let c = challenge(&app, &KNOWN_ADDRESS.to_lowercase()).await;
+    let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
+    let r = verify(&app, &KNOWN_ADDRESS.to_lowercase(), &c["challenge"]["nonce"], &signature).await;
+    let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let body = r.ok();
+    let token = body["token"].as_str().unwrap();
+    let user = &body["user"];
+    assert_eq!(user["public_key"], KNOWN_ADDRESS);
+    assert_eq!(user["identity_type"], "ethereum_wallet");
+    assert_eq!(user["reputation_score"], 0.0);
+    assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!((body["expires_at"].as_i64().unwrap() - (now + 86_400)).abs() <= 5);
+
+    let mut attributes: Vec<&str> = cookie.split("; ").collect();
+    assert_eq!(attributes.remove(0), format!("j0_token={token}"));
+    attributes.sort_unstable();
+    assert_eq!(attributes, ["HttpOnly", "Max-Age=86400", "Path=/", "SameSite=Strict", "Secure"]);
+
+    let claims = decode_claims(token);
+    assert_eq!(claims["sub"], user["id"].as_i64().unwrap().to_string());
+    assert_eq!(claims["addr"], KNOWN_ADDRESS);
+    assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some("j0.com"), Some("j0-api")));
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 86_400);
+    assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+
+    let again = app.sign_in(Wallet::from_private_key_hex(KNOWN_KEY)).await;
+    assert_eq!(again.user_id.0, user["id"].as_i64().unwrap());
+    assert_ne!(again.token, token);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_with_v_zero_or_one_are_normalised() {
+    let app = spawn_app().await;
+    let wallet = Wallet::random();
+    let address = wallet.address().to_string();
+    let c = challenge(&app, &address).await;
+    let mut bytes = wallet.sign_personal_bytes(c["message_to_sign"].as_str().unwrap());
+    bytes[64] -= 27;
+    let signature = format!("0x{}", hex(&bytes));
+    verify(&app, &address, &c["challenge"]["nonce"], &signature).await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_signatures_are_refused_and_leave_the_challenge_usable() {
+    let app = spawn_app().await;
+    let wallet = Wallet::random();
+    let address = wallet.address().to_string();
+    let c = challenge(&app, &address).await;
+    let message = c["message_to_sign"].as_str().unwrap();
+    let nonce = &c["challenge"]["nonce"];
+
+    let good = wallet.sign_personal_bytes(message);
+    let mut high_s = good;
+    high_s[32..64].copy_from_slice(&negate_s(&good[32..64]));
+    high_s[64] = if good[64] == 27 { 28 } else { 27 };
+    let mut bad_v = good;
+    bad_v[64] = 29;
+    let stranger = Wallet::random().sign_personal(message);
+    let other_message = wallet.sign_personal("j0.com authentication\nNonce: x\nTimestamp: 1");
+    for signature in [
+        format!("0x{}", hex(&high_s)),
+        format!("0x{}", hex(&bad_v)),
+        stranger,
+        other_message,
+        "0x1234".to_owned(),
+        "not hex at all".to_owned(),
+        String::new(),
+    ] {
+        let r = verify(&app, &address, nonce, &signature).await;
+        r.assert_error(401, "INVALID_SIGNATURE");
+        assert_eq!(r.body["error"], "Invalid signature");
+    }
+    verify(&app, &address, nonce, &wallet.sign_personal(message)).await.ok();
+}
+
+/// `n - s` for secp256k1, big-endian: the malleable twin of a low-s signature.
+fn negate_s(s: &[u8]) -> [u8; 32] {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36,
+        0x41, 0x41,
+    ];
+    let mut out = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = i16::from(N[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        out[i] = d as u8;
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn challenges_belong_to_one_address_and_are_single_use() {
+    let app = spawn_app().await;
+    let wallet = Wallet::random();
+    let address = wallet.address().to_string();
+    let c = challenge(&app, &address).await;
+    let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
+    let nonce = &c["challenge"]["nonce"];
+
+    let thief = Wallet::random();
+    let thief_sig = thief.sign_personal(c["message_to_sign"].as_str().unwrap());
+    verify(&app, &thief.address().to_string(), nonce, &thief_sig)
+        .await
+        .assert_error(401, "CHALLENGE_NOT_FOUND");
+    verify(&app, &address, &json!("00ff00ff00ff00ff00ff00ff00ff00ff"), &signature)
+        .await
+        .assert_error(401, "CHALLENGE_NOT_FOUND");
+
+    verify(&app, &address, nonce, &signature).await.ok();
+    verify(&app, &address, nonce, &signature).await.assert_error(401, "CHALLENGE_USED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_challenge_is_refused() {
+    let app = spawn_app().await;
+    let wallet = Wallet::random();
+    let address = wallet.address().to_string();
+    let c = challenge(&app, &address).await;
+    let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
+    app.clock.advance(Duration::seconds(61));
+    verify(&app, &address, &c["challenge"]["nonce"], &signature)
+        .await
+        .assert_error(401, "CHALLENGE_EXPIRED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_concurrent_verifies_of_one_nonce_exactly_one_succeeds() {
+    let app = Arc::new(spawn_app().await);
+    for _round in 0..5 {
+        let wallet = Wallet::random();
+        let address = wallet.address().to_string();
+        let c = challenge(&app, &address).await;
+        let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
+        let barrier = Arc::new(tokio::sync::Barrier::new(10));
+        let attempts = (0..10).map(|_| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            let (address, nonce, signature) = (address.clone(), c["challenge"]["nonce"].clone(), signature.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                verify(&app, &address, &nonce, &signature).await
+            })
+        });
+        let results = futures_util::future::join_all(attempts).await;
+        let codes: Vec<String> = results
+            .into_iter()
+            .map(|r| {
+                let r = r.unwrap();
+                if r.status.is_success() { "OK".into() } else { r.code().to_owned() }
+            })
+            .collect();
+        assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 1, "{codes:?}");
+        assert!(codes.iter().all(|c| c == "OK" || c == "CHALLENGE_USED"), "{codes:?}");
+    }
+}
+
+fn decode_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn forge(header: &Value, claims: &Value, signature: &str) -> String {
+    format!(
+        "{}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_well_signed_unexpired_tokens_for_this_audience_are_accepted() {
+    let app = spawn_app().await;
+    let session = app.new_user().await;
+    let me = |token: String| {
+        let app = &app;
+        async move { app.call(Method::GET, "/users/me", Some(&token), None).await }
+    };
+    me(session.token.clone()).await.ok();
+
+    let claims = decode_claims(&session.token);
+    let secret = j0_testkit::app_secret();
+    let with = |key: &str, value: Value| {
+        let mut c = claims.clone();
+        c[key] = value;
+        c
+    };
+    let rejected = [
+        ("alg none", forge(&json!({"alg": "none", "typ": "JWT"}), &claims, "")),
+        ("wrong key", sign_hs256(&claims, b"another-secret-another-secret-0123456")),
+        ("tampered subject", {
+            let mut parts: Vec<String> = session.token.split('.').map(str::to_owned).collect();
+            parts[1] = URL_SAFE_NO_PAD.encode(with("sub", json!("999")).to_string());
+            parts.join(".")
+        }),
+        ("wrong issuer", sign_hs256(&with("iss", json!("evil.com")), secret)),
+        ("wrong audience", sign_hs256(&with("aud", json!("other")), secret)),
+        ("no audience", {
+            let mut c = claims.clone();
+            c.as_object_mut().unwrap().remove("aud");
+            sign_hs256(&c, secret)
+        }),
+        ("HS512", jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
+        ).unwrap()),
+        ("garbage", "not.a.token".to_owned()),
+    ];
+    for (what, token) in rejected {
+        let r = me(token).await;
+        assert_eq!((r.status.as_u16(), r.code()), (401, "UNAUTHORIZED"), "{what}: {}", r.body);
+    }
+    let r = app.http.get(app.url("/users/me")).header("Authorization", "Basic abc").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    app.get_anon("/users/me").await.assert_error(401, "UNAUTHORIZED");
+
+    app.clock.advance(Duration::seconds(86_400 + 4));
+    me(session.token.clone()).await.ok();
+    app.clock.advance(Duration::seconds(2));
+    me(session.token.clone()).await.assert_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cookie_alone_authenticates_and_logout_revokes_and_clears_it() {
+    let app = spawn_app().await;
+    let session = app.new_user().await;
+    let cookie = format!("j0_token={}", session.token);
+    let with_cookie = |method: reqwest::Method, path: &str| {
+        app.http.request(method, app.url(path)).header(header::COOKIE, cookie.clone())
+    };
+    let me = TestApp::read(with_cookie(Method::GET, "/users/me").send().await.unwrap()).await.ok();
+    assert_eq!(me["id"].as_i64(), Some(session.user_id.0));
+
+    let out = TestApp::read(with_cookie(Method::POST, "/auth/logout").send().await.unwrap()).await;
+    let cleared = out.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    assert!(cleared.starts_with("j0_token=;"), "{cleared}");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    out.ok();
+
+    let after = TestApp::read(with_cookie(Method::GET, "/users/me").send().await.unwrap()).await;
+    after.assert_error(401, "UNAUTHORIZED");
+    app.call(Method::GET, "/users/me", Some(&session.token), None).await.assert_error(401, "UNAUTHORIZED");
+    app.call(Method::POST, "/auth/logout", Some(&session.token), None).await.assert_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cookie_drops_secure_only_when_configured_off() {
+    let app = spawn_app_with(|c| c.cookie_secure = false).await;
+    let wallet = Wallet::random();
+    let address = wallet.address().to_string();
+    let c = challenge(&app, &address).await;
+    let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
+    let r = verify(&app, &address, &c["challenge"]["nonce"], &signature).await;
+    let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(!cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+}
