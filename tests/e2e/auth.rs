@@ -14,14 +14,25 @@ const KNOWN_KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d
 const KNOWN_ADDRESS: &str = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23";
 
 async fn challenge(app: &TestApp, address: &str) -> Value {
-    app.call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": address })))
-        .await
-        .ok()
+    app.call(
+        Method::POST,
+        "/auth/challenge",
+        None,
+        Some(&json!({ "public_key": address })),
+    )
+    .await
+    .ok()
 }
 
-async fn verify(app: &TestApp, address: &str, nonce: &Value, signature: &str) -> j0_testkit::Response {
+async fn verify(
+    app: &TestApp,
+    address: &str,
+    nonce: &Value,
+    signature: &str,
+) -> j0_testkit::Response {
     let body = json!({ "public_key": address, "challenge_nonce": nonce, "signature": signature });
-    app.call(Method::POST, "/auth/verify", None, Some(&body)).await
+    app.call(Method::POST, "/auth/verify", None, Some(&body))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -29,7 +40,10 @@ async fn a_challenge_carries_the_exact_message_and_lives_sixty_seconds() {
     let app = spawn_app().await;
     let c = challenge(&app, KNOWN_ADDRESS).await;
     let nonce = c["challenge"]["nonce"].as_str().unwrap();
-    assert!(nonce.len() >= 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()), "{nonce}");
+    assert!(
+        nonce.len() >= 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{nonce}"
+    );
     let timestamp = c["challenge"]["timestamp"].as_i64().unwrap();
     assert_eq!(c["challenge"]["expires_at"].as_i64(), Some(timestamp + 60));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -46,7 +60,12 @@ async fn a_challenge_carries_the_exact_message_and_lives_sixty_seconds() {
 async fn the_auth_domain_is_configurable() {
     let app = spawn_app_with(|c| c.auth_domain = "agents.example".into()).await;
     let c = challenge(&app, KNOWN_ADDRESS).await;
-    assert!(c["message_to_sign"].as_str().unwrap().starts_with("agents.example authentication\n"));
+    assert!(
+        c["message_to_sign"]
+            .as_str()
+            .unwrap()
+            .starts_with("agents.example authentication\n")
+    );
     let session = app.sign_in(Wallet::random()).await;
     let claims = decode_claims(&session.token);
     assert_eq!(claims["iss"], "agents.example");
@@ -55,14 +74,31 @@ async fn the_auth_domain_is_configurable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn addresses_are_accepted_in_any_case_but_a_bad_checksum_is_refused() {
     let app = spawn_app().await;
-    for address in [KNOWN_ADDRESS.to_lowercase(), format!("0x{}", KNOWN_ADDRESS[2..].to_uppercase())] {
+    for address in [
+        KNOWN_ADDRESS.to_lowercase(),
+        format!("0x{}", KNOWN_ADDRESS[2..].to_uppercase()),
+    ] {
         challenge(&app, &address).await;
     }
     let broken = "0x2c7536E3605D9C16a7a3D7b1898e529396a65C23";
-    let r = app.call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": broken }))).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/auth/challenge",
+            None,
+            Some(&json!({ "public_key": broken })),
+        )
+        .await;
     r.assert_error(400, "VALIDATION_ERROR");
     assert!(r.body["error"].as_str().unwrap().contains("public_key"));
-    let r = app.call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": "0x12" }))).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/auth/challenge",
+            None,
+            Some(&json!({ "public_key": "0x12" })),
+        )
+        .await;
     r.assert_error(400, "VALIDATION_ERROR");
 }
 
@@ -73,8 +109,20 @@ async fn signing_in_with_a_known_key_creates_the_user_once_and_sets_the_cookie()
     assert_eq!(wallet.address().to_string(), KNOWN_ADDRESS);
     let c = challenge(&app, &KNOWN_ADDRESS.to_lowercase()).await;
     let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
-    let r = verify(&app, &KNOWN_ADDRESS.to_lowercase(), &c["challenge"]["nonce"], &signature).await;
-    let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let r = verify(
+        &app,
+        &KNOWN_ADDRESS.to_lowercase(),
+        &c["challenge"]["nonce"],
+        &signature,
+    )
+    .await;
+    let cookie = r
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body = r.ok();
     let token = body["token"].as_str().unwrap();
     let user = &body["user"];
@@ -88,13 +136,28 @@ async fn signing_in_with_a_known_key_creates_the_user_once_and_sets_the_cookie()
     let mut attributes: Vec<&str> = cookie.split("; ").collect();
     assert_eq!(attributes.remove(0), format!("j0_token={token}"));
     attributes.sort_unstable();
-    assert_eq!(attributes, ["HttpOnly", "Max-Age=86400", "Path=/", "SameSite=Strict", "Secure"]);
+    assert_eq!(
+        attributes,
+        [
+            "HttpOnly",
+            "Max-Age=86400",
+            "Path=/",
+            "SameSite=Strict",
+            "Secure"
+        ]
+    );
 
     let claims = decode_claims(token);
     assert_eq!(claims["sub"], user["id"].as_i64().unwrap().to_string());
     assert_eq!(claims["addr"], KNOWN_ADDRESS);
-    assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some("j0.com"), Some("j0-api")));
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 86_400);
+    assert_eq!(
+        (claims["iss"].as_str(), claims["aud"].as_str()),
+        (Some("j0.com"), Some("j0-api"))
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        86_400
+    );
     assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
 
     let again = app.sign_in(Wallet::from_private_key_hex(KNOWN_KEY)).await;
@@ -111,7 +174,9 @@ async fn signatures_with_v_zero_or_one_are_normalised() {
     let mut bytes = wallet.sign_personal_bytes(c["message_to_sign"].as_str().unwrap());
     bytes[64] -= 27;
     let signature = format!("0x{}", hex(&bytes));
-    verify(&app, &address, &c["challenge"]["nonce"], &signature).await.ok();
+    verify(&app, &address, &c["challenge"]["nonce"], &signature)
+        .await
+        .ok();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -144,7 +209,9 @@ async fn bad_signatures_are_refused_and_leave_the_challenge_usable() {
         r.assert_error(401, "INVALID_SIGNATURE");
         assert_eq!(r.body["error"], "Invalid signature");
     }
-    verify(&app, &address, nonce, &wallet.sign_personal(message)).await.ok();
+    verify(&app, &address, nonce, &wallet.sign_personal(message))
+        .await
+        .ok();
 }
 
 /// `n - s` for secp256k1, big-endian: the malleable twin of a low-s signature.
@@ -185,12 +252,19 @@ async fn challenges_belong_to_one_address_and_are_single_use() {
     verify(&app, &thief.address().to_string(), nonce, &thief_sig)
         .await
         .assert_error(401, "CHALLENGE_NOT_FOUND");
-    verify(&app, &address, &json!("00ff00ff00ff00ff00ff00ff00ff00ff"), &signature)
-        .await
-        .assert_error(401, "CHALLENGE_NOT_FOUND");
+    verify(
+        &app,
+        &address,
+        &json!("00ff00ff00ff00ff00ff00ff00ff00ff"),
+        &signature,
+    )
+    .await
+    .assert_error(401, "CHALLENGE_NOT_FOUND");
 
     verify(&app, &address, nonce, &signature).await.ok();
-    verify(&app, &address, nonce, &signature).await.assert_error(401, "CHALLENGE_USED");
+    verify(&app, &address, nonce, &signature)
+        .await
+        .assert_error(401, "CHALLENGE_USED");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -217,7 +291,11 @@ async fn of_concurrent_verifies_of_one_nonce_exactly_one_succeeds() {
         let barrier = Arc::new(tokio::sync::Barrier::new(10));
         let attempts = (0..10).map(|_| {
             let (app, barrier) = (app.clone(), barrier.clone());
-            let (address, nonce, signature) = (address.clone(), c["challenge"]["nonce"].clone(), signature.clone());
+            let (address, nonce, signature) = (
+                address.clone(),
+                c["challenge"]["nonce"].clone(),
+                signature.clone(),
+            );
             tokio::spawn(async move {
                 barrier.wait().await;
                 verify(&app, &address, &nonce, &signature).await
@@ -228,11 +306,18 @@ async fn of_concurrent_verifies_of_one_nonce_exactly_one_succeeds() {
             .into_iter()
             .map(|r| {
                 let r = r.unwrap();
-                if r.status.is_success() { "OK".into() } else { r.code().to_owned() }
+                if r.status.is_success() {
+                    "OK".into()
+                } else {
+                    r.code().to_owned()
+                }
             })
             .collect();
         assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 1, "{codes:?}");
-        assert!(codes.iter().all(|c| c == "OK" || c == "CHALLENGE_USED"), "{codes:?}");
+        assert!(
+            codes.iter().all(|c| c == "OK" || c == "CHALLENGE_USED"),
+            "{codes:?}"
+        );
     }
 }
 
@@ -276,39 +361,70 @@ async fn only_well_signed_unexpired_tokens_for_this_audience_are_accepted() {
         c
     };
     let rejected = [
-        ("alg none", forge(&json!({"alg": "none", "typ": "JWT"}), &claims, "")),
-        ("wrong key", sign_hs256(&claims, b"another-secret-another-secret-0123456")),
+        (
+            "alg none",
+            forge(&json!({"alg": "none", "typ": "JWT"}), &claims, ""),
+        ),
+        (
+            "wrong key",
+            sign_hs256(&claims, b"another-secret-another-secret-0123456"),
+        ),
         ("tampered subject", {
             let mut parts: Vec<String> = session.token.split('.').map(str::to_owned).collect();
             parts[1] = URL_SAFE_NO_PAD.encode(with("sub", json!("999")).to_string());
             parts.join(".")
         }),
-        ("wrong issuer", sign_hs256(&with("iss", json!("evil.com")), secret)),
-        ("wrong audience", sign_hs256(&with("aud", json!("other")), secret)),
+        (
+            "wrong issuer",
+            sign_hs256(&with("iss", json!("evil.com")), secret),
+        ),
+        (
+            "wrong audience",
+            sign_hs256(&with("aud", json!("other")), secret),
+        ),
         ("no audience", {
             let mut c = claims.clone();
             c.as_object_mut().unwrap().remove("aud");
             sign_hs256(&c, secret)
         }),
-        ("HS512", jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
-        ).unwrap()),
+        (
+            "HS512",
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
+            )
+            .unwrap(),
+        ),
         ("garbage", "not.a.token".to_owned()),
     ];
     for (what, token) in rejected {
         let r = me(token).await;
-        assert_eq!((r.status.as_u16(), r.code()), (401, "UNAUTHORIZED"), "{what}: {}", r.body);
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (401, "UNAUTHORIZED"),
+            "{what}: {}",
+            r.body
+        );
     }
-    let r = app.http.get(app.url("/users/me")).header("Authorization", "Basic abc").send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/users/me"))
+        .header("Authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    app.get_anon("/users/me").await.assert_error(401, "UNAUTHORIZED");
+    app.get_anon("/users/me")
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 
     app.clock.advance(Duration::seconds(86_400 + 4));
     me(session.token.clone()).await.ok();
     app.clock.advance(Duration::seconds(2));
-    me(session.token.clone()).await.assert_error(401, "UNAUTHORIZED");
+    me(session.token.clone())
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -317,21 +433,41 @@ async fn the_cookie_alone_authenticates_and_logout_revokes_and_clears_it() {
     let session = app.new_user().await;
     let cookie = format!("j0_token={}", session.token);
     let with_cookie = |method: reqwest::Method, path: &str| {
-        app.http.request(method, app.url(path)).header(header::COOKIE, cookie.clone())
+        app.http
+            .request(method, app.url(path))
+            .header(header::COOKIE, cookie.clone())
     };
-    let me = TestApp::read(with_cookie(Method::GET, "/users/me").send().await.unwrap()).await.ok();
+    let me = TestApp::read(with_cookie(Method::GET, "/users/me").send().await.unwrap())
+        .await
+        .ok();
     assert_eq!(me["id"].as_i64(), Some(session.user_id.0));
 
-    let out = TestApp::read(with_cookie(Method::POST, "/auth/logout").send().await.unwrap()).await;
-    let cleared = out.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let out = TestApp::read(
+        with_cookie(Method::POST, "/auth/logout")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let cleared = out
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cleared.starts_with("j0_token=;"), "{cleared}");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     out.ok();
 
     let after = TestApp::read(with_cookie(Method::GET, "/users/me").send().await.unwrap()).await;
     after.assert_error(401, "UNAUTHORIZED");
-    app.call(Method::GET, "/users/me", Some(&session.token), None).await.assert_error(401, "UNAUTHORIZED");
-    app.call(Method::POST, "/auth/logout", Some(&session.token), None).await.assert_error(401, "UNAUTHORIZED");
+    app.call(Method::GET, "/users/me", Some(&session.token), None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    app.call(Method::POST, "/auth/logout", Some(&session.token), None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -343,5 +479,8 @@ async fn the_cookie_drops_secure_only_when_configured_off() {
     let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
     let r = verify(&app, &address, &c["challenge"]["nonce"], &signature).await;
     let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
-    assert!(!cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
 }

@@ -9,12 +9,26 @@ use j0_testkit::spawn_app;
 #[tokio::test(flavor = "multi_thread")]
 async fn routing_failures_answer_in_the_envelope() {
     let app = spawn_app().await;
-    app.get_anon("/no/such/route").await.assert_error(404, "NOT_FOUND");
-    let r = app.http.get(format!("{}/elsewhere", app.base_url)).send().await.unwrap();
+    app.get_anon("/no/such/route")
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let r = app
+        .http
+        .get(format!("{}/elsewhere", app.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "NOT_FOUND");
-    app.call(Method::DELETE, "/auth/challenge", None, None).await.assert_error(405, "METHOD_NOT_ALLOWED");
-    app.call(Method::PUT, "/jobs", None, None).await.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["code"],
+        "NOT_FOUND"
+    );
+    app.call(Method::DELETE, "/auth/challenge", None, None)
+        .await
+        .assert_error(405, "METHOD_NOT_ALLOWED");
+    app.call(Method::PUT, "/jobs", None, None)
+        .await
+        .assert_error(405, "METHOD_NOT_ALLOWED");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -28,10 +42,19 @@ async fn bad_bodies_are_refused_naming_the_problem() {
             .body(body);
         async move { j0_testkit::TestApp::read(request.send().await.unwrap()).await }
     };
-    post("{\"public_key\": ", "application/json").await.assert_error(400, "VALIDATION_ERROR");
+    post("{\"public_key\": ", "application/json")
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
     let wrong_type = post("{\"public_key\": 42}", "application/json").await;
     wrong_type.assert_error(400, "VALIDATION_ERROR");
-    assert!(wrong_type.body["error"].as_str().unwrap().starts_with("public_key"), "{}", wrong_type.body);
+    assert!(
+        wrong_type.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("public_key"),
+        "{}",
+        wrong_type.body
+    );
     let unknown = post(
         "{\"public_key\": \"0x2c7536E3605D9C16a7a3D7b1898e529396a65c23\", \"admin\": true}",
         "application/json",
@@ -39,13 +62,18 @@ async fn bad_bodies_are_refused_naming_the_problem() {
     .await;
     unknown.assert_error(400, "VALIDATION_ERROR");
     assert!(unknown.body["error"].as_str().unwrap().contains("admin"));
-    post("{}", "application/json").await.assert_error(400, "VALIDATION_ERROR");
+    post("{}", "application/json")
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
     post("public_key=0x00", "application/x-www-form-urlencoded")
         .await
         .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
-    post("{\"public_key\": \"0x2c7536E3605D9C16a7a3D7b1898e529396a65c23\"}", "application/json; charset=utf-8")
-        .await
-        .ok();
+    post(
+        "{\"public_key\": \"0x2c7536E3605D9C16a7a3D7b1898e529396a65c23\"}",
+        "application/json; charset=utf-8",
+    )
+    .await
+    .ok();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,18 +82,39 @@ async fn bodies_over_the_route_limit_are_413() {
     let session = app.new_user().await;
     let padding = "x".repeat(17 * 1024);
     let r = app
-        .call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": padding })))
+        .call(
+            Method::POST,
+            "/auth/challenge",
+            None,
+            Some(&json!({ "public_key": padding })),
+        )
         .await;
     r.assert_error(413, "PAYLOAD_TOO_LARGE");
-    let r = session.call(&app, Method::POST, "/jobs/1/accept", Some(&json!({ "pad": padding }))).await;
+    let r = session
+        .call(
+            &app,
+            Method::POST,
+            "/jobs/1/accept",
+            Some(&json!({ "pad": padding })),
+        )
+        .await;
     r.assert_error(413, "PAYLOAD_TOO_LARGE");
     let big_prompt = "x".repeat(257 * 1024);
     let body = json!({"capability": "opus", "credits": 5, "timeout_sec": 10, "prompt": big_prompt});
-    session.post(&app, "/jobs", &body).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+    session
+        .post(&app, "/jobs", &body)
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
     let body = json!({"capability": "opus", "credits": 5, "timeout_sec": 10, "prompt": "x".repeat(20 * 1024)});
-    session.post(&app, "/jobs", &body).await.assert_error(400, "VALIDATION_ERROR");
+    session
+        .post(&app, "/jobs", &body)
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
     let huge_result = json!({ "result": "x".repeat(2 * 1024 * 1024 + 1) });
-    session.post(&app, "/jobs/1/complete", &huge_result).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+    session
+        .post(&app, "/jobs/1/complete", &huge_result)
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
     let chunked = app
         .http
         .post(app.url("/auth/challenge"))
@@ -76,7 +125,9 @@ async fn bodies_over_the_route_limit_are_413() {
         .send()
         .await
         .unwrap();
-    j0_testkit::TestApp::read(chunked).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+    j0_testkit::TestApp::read(chunked)
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -99,7 +150,13 @@ async fn a_lost_database_is_503_not_500() {
     assert_eq!(health.status.as_u16(), 503, "{}", health.body);
     assert_eq!(health.body["database"], "unreachable");
     for _ in 0..3 {
-        session.get(&app, "/users/me").await.assert_error(503, "SERVICE_UNAVAILABLE");
-        session.get(&app, "/credits/balance").await.assert_error(503, "SERVICE_UNAVAILABLE");
+        session
+            .get(&app, "/users/me")
+            .await
+            .assert_error(503, "SERVICE_UNAVAILABLE");
+        session
+            .get(&app, "/credits/balance")
+            .await
+            .assert_error(503, "SERVICE_UNAVAILABLE");
     }
 }

@@ -4,4 +4,6 @@
 
 mod auth;
 mod edge;
+mod jobs;
+mod races;
 mod users;

@@ -116,10 +116,15 @@ pub async fn echo_request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req.extensions().get::<tracing_actix_web::RequestId>().map(ToString::to_string);
+    let id = req
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(ToString::to_string);
     let mut response = next.call(req).await?;
     if let Some(value) = id.and_then(|id| header::HeaderValue::from_str(&id).ok()) {
-        response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), value);
     }
     Ok(response)
 }

@@ -43,6 +43,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub db_pool_size: u32,
 
+    /// Milliseconds between expiry sweeps; each sweep drains every due job in batches.
+    #[arg(long, env = "J0_SWEEP_INTERVAL_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub sweep_interval_ms: u64,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "J0_HTTP_WORKERS")]
     pub http_workers: Option<usize>,

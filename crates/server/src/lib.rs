@@ -24,9 +24,6 @@ pub use config::Config;
 
 /// Jobs timed out per sweeper transaction.
 const SWEEP_BATCH: i64 = 100;
-/// How often the sweeper looks for due jobs; with the batch loop this keeps every timeout
-/// within the contract's 2 seconds of its deadline.
-const SWEEP_EVERY: Duration = Duration::from_millis(500);
 /// How often expired challenges, revocations and idempotency keys are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -144,7 +141,11 @@ pub async fn start(
 
     let (stop_tasks, stopped) = watch::channel(false);
     let tasks = vec![
-        tokio::spawn(sweep(app.clone(), stopped.clone())),
+        tokio::spawn(sweep(
+            app.clone(),
+            Duration::from_millis(config.sweep_interval_ms),
+            stopped.clone(),
+        )),
         tokio::spawn(prune(app, stopped)),
     ];
     Ok(Running {
@@ -173,8 +174,9 @@ where
 }
 
 /// The expiry sweeper: times out and refunds due jobs, batch after batch while batches are full.
-async fn sweep(app: App, stop: watch::Receiver<bool>) {
-    every(SWEEP_EVERY, stop, || async {
+/// At the default 500 ms period every timeout lands within the contract's 2 s of its deadline.
+async fn sweep(app: App, period: Duration, stop: watch::Receiver<bool>) {
+    every(period, stop, || async {
         loop {
             match app.expire_due(SWEEP_BATCH).await {
                 Ok(n) if n as i64 == SWEEP_BATCH => continue,

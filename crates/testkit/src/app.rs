@@ -54,7 +54,12 @@ impl Response {
     /// Asserts the status and returns the body.
     #[track_caller]
     pub fn ok(self) -> Value {
-        assert_eq!(self.status, StatusCode::OK, "unexpected answer: {}", self.body);
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "unexpected answer: {}",
+            self.body
+        );
         self.body
     }
 
@@ -98,12 +103,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         signup_promo_cents: 0,
         cookie_secure: true,
         db_pool_size: 16,
+        sweep_interval_ms: 100,
         http_workers: Some(2),
         state_dir: std::env::temp_dir().join("j0-test-state"),
     };
     adjust(&mut config);
     let clock = Arc::new(TestClock::default());
-    let running = j0_server::start(&config, db.url(), clock.clone()).await.expect("start j0");
+    let running = j0_server::start(&config, db.url(), clock.clone())
+        .await
+        .expect("start j0");
     let store = PgStore::connect(db.url(), 8).expect("test store");
     let core = j0_server::build_app(&store, clock.clone(), &config);
     TestApp {
@@ -147,7 +155,11 @@ impl TestApp {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("response body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Response { status, headers, body }
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// `GET` without authentication.
@@ -159,10 +171,17 @@ impl TestApp {
     pub async fn sign_in(&self, wallet: Wallet) -> Session {
         let address = wallet.address().to_string();
         let challenge = self
-            .call(Method::POST, "/auth/challenge", None, Some(&json!({ "public_key": address })))
+            .call(
+                Method::POST,
+                "/auth/challenge",
+                None,
+                Some(&json!({ "public_key": address })),
+            )
             .await
             .ok();
-        let message = challenge["message_to_sign"].as_str().expect("message_to_sign");
+        let message = challenge["message_to_sign"]
+            .as_str()
+            .expect("message_to_sign");
         let verified = self
             .call(
                 Method::POST,
@@ -191,7 +210,10 @@ impl TestApp {
     /// A new user holding `promo` cents of promo credit, granted by the operator command.
     pub async fn funded_user(&self, promo: i64) -> Session {
         let session = self.new_user().await;
-        self.core.grant_promo(session.user_id, Cents(promo)).await.expect("grant promo");
+        self.core
+            .grant_promo(session.user_id, Cents(promo))
+            .await
+            .expect("grant promo");
         session
     }
 
@@ -209,6 +231,12 @@ impl TestApp {
         }
     }
 
+    /// The use cases on this database reading their own clock, e.g. a sweeper ahead in time.
+    pub fn core_with_clock(&self, clock: Arc<TestClock>) -> App {
+        let store = PgStore::connect(self.db.url(), 8).expect("test store");
+        j0_server::build_app(&store, clock, &self.config)
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
@@ -219,7 +247,13 @@ impl TestApp {
 
 impl Session {
     /// Sends an authenticated request.
-    pub async fn call(&self, app: &TestApp, method: Method, path: &str, body: Option<&Value>) -> Response {
+    pub async fn call(
+        &self,
+        app: &TestApp,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
         app.call(method, path, Some(&self.token), body).await
     }
 
@@ -243,7 +277,9 @@ impl Session {
         let body = json!({
             "capability": "opus", "credits": credits, "timeout_sec": 30, "prompt": "Summarize this",
         });
-        self.post(app, "/jobs", &body).await.ok()["job"]["job_id"].as_i64().expect("job id")
+        self.post(app, "/jobs", &body).await.ok()["job"]["job_id"]
+            .as_i64()
+            .expect("job id")
     }
 
     /// The caller's balance as `(cash, promo)`.

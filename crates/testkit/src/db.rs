@@ -56,7 +56,9 @@ fn with_database(url: &str, database: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{database}", &base[..path_start]);
     if let Some(query) = query {
         out.push('?');
@@ -82,7 +84,9 @@ fn template_name() -> String {
 }
 
 async fn admin() -> AsyncPgConnection {
-    AsyncPgConnection::establish(&admin_url()).await.expect("connect to the test PostgreSQL server")
+    AsyncPgConnection::establish(&admin_url())
+        .await
+        .expect("connect to the test PostgreSQL server")
 }
 
 #[derive(diesel::QueryableByName)]
@@ -95,14 +99,16 @@ async fn ensure_template(conn: &mut AsyncPgConnection, template: &str) {
     let lock = |sql: &'static str| {
         diesel::sql_query(sql).bind::<diesel::sql_types::BigInt, _>(TEMPLATE_LOCK)
     };
-    lock("SELECT pg_advisory_lock($1)").execute(conn).await.expect("template lock");
-    let exists: Exists = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists",
-    )
-    .bind::<diesel::sql_types::Text, _>(template)
-    .get_result(conn)
-    .await
-    .expect("look up template");
+    lock("SELECT pg_advisory_lock($1)")
+        .execute(conn)
+        .await
+        .expect("template lock");
+    let exists: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(template)
+            .get_result(conn)
+            .await
+            .expect("look up template");
     if !exists.exists {
         let building = format!("{template}_building");
         diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
@@ -121,7 +127,10 @@ async fn ensure_template(conn: &mut AsyncPgConnection, template: &str) {
             .await
             .expect("publish template");
     }
-    lock("SELECT pg_advisory_unlock($1)").execute(conn).await.expect("template unlock");
+    lock("SELECT pg_advisory_unlock($1)")
+        .execute(conn)
+        .await
+        .expect("template unlock");
 }
 
 /// A migrated database of one test's own, dropped when the value is.
@@ -154,10 +163,13 @@ impl TestDatabase {
     /// Drops it now, whoever is connected: the database is lost under a running server.
     pub async fn drop_now(&self) {
         let mut conn = admin().await;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut conn)
-            .await
-            .expect("drop test database");
+        diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("drop test database");
     }
 }
 
@@ -194,7 +206,10 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/t1"
         );
         assert_eq!(
-            with_database("postgresql://postgres@/postgres?host=/tmp/x/run&port=5432", "t1"),
+            with_database(
+                "postgresql://postgres@/postgres?host=/tmp/x/run&port=5432",
+                "t1"
+            ),
             "postgresql://postgres@/t1?host=/tmp/x/run&port=5432"
         );
     }

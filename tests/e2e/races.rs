@@ -1,0 +1,344 @@
+//! Races with real concurrency (many tasks released by a barrier), each repeated: whatever runs
+//! at once, exactly one accept wins, balances never go negative, and every job is paid or
+//! refunded exactly once. Every test ends with the ledger audit.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use time::Duration;
+
+use j0_testkit::{Response, Session, TestApp, TestClock, spawn_app, spawn_app_with};
+
+/// Runs `n` copies of `attempt` released at once; returns their answers.
+async fn at_once<F, Fut>(n: usize, attempt: F) -> Vec<Response>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks = (0..n).map(|i| {
+        let barrier = barrier.clone();
+        let fut = attempt(i);
+        tokio::spawn(async move {
+            barrier.wait().await;
+            fut.await
+        })
+    });
+    join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect()
+}
+
+fn outcomes(responses: &[Response]) -> Vec<String> {
+    responses
+        .iter()
+        .map(|r| {
+            if r.status.is_success() {
+                "OK".to_owned()
+            } else {
+                r.code().to_owned()
+            }
+        })
+        .collect()
+}
+
+/// History rows of `user` about job `id`, by type.
+async fn job_history(app: &TestApp, user: &Session, id: i64) -> Vec<String> {
+    user.get(app, "/credits/transactions?limit=100").await.ok()["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["description"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("#{id}"))
+        })
+        .map(|t| t["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_fifty_concurrent_accepts_exactly_one_wins() {
+    let app = Arc::new(spawn_app().await);
+    let requester = app.funded_user(1_000).await;
+    let mut workers = Vec::new();
+    for _ in 0..50 {
+        workers.push(app.new_user().await);
+    }
+    let workers = Arc::new(workers);
+    for _round in 0..5 {
+        let id = requester.post_job(&app, 10).await;
+        let answers = at_once(50, |i| {
+            let (app, worker) = (app.clone(), workers[i].clone());
+            async move { worker.post_empty(&app, &format!("/jobs/{id}/accept")).await }
+        })
+        .await;
+        let codes = outcomes(&answers);
+        assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 1, "{codes:?}");
+        assert!(
+            codes
+                .iter()
+                .all(|c| c == "OK" || c == "JOB_ALREADY_ACCEPTED"),
+            "{codes:?}"
+        );
+        let winner =
+            answers.iter().find(|r| r.status.is_success()).unwrap().body["job"]["worker_id"]
+                .clone();
+        let job = requester.get(&app, &format!("/jobs/{id}")).await.ok();
+        assert_eq!(job["worker_id"], winner);
+    }
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thirty_concurrent_posts_on_a_balance_for_ten_post_exactly_ten() {
+    let app = Arc::new(spawn_app().await);
+    for _round in 0..3 {
+        let user = app.funded_user(100).await;
+        let answers = at_once(30, |_| {
+            let (app, user) = (app.clone(), user.clone());
+            let body =
+                json!({ "capability": "opus", "credits": 10, "timeout_sec": 30, "prompt": "p" });
+            async move { user.post(&app, "/jobs", &body).await }
+        })
+        .await;
+        let codes = outcomes(&answers);
+        assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 10, "{codes:?}");
+        assert!(
+            codes
+                .iter()
+                .all(|c| c == "OK" || c == "INSUFFICIENT_CREDITS"),
+            "{codes:?}"
+        );
+        assert_eq!(user.balance(&app).await, (0, 0));
+        let mine = user
+            .get(&app, &format!("/jobs?requester_id={}", user.user_id))
+            .await
+            .ok();
+        assert_eq!(mine["jobs"].as_array().unwrap().len(), 10);
+    }
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_and_cancel_at_once_never_both_succeed() {
+    let app = Arc::new(spawn_app().await);
+    let requester = app.funded_user(1_000).await;
+    let worker = app.new_user().await;
+    for _round in 0..20 {
+        let id = requester.post_job(&app, 10).await;
+        let answers = at_once(2, |i| {
+            let (app, requester, worker) = (app.clone(), requester.clone(), worker.clone());
+            async move {
+                if i == 0 {
+                    worker.post_empty(&app, &format!("/jobs/{id}/accept")).await
+                } else {
+                    requester
+                        .post_empty(&app, &format!("/jobs/{id}/cancel"))
+                        .await
+                }
+            }
+        })
+        .await;
+        let codes = outcomes(&answers);
+        let job = requester.get(&app, &format!("/jobs/{id}")).await.ok();
+        match codes.as_slice() {
+            [a, c] if a == "OK" && c == "JOB_ALREADY_ACCEPTED" => {
+                assert_eq!(job["status"], "accepted")
+            }
+            [a, c] if a == "JOB_NOT_AVAILABLE" && c == "OK" => {
+                assert_eq!(job["status"], "cancelled")
+            }
+            other => panic!("accept and cancel: {other:?}"),
+        }
+    }
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_racing_an_expiry_sweep_is_refunded_at_most_once() {
+    let app = Arc::new(spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await);
+    let requester = app.funded_user(1_000).await;
+    let worker = app.new_user().await;
+    let ahead = Arc::new(TestClock::default());
+    ahead.advance(Duration::seconds(421));
+    let sweeper = app.core_with_clock(ahead);
+    for _round in 0..15 {
+        let id = requester.post_job(&app, 10).await;
+        let (accept, swept) = {
+            let barrier = Arc::new(tokio::sync::Barrier::new(2));
+            let (b1, b2) = (barrier.clone(), barrier);
+            let (app2, worker2, sweeper2) = (app.clone(), worker.clone(), sweeper.clone());
+            let accept = tokio::spawn(async move {
+                b1.wait().await;
+                worker2
+                    .post_empty(&app2, &format!("/jobs/{id}/accept"))
+                    .await
+            });
+            let sweep = tokio::spawn(async move {
+                b2.wait().await;
+                sweeper2.expire_due(100).await.unwrap()
+            });
+            (accept.await.unwrap(), sweep.await.unwrap())
+        };
+        let job = requester.get(&app, &format!("/jobs/{id}")).await.ok();
+        let history = job_history(&app, &requester, id).await;
+        let refunds = history.iter().filter(|t| *t == "job_refund").count();
+        assert!(swept >= usize::from(job["status"] == "timeout"));
+        match (accept.status.is_success(), job["status"].as_str()) {
+            (true, Some("accepted")) => assert_eq!(refunds, 0),
+            (_, Some("timeout")) => assert_eq!(refunds, 1),
+            other => panic!("accept {:?} left job {other:?}", accept.body),
+        }
+        if !accept.status.is_success() {
+            accept.assert_error(400, "JOB_EXPIRED");
+        }
+    }
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complete_racing_an_expiry_sweep_is_never_both_paid_and_refunded() {
+    let app = Arc::new(spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await);
+    let requester = app.funded_user(1_000).await;
+    let worker = app.new_user().await;
+    let ahead = Arc::new(TestClock::default());
+    ahead.advance(Duration::seconds(31));
+    let sweeper = app.core_with_clock(ahead);
+    let mut seen = (0, 0);
+    for _round in 0..20 {
+        let id = requester.post_job(&app, 10).await;
+        worker
+            .post_empty(&app, &format!("/jobs/{id}/accept"))
+            .await
+            .ok();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let (b1, b2) = (barrier.clone(), barrier);
+        let (app2, worker2, sweeper2) = (app.clone(), worker.clone(), sweeper.clone());
+        let complete = tokio::spawn(async move {
+            b1.wait().await;
+            worker2
+                .post(
+                    &app2,
+                    &format!("/jobs/{id}/complete"),
+                    &json!({ "result": "r" }),
+                )
+                .await
+        });
+        let sweep = tokio::spawn(async move {
+            b2.wait().await;
+            sweeper2.expire_due(100).await.unwrap()
+        });
+        let (complete, swept) = (complete.await.unwrap(), sweep.await.unwrap());
+        let job = requester.get(&app, &format!("/jobs/{id}")).await.ok();
+        let paid = job_history(&app, &worker, id).await;
+        let refunded = job_history(&app, &requester, id).await;
+        let refunds = refunded.iter().filter(|t| *t == "job_refund").count();
+        match job["status"].as_str() {
+            Some("completed") => {
+                assert!(complete.status.is_success(), "{}", complete.body);
+                assert_eq!((paid.len(), refunds, swept), (1, 0, 0));
+                seen.0 += 1;
+            }
+            Some("timeout") => {
+                complete.assert_error(400, "TIMEOUT_EXPIRED");
+                assert_eq!((paid.len(), refunds, swept), (0, 1, 1));
+                seen.1 += 1;
+            }
+            other => panic!("job ended {other:?}"),
+        }
+    }
+    assert_eq!(seen.0 + seen.1, 20);
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sweepers_at_once_refund_each_job_once() {
+    let app = Arc::new(spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await);
+    let requester = app.funded_user(10_000).await;
+    let worker = app.new_user().await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let id = requester.post_job(&app, 5).await;
+        if i % 3 == 0 {
+            worker
+                .post_empty(&app, &format!("/jobs/{id}/accept"))
+                .await
+                .ok();
+        }
+        ids.push(id);
+    }
+    let ahead = Arc::new(TestClock::default());
+    ahead.advance(Duration::seconds(421));
+    let (one, two) = (
+        app.core_with_clock(ahead.clone()),
+        app.core_with_clock(ahead),
+    );
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let sweep = |core: j0_app::App, barrier: Arc<tokio::sync::Barrier>| {
+        tokio::spawn(async move {
+            barrier.wait().await;
+            let mut total = 0;
+            loop {
+                let n = core.expire_due(7).await.unwrap();
+                if n == 0 {
+                    return total;
+                }
+                total += n;
+            }
+        })
+    };
+    let (a, b) = (sweep(one, barrier.clone()), sweep(two, barrier));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!(a + b, 60, "sweepers expired {a} and {b}");
+    assert_eq!(requester.balance(&app).await, (0, 10_000));
+    let refunds: Vec<Value> = requester
+        .get(&app, "/credits/transactions?limit=100")
+        .await
+        .ok()["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["type"] == "job_refund")
+        .cloned()
+        .collect();
+    assert_eq!(refunds.len(), 60);
+    let public = app
+        .get_anon(&format!("/users/{}", worker.user_id))
+        .await
+        .ok();
+    assert_eq!(public["reputation_score"], 0.0);
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_idempotency_key_sent_twenty_times_at_once_posts_one_job() {
+    let app = Arc::new(spawn_app().await);
+    for round in 0..3 {
+        let user = app.funded_user(1_000).await;
+        let answers = at_once(20, |_| {
+            let (app, user) = (app.clone(), user.clone());
+            async move {
+                let request = app
+                    .http
+                    .post(app.url("/jobs"))
+                    .bearer_auth(&user.token)
+                    .header("Idempotency-Key", format!("same-{round}"))
+                    .json(&json!({ "capability": "opus", "credits": 10, "timeout_sec": 30, "prompt": "p" }));
+                TestApp::read(request.send().await.unwrap()).await
+            }
+        })
+        .await;
+        let ids: Vec<Value> = answers
+            .into_iter()
+            .map(|r| r.ok()["job"]["job_id"].clone())
+            .collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        assert_eq!(user.balance(&app).await, (0, 990));
+    }
+    app.assert_ledger_clean().await;
+}
