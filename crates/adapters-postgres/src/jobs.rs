@@ -308,13 +308,13 @@ impl JobStore for PgStore {
                 Ok(job) => return Ok(Posted { job, created: true }),
                 Err(PostOutcome::Insufficient(e)) => return Err(PostError::Insufficient(e)),
                 Err(PostOutcome::KeyTaken) => {
-                    if let Some(key) = &idempotency {
-                        if let Some(replayed) = self.replay(requester, key).await? {
-                            return replayed.map(|job| Posted {
-                                job,
-                                created: false,
-                            });
-                        }
+                    if let Some(key) = &idempotency
+                        && let Some(replayed) = self.replay(requester, key).await?
+                    {
+                        return replayed.map(|job| Posted {
+                            job,
+                            created: false,
+                        });
                     }
                 }
             }

@@ -93,14 +93,15 @@ impl Running {
     }
 }
 
-/// Migrates, then starts HTTP and the background tasks on `database_url`.
+/// Migrates, then starts HTTP and the background tasks on `database_url`, signing tokens with
+/// `jwt_secret` (see [`secret::load`]).
 pub async fn start(
     config: &Config,
     database_url: &str,
+    jwt_secret: &[u8],
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
-    let secret = secret::load(config.jwt_secret.as_deref(), &config.state_dir)?;
-    let tokens = TokenService::new(&secret, &config.auth_domain)?;
+    let tokens = TokenService::new(jwt_secret, &config.auth_domain)?;
     let applied = j0_adapters_postgres::run_migrations(database_url).await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");

@@ -1,4 +1,8 @@
 //! `j0`: serve the API, migrate the database, or run an operator command.
+#![allow(
+    clippy::print_stdout,
+    reason = "the operator commands answer on standard output"
+)]
 
 use std::{process::ExitCode, sync::Arc};
 
@@ -7,7 +11,7 @@ use clap::{Parser, Subcommand};
 use j0_adapters_postgres::PgStore;
 use j0_domain::{Cents, UserId};
 use j0_ports::SystemClock;
-use j0_server::{Config, build_app, database_url, start};
+use j0_server::{Config, build_app, database_url, secret, start};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,15 +78,20 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Serve = command {
+        // The secret is checked before anything starts, a private cluster included.
+        let secret = secret::load(config.jwt_secret.as_deref(), &config.state_dir)?;
+        let url = database_url(&config).await?;
+        start(&config, &url, &secret, Arc::new(SystemClock))
+            .await?
+            .wait()
+            .await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let url = database_url(&config).await?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            start(&config, &url, Arc::new(SystemClock))
-                .await?
-                .wait()
-                .await?;
-            Ok(ExitCode::SUCCESS)
-        }
+    match command {
+        Command::Serve => Ok(ExitCode::SUCCESS),
         Command::Migrate => {
             let applied = j0_adapters_postgres::run_migrations(&url).await?;
             println!("applied {} migration(s)", applied.len());

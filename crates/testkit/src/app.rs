@@ -109,7 +109,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     };
     adjust(&mut config);
     let clock = Arc::new(TestClock::default());
-    let running = j0_server::start(&config, db.url(), clock.clone())
+    let secret = j0_server::secret::load(config.jwt_secret.as_deref(), &config.state_dir)
+        .expect("test JWT secret");
+    let running = j0_server::start(&config, db.url(), &secret, clock.clone())
         .await
         .expect("start j0");
     let store = PgStore::connect(db.url(), 8).expect("test store");

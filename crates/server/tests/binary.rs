@@ -1,0 +1,306 @@
+//! The `j0` binary as operators run it: its commands, its refusal of a weak secret, the private
+//! cluster it starts when no database is configured, and the sweeper of `j0 serve` in real time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+
+use j0_adapters_postgres::cluster::PrivateCluster;
+use j0_testkit::{TestDatabase, Wallet, spawn_app};
+
+const SECRET: &str = "binary-test-secret-binary-test-secret-01";
+
+fn j0(database_url: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_j0"));
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env("J0_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn");
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (Output, String, String) {
+    let output = cmd.output().expect("run j0");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+/// A `j0 serve` child process and the address it announced.
+struct Serving {
+    child: Child,
+    base: String,
+}
+
+impl Serving {
+    fn start(mut cmd: Command) -> Self {
+        cmd.env("J0_BIND", "127.0.0.1:0")
+            .env("J0_LOG_JSON", "1")
+            .env("RUST_LOG", "info");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn j0 serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(log) = serde_json::from_str::<Value>(&line)
+                    && log["fields"]["message"] == "j0 listening"
+                {
+                    let addr = log["fields"]["addr"].as_str().unwrap_or_default();
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("j0 serve announced its address");
+        Self {
+            child,
+            base: format!("http://{addr}/api/v1"),
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn sign_in(http: &reqwest::Client, base: &str, wallet: &Wallet) -> (i64, String) {
+    let address = wallet.address().to_string();
+    let challenge: Value = http
+        .post(format!("{base}/auth/challenge"))
+        .json(&json!({ "public_key": address }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let signature = wallet.sign_personal(challenge["message_to_sign"].as_str().unwrap());
+    let verified: Value = http
+        .post(format!("{base}/auth/verify"))
+        .json(&json!({
+            "public_key": address,
+            "challenge_nonce": challenge["challenge"]["nonce"],
+            "signature": signature,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        verified["user"]["id"].as_i64().unwrap(),
+        verified["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_commands_grant_promo_and_audit_the_ledger() {
+    let app = spawn_app().await;
+    let url = app.db.url().to_owned();
+    let user = app.new_user().await;
+
+    let (out, stdout, _) = run(&mut j0(Some(&url), &["migrate"]));
+    assert!(out.status.success());
+    assert!(stdout.contains("applied 0 migration(s)"), "{stdout}");
+
+    let id = user.user_id.to_string();
+    let (out, stdout, stderr) = run(&mut j0(
+        Some(&url),
+        &["admin", "grant-promo", "--user-id", &id, "--cents", "500"],
+    ));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("promo 500"), "{stdout}");
+    assert_eq!(user.balance(&app).await, (0, 500));
+
+    for (args, expect) in [
+        (
+            vec!["--user-id", "999999", "--cents", "5"],
+            "no user with id 999999",
+        ),
+        (vec!["--user-id", id.as_str(), "--cents", "0"], "--cents"),
+        (vec!["--user-id", id.as_str(), "--cents", "-5"], "--cents"),
+        (vec!["--user-id", id.as_str(), "--cents", "abc"], "--cents"),
+    ] {
+        let mut full = vec!["admin", "grant-promo"];
+        full.extend(args);
+        let (out, _, stderr) = run(&mut j0(Some(&url), &full));
+        assert!(!out.status.success(), "{full:?} succeeded");
+        assert!(stderr.contains(expect), "{full:?}: {stderr}");
+    }
+    assert_eq!(user.balance(&app).await, (0, 500));
+
+    user.post_job(&app, 10).await;
+    let (out, stdout, _) = run(&mut j0(Some(&url), &["admin", "audit-ledger"]));
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("ledger is clean"), "{stdout}");
+
+    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    diesel::sql_query(
+        "WITH t AS (INSERT INTO ledger_transfers (idempotency_key, created_at)
+                    VALUES ('forged', now()) RETURNING id)
+         INSERT INTO ledger_entries (transfer_id, account, amount_cents) SELECT id, 'escrow', 7 FROM t",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (out, stdout, _) = run(&mut j0(Some(&url), &["admin", "audit-ledger"]));
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("BREACH every transfer balances") && stdout.contains("forged"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("BREACH escrow equals the credits of open jobs"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_short_jwt_secret_stops_the_server_with_a_clear_message() {
+    let db_free = j0(Some("postgres://postgres@127.0.0.1:1/none"), &["serve"])
+        .env("J0_JWT_SECRET", "too-short")
+        .output()
+        .unwrap();
+    assert!(!db_free.status.success());
+    let stderr = String::from_utf8_lossy(&db_free.stderr);
+    assert!(
+        stderr.contains("J0_JWT_SECRET is 9 bytes; it must be at least 32 bytes"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_times_out_and_refunds_a_job_in_real_time() {
+    let db = TestDatabase::new().await;
+    let serving = Serving::start(j0(Some(db.url()), &["serve"]));
+    let http = reqwest::Client::new();
+    let base = serving.base.clone();
+    let (requester, token) = sign_in(&http, &base, &Wallet::random()).await;
+    let (_, worker_token) = sign_in(&http, &base, &Wallet::random()).await;
+    let (out, _, stderr) = run(&mut j0(
+        Some(db.url()),
+        &[
+            "admin",
+            "grant-promo",
+            "--user-id",
+            &requester.to_string(),
+            "--cents",
+            "100",
+        ],
+    ));
+    assert!(out.status.success(), "{stderr}");
+
+    let posted: Value = http
+        .post(format!("{base}/jobs"))
+        .bearer_auth(&token)
+        .json(&json!({ "capability": "sonnet", "credits": 10, "timeout_sec": 10, "prompt": "p" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = posted["job"]["job_id"].as_i64().unwrap();
+    let accepted = http
+        .post(format!("{base}/jobs/{id}/accept"))
+        .bearer_auth(&worker_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+
+    let mut status = Value::Null;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let job: Value = http
+            .get(format!("{base}/jobs/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status = job["status"].clone();
+        if status == "timeout" {
+            break;
+        }
+    }
+    assert_eq!(status, "timeout");
+    let balance: Value = http
+        .get(format!("{base}/credits/balance"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        balance,
+        json!({ "cash_cents": 0, "promo_cents": 100, "total_cents": 100 })
+    );
+    let (out, stdout, _) = run(&mut j0(Some(db.url()), &["admin", "audit-ledger"]));
+    assert!(out.status.success(), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_configuration_serve_starts_a_private_cluster_and_keeps_a_secret() {
+    let dir = tempfile::Builder::new()
+        .prefix("j0-private-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stop_cluster = StopCluster(dir.path().join(".j0/pg"));
+    let mut cmd = j0(None, &[]);
+    cmd.env_remove("J0_JWT_SECRET").current_dir(dir.path());
+    let serving = Serving::start(cmd);
+    let health: Value = reqwest::get(format!("{}/health", serving.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({ "status": "ok", "database": "ok" }));
+    let secret = dir.path().join(".j0/jwt_secret");
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(std::fs::read_to_string(&secret).unwrap().len() >= 32);
+    assert!(dir.path().join(".j0/pg/data/PG_VERSION").exists());
+    drop(serving);
+    drop(stop_cluster);
+}
+
+/// Stops the private cluster under a directory when the test ends, passed or not.
+struct StopCluster(std::path::PathBuf);
+
+impl Drop for StopCluster {
+    fn drop(&mut self) {
+        if Path::new(&self.0).join("data/PG_VERSION").exists()
+            && let Ok(cluster) = PrivateCluster::start_or_reuse(&self.0)
+        {
+            let _ = cluster.stop();
+        }
+    }
+}
