@@ -5,5 +5,6 @@
 mod auth;
 mod edge;
 mod jobs;
+mod outbox;
 mod races;
 mod users;

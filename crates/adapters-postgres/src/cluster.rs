@@ -32,6 +32,8 @@
 //! `.s.PGSQL.5432`), `log/postgresql.log` (the server log) and `.lock`.
 
 use std::ffi::OsStr;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
@@ -322,8 +324,8 @@ impl PrivateCluster {
     pub fn url(&self, database: &str) -> String {
         format!(
             "postgresql://{PG_USER}@/{}?host={}&port={PORT}",
-            percent_encode(database.as_bytes(), false),
-            percent_encode(self.socket_dir.as_os_str().as_encoded_bytes(), true),
+            percent_encode(database.as_bytes(), COMPONENT),
+            percent_encode(self.socket_dir.as_os_str().as_encoded_bytes(), PATH),
         )
     }
 
@@ -942,20 +944,17 @@ fn log_tail(log_file: &Path) -> Option<String> {
     (!tail.is_empty()).then_some(tail)
 }
 
-/// Percent-encodes everything but unreserved characters (and `/` when `keep_slash`).
-fn percent_encode(bytes: &[u8], keep_slash: bool) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+/// Everything but RFC 3986 unreserved characters is encoded in URL parts.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// A socket directory keeps its slashes.
+const PATH: &AsciiSet = &COMPONENT.remove(b'/');
+
+fn percent_encode(bytes: &[u8], set: &'static AsciiSet) -> String {
+    percent_encoding::percent_encode(bytes, set).to_string()
 }
 
 #[cfg(test)]

@@ -56,10 +56,11 @@ fn init_tracing() {
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("J0_LOG_JSON").is_ok_and(|v| v == "1" || v == "true");
+    let logs = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
-        fmt().with_env_filter(filter).json().init();
+        logs.json().init();
     } else {
-        fmt().with_env_filter(filter).init();
+        logs.init();
     }
 }
 

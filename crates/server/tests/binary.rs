@@ -50,14 +50,14 @@ impl Serving {
             .env("J0_LOG_JSON", "1")
             .env("RUST_LOG", "info");
         let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn j0 serve");
-        let stdout = child.stdout.take().unwrap();
+        let logs = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in BufReader::new(logs).lines().map_while(Result::ok) {
                 if let Ok(log) = serde_json::from_str::<Value>(&line)
                     && log["fields"]["message"] == "j0 listening"
                 {

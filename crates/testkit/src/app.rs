@@ -239,6 +239,31 @@ impl TestApp {
         j0_server::build_app(&store, clock, &self.config)
     }
 
+    /// Every outbox event so far, oldest first, as `(event, recipient, data)`.
+    pub async fn outbox(&self) -> Vec<(String, Option<i64>, Value)> {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            event: String,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+            recipient_id: Option<i64>,
+            #[diesel(sql_type = diesel::sql_types::Jsonb)]
+            data: Value,
+        }
+        let mut conn = AsyncPgConnection::establish(self.db.url())
+            .await
+            .expect("connect");
+        let rows: Vec<Row> =
+            diesel::sql_query("SELECT event, recipient_id, data FROM events ORDER BY id")
+                .load(&mut conn)
+                .await
+                .expect("read the outbox");
+        rows.into_iter()
+            .map(|r| (r.event, r.recipient_id, r.data))
+            .collect()
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {

@@ -1,0 +1,33 @@
+# Routines of j0. `just --list` shows them.
+
+export CARGO_BUILD_JOBS := "2"
+
+# Serve the API (a private PostgreSQL under ./.j0/pg unless DATABASE_URL is set).
+run:
+    cargo run --release
+
+# Every test: unit, property, end-to-end and binary tests, against real PostgreSQL.
+test:
+    cargo nextest run --workspace
+
+# Format check, clippy with warnings as errors, and the hexagon check.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    bash .ci/hexagon
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Apply migrations to DATABASE_URL (or the private cluster).
+migrate:
+    cargo run --release -- migrate
+
+# Audit the ledger of DATABASE_URL (or the private cluster).
+audit:
+    cargo run --release -- admin audit-ledger
+
+# What CI runs.
+ci:
+    bash .ci/run
