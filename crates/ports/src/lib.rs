@@ -18,8 +18,10 @@ use j0_domain::{
     user::User,
 };
 
+pub mod chain;
 pub mod events;
 pub mod ledger;
+pub mod payments;
 
 pub use events::OutboxEvent;
 

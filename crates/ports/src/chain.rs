@@ -1,0 +1,53 @@
+//! USDC deposits: where a user deposits, and what the chain says arrived.
+
+use async_trait::async_trait;
+
+use j0_domain::{UserId, WalletAddress};
+
+/// One ERC-20 `Transfer` log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTransfer {
+    /// The transaction hash, `0x` + 64 lower-case hex digits.
+    pub tx_hash: String,
+    /// The log's index in its block.
+    pub log_index: u64,
+    /// The block the log is in.
+    pub block_number: u64,
+    /// The token contract that emitted it.
+    pub token: WalletAddress,
+    /// Sender.
+    pub from: WalletAddress,
+    /// Recipient.
+    pub to: WalletAddress,
+    /// Amount in the token's base units (USDC: 6 decimals).
+    pub amount: u128,
+    /// Whether a reorg removed the log (such logs are never credited).
+    pub removed: bool,
+}
+
+/// The node could not be asked, or answered nonsense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("EVM JSON-RPC failed: {0}")]
+pub struct ChainError(pub String);
+
+/// Reads an EVM chain over JSON-RPC.
+#[async_trait]
+pub trait ChainReader: Send + Sync + std::fmt::Debug {
+    /// The latest block number (`eth_blockNumber`).
+    async fn head(&self) -> Result<u64, ChainError>;
+
+    /// `Transfer` logs emitted by `token` in blocks `from..=to` (`eth_getLogs`), in chain order.
+    /// Amounts that do not fit in `u128` are an error, never truncated.
+    async fn token_transfers(
+        &self,
+        token: &WalletAddress,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<TokenTransfer>, ChainError>;
+}
+
+/// Derives each user's deposit address; no private key is involved.
+pub trait DepositAddresses: Send + Sync + std::fmt::Debug {
+    /// `create2(factory, salt = user id as 32-byte big-endian, init_code_hash)`.
+    fn deposit_address(&self, user: UserId) -> WalletAddress;
+}

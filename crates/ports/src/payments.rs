@@ -1,0 +1,82 @@
+//! Card payments: creating a Checkout Session and reading a verified webhook.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use j0_domain::{Cents, UserId};
+
+/// A Checkout Session to create for a user buying credits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// Who is buying; sent as `client_reference_id` and `metadata[user_id]`.
+    pub user: UserId,
+    /// What the customer pays, in whole US dollars (one of 5, 10, 20, 50, 100).
+    pub amount_usd: u32,
+    /// The credit it will buy, sent as `metadata[credit_cents]` (informational only: the
+    /// webhook credits from the session's own `amount_total`).
+    pub credit_cents: Cents,
+    /// Where Checkout sends the customer after paying.
+    pub success_url: String,
+    /// Where Checkout sends the customer after giving up.
+    pub cancel_url: String,
+}
+
+/// The provider could not create a session.
+#[derive(Debug, thiserror::Error)]
+#[error("payment provider unavailable")]
+pub struct CheckoutError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// What a verified webhook means to j0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentEvent {
+    /// The money of a Checkout Session arrived: `checkout.session.completed` with
+    /// `payment_status: paid`, or `checkout.session.async_payment_succeeded`.
+    SessionPaid {
+        /// The event's id (`evt_…`), for logs.
+        event_id: String,
+        /// The Checkout Session id (`cs_…`): the idempotency key of the credit.
+        session_id: String,
+        /// The session's `client_reference_id`, as sent at creation (the user id).
+        client_reference_id: Option<String>,
+        /// The session's `amount_total`, in the currency's minor unit.
+        amount_total: Cents,
+        /// The session's currency, lower case (`usd`).
+        currency: String,
+    },
+    /// Any other event, or a completed session not yet paid: acknowledged, changes nothing.
+    Ignored {
+        /// The event's id.
+        event_id: String,
+        /// The event's `type`.
+        event_type: String,
+    },
+}
+
+/// Why a webhook was refused; nothing is done for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing or malformed `Stripe-Signature`, no matching `v1`, or a timestamp more than
+    /// 300 s from now in either direction.
+    #[error("Invalid webhook signature")]
+    InvalidSignature,
+    /// Correctly signed, but not a Stripe event.
+    #[error("not a Stripe event: {0}")]
+    NotAnEvent(String),
+}
+
+/// A card payment provider (Stripe).
+#[async_trait]
+pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
+    /// Creates a Checkout Session and returns its URL.
+    async fn create_checkout(&self, request: &CheckoutRequest) -> Result<String, CheckoutError>;
+
+    /// Verifies `signature_header` (the `Stripe-Signature` value) over the raw `payload` with
+    /// the endpoint secret at `now`, in constant time, before parsing anything; then reads the
+    /// event.
+    fn verify_webhook(
+        &self,
+        payload: &[u8],
+        signature_header: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<PaymentEvent, WebhookError>;
+}
