@@ -87,12 +87,26 @@ CREATE INDEX job_idempotency_keys_created_at ON job_idempotency_keys (created_at
 
 -- The outbox: events written in the same transaction as the change they report. A NULL
 -- recipient is a broadcast (job.posted).
+--
+-- `id` comes from a sequence, and transactions commit out of sequence order, so `id` is not a
+-- safe resume cursor: a reader at id 11 would never see an id 10 that commits later. The
+-- sequencer (one round at a time, serialised by the single row of event_sequencer, off every
+-- request path) gives each committed event the next `seq`, in the order it became visible;
+-- clients only ever see `seq`, which therefore never gains a row below what was read.
 CREATE TABLE events (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq          BIGINT      UNIQUE,
     event        TEXT        NOT NULL,
     recipient_id BIGINT      REFERENCES users (id),
     data         JSONB       NOT NULL,
     created_at   TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX events_created_at ON events (created_at);
-CREATE INDEX events_recipient_id ON events (recipient_id, id) WHERE recipient_id IS NOT NULL;
+CREATE INDEX events_unsequenced ON events (id) WHERE seq IS NULL;
+CREATE INDEX events_recipient_seq ON events (recipient_id, seq) WHERE seq IS NOT NULL;
+CREATE INDEX events_created_at ON events (created_at) WHERE seq IS NOT NULL;
+
+CREATE TABLE event_sequencer (
+    only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+    last_seq BIGINT  NOT NULL
+);
+INSERT INTO event_sequencer (last_seq) VALUES (0);

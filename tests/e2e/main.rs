@@ -8,3 +8,4 @@ mod jobs;
 mod outbox;
 mod races;
 mod users;
+mod ws;

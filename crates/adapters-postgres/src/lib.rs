@@ -19,12 +19,14 @@ use j0_ports::StoreError;
 
 mod auth;
 pub mod cluster;
+mod events;
 mod jobs;
 mod ledger;
 mod migrate;
 mod rows;
 mod schema;
 
+pub use events::LISTENER_APPLICATION_NAME;
 pub use migrate::{MigrationError, ensure_database, run_migrations};
 
 /// How long a request waits for a free connection before answering 503.
@@ -34,6 +36,8 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
+    /// For the connections that cannot come from the pool (the event listener's).
+    url: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -64,7 +68,10 @@ impl PgStore {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| PoolConfigError(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            url: database_url.to_owned(),
+        })
     }
 
     async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {

@@ -76,6 +76,7 @@ diesel::table! {
 diesel::table! {
     events (id) {
         id -> Int8,
+        seq -> Nullable<Int8>,
         event -> Text,
         recipient_id -> Nullable<Int8>,
         data -> Jsonb,

@@ -5,15 +5,16 @@
 use time::Duration;
 
 use j0_domain::{
-    Cents, JobId, TransactionId, UserId, WalletAddress,
+    Cents, EventId, JobId, TransactionId, UserId, WalletAddress,
     auth::{AuthDomain, Challenge, ChallengeRefusal, NONCE_BYTES, Nonce},
     job::{Job, JobResult, NewJob},
     ledger::Balance,
     user::User,
 };
 use j0_ports::{
-    AcceptError, CancelError, Cancelled, CompleteError, Completed, ConsumeError, IdempotencyKey,
-    JobFilter, Ports, PostError, Posted, StoreError,
+    AcceptError, CancelError, Cancelled, CompleteError, Completed, ConsumeError, EventHorizon,
+    IdempotencyKey, JobFilter, OutboxEvent, Ports, PostError, Posted, StoreError,
+    events::Notices,
     ledger::{AuditReport, GrantError, HistoryRow},
 };
 
@@ -292,6 +293,45 @@ impl App {
             .ledger
             .grant_promo(user, amount, &key, self.now())
             .await
+    }
+
+    /// Numbers committed outbox events and announces them; returns the last id given.
+    pub async fn sequence_events(&self, batch: i64) -> Result<Option<EventId>, StoreError> {
+        self.ports.events.sequence_events(batch).await
+    }
+
+    /// Events for every audience after `after`, oldest first.
+    pub async fn events_after(
+        &self,
+        after: EventId,
+        limit: i64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.ports.events.events_after(after, limit).await
+    }
+
+    /// Events a user may receive after `after`, oldest first.
+    pub async fn events_for(
+        &self,
+        user: UserId,
+        after: EventId,
+        limit: i64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.ports.events.events_for(user, after, limit).await
+    }
+
+    /// How far back a resuming client can be served.
+    pub async fn event_horizon(&self) -> Result<EventHorizon, StoreError> {
+        self.ports.events.horizon().await
+    }
+
+    /// Forgets events older than `retention`.
+    pub async fn prune_events(&self, retention: Duration) -> Result<u64, StoreError> {
+        self.ports.events.prune_events(self.now() - retention).await
+    }
+
+    /// Listens for newly numbered events.
+    pub async fn listen_events(&self) -> Result<Notices, StoreError> {
+        self.ports.events.listen().await
     }
 
     /// Checks every ledger invariant.

@@ -23,7 +23,7 @@ pub mod events;
 pub mod ledger;
 pub mod payments;
 
-pub use events::OutboxEvent;
+pub use events::{EventHorizon, EventStore, OutboxEvent};
 
 /// Storage failed underneath a use case.
 #[derive(Debug, thiserror::Error)]
@@ -303,4 +303,6 @@ pub struct Ports {
     pub jobs: Arc<dyn JobStore>,
     /// Balances, history and operator ledger commands.
     pub ledger: Arc<dyn ledger::LedgerStore>,
+    /// The outbox's read side.
+    pub events: Arc<dyn EventStore>,
 }

@@ -48,6 +48,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(10..))]
     pub sweep_interval_ms: u64,
 
+    /// Seconds events stay replayable with `?since=`.
+    #[arg(long, env = "J0_EVENT_RETENTION_SEC", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub event_retention_sec: u64,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "J0_HTTP_WORKERS")]
     pub http_workers: Option<usize>,

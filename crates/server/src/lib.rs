@@ -1,6 +1,6 @@
-//! The `j0` service: configuration, wiring of adapters into the use cases, the HTTP server and
-//! the background tasks. `main.rs` is the command line over this; the test kit starts the same
-//! [`start`] on port 0.
+//! The `j0` service: configuration, wiring of adapters into the use cases, the HTTP and
+//! WebSocket server and the background tasks. `main.rs` is the command line over this; the
+//! test kit starts the same [`start`] on port 0.
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
@@ -15,6 +15,7 @@ use j0_api::{ApiState, TokenService};
 use j0_app::{App, Settings};
 use j0_domain::{Cents, auth::AuthDomain};
 use j0_ports::{Clock, Ports};
+use j0_ws::{Hub, WsState};
 
 pub mod audit;
 pub mod config;
@@ -26,6 +27,12 @@ pub use config::Config;
 const SWEEP_BATCH: i64 = 100;
 /// How often expired challenges, revocations and idempotency keys are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often committed outbox events are numbered for delivery.
+const SEQUENCE_EVERY: Duration = Duration::from_millis(50);
+/// Events numbered per sequencer round.
+const SEQUENCE_BATCH: i64 = 1000;
+/// How often events past their retention are pruned (the contract allows 10 s of lag).
+const PRUNE_EVENTS_EVERY: Duration = Duration::from_secs(5);
 
 /// The database to use: `DATABASE_URL`, or the private cluster under `<state>/pg`, started or
 /// reused, with its `j0` database created on first use.
@@ -52,7 +59,8 @@ pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> App
         users: store.clone(),
         health: store.clone(),
         jobs: store.clone(),
-        ledger: store,
+        ledger: store.clone(),
+        events: store,
     };
     let settings = Settings {
         auth_domain: AuthDomain::new(config.auth_domain.clone()),
@@ -74,27 +82,36 @@ pub struct Running {
 }
 
 impl Running {
-    /// Runs until the HTTP server stops (SIGINT/SIGTERM), then stops the background tasks.
-    pub async fn wait(self) -> anyhow::Result<()> {
-        let served = self.server_task.await;
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn serve_until_signalled(self) -> anyhow::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+
+    /// Closes WebSockets with 1001 (going away) and stops the background tasks, then stops
+    /// HTTP once in-flight requests are answered.
+    pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop_tasks.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
-        served
+        self.server.stop(true).await;
+        self.server_task
+            .await
             .context("HTTP server task failed")?
             .context("HTTP server failed")
     }
-
-    /// Stops everything gracefully.
-    pub async fn stop(self) {
-        self.server.stop(true).await;
-        let _ = self.wait().await;
-    }
 }
 
-/// Migrates, then starts HTTP and the background tasks on `database_url`, signing tokens with
-/// `jwt_secret` (see [`secret::load`]).
+/// Migrates, then starts HTTP, the WebSocket and the background tasks on `database_url`,
+/// signing tokens with `jwt_secret` (see [`secret::load`]).
 pub async fn start(
     config: &Config,
     database_url: &str,
@@ -113,6 +130,14 @@ pub async fn start(
         tokens,
         cookie_secure: config.cookie_secure,
     };
+    let (stop_tasks, stopped) = watch::channel(false);
+    let hub = Hub::default();
+    let ws = WsState {
+        api: state.clone(),
+        hub: hub.clone(),
+        shutdown: stopped.clone(),
+        limits: j0_ws::Limits::default(),
+    };
 
     let listener =
         TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
@@ -129,8 +154,10 @@ pub async fn start(
             )
             .wrap(TracingLogger::default())
             .configure(j0_api::configure(state.clone()))
+            .configure(j0_ws::configure(ws.clone()))
             .default_service(web::to(j0_api::not_found))
     })
+    .disable_signals()
     .shutdown_timeout(10);
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
@@ -140,14 +167,14 @@ pub async fn start(
     let server_task = tokio::spawn(server);
     tracing::info!(%addr, "j0 listening");
 
-    let (stop_tasks, stopped) = watch::channel(false);
+    let sweep_every = Duration::from_millis(config.sweep_interval_ms);
+    let retention = time::Duration::seconds(config.event_retention_sec as i64);
     let tasks = vec![
-        tokio::spawn(sweep(
-            app.clone(),
-            Duration::from_millis(config.sweep_interval_ms),
-            stopped.clone(),
-        )),
-        tokio::spawn(prune(app, stopped)),
+        tokio::spawn(sweep(app.clone(), sweep_every, stopped.clone())),
+        tokio::spawn(prune(app.clone(), stopped.clone())),
+        tokio::spawn(sequence(app.clone(), stopped.clone())),
+        tokio::spawn(prune_events(app.clone(), retention, stopped.clone())),
+        tokio::spawn(j0_ws::hub::run(app, hub, stopped)),
     ];
     Ok(Running {
         addr,
@@ -187,6 +214,33 @@ async fn sweep(app: App, period: Duration, stop: watch::Receiver<bool>) {
                     break;
                 }
             }
+        }
+    })
+    .await;
+}
+
+/// Numbers committed outbox events for delivery and announces them, batch after batch.
+async fn sequence(app: App, stop: watch::Receiver<bool>) {
+    every(SEQUENCE_EVERY, stop, || async {
+        loop {
+            match app.sequence_events(SEQUENCE_BATCH).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "numbering outbox events failed; retrying");
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// Deletes events that fell out of the replay window.
+async fn prune_events(app: App, retention: time::Duration, stop: watch::Receiver<bool>) {
+    every(PRUNE_EVENTS_EVERY, stop, || async {
+        if let Err(e) = app.prune_events(retention).await {
+            tracing::warn!(error = %e, "pruning old events failed");
         }
     })
     .await;

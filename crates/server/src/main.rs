@@ -86,7 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let url = database_url(&config).await?;
         start(&config, &url, &secret, Arc::new(SystemClock))
             .await?
-            .wait()
+            .serve_until_signalled()
             .await?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -30,8 +30,8 @@ pub struct TestApp {
     /// A client that keeps no cookies.
     pub http: reqwest::Client,
     running: Option<Running>,
-    /// The test's database; dropped after the server stops.
-    pub db: TestDatabase,
+    /// The test's database, shared with peers; dropped after the last server stops.
+    pub db: Arc<TestDatabase>,
 }
 
 /// An HTTP answer: status, headers and the JSON body (`Null` when empty or not JSON).
@@ -93,8 +93,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts j0 with the test configuration changed by `adjust`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let db = TestDatabase::new().await;
-    let mut config = Config {
+    let db = Arc::new(TestDatabase::new().await);
+    let mut config = test_config(&db);
+    adjust(&mut config);
+    start(config, db, Arc::new(TestClock::default())).await
+}
+
+fn test_config(db: &TestDatabase) -> Config {
+    Config {
         database_url: Some(db.url().to_owned()),
         bind: "127.0.0.1:0".parse().expect("bind address"),
         jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
@@ -104,11 +110,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         cookie_secure: true,
         db_pool_size: 16,
         sweep_interval_ms: 100,
+        event_retention_sec: 3600,
         http_workers: Some(2),
         state_dir: std::env::temp_dir().join("j0-test-state"),
-    };
-    adjust(&mut config);
-    let clock = Arc::new(TestClock::default());
+    }
+}
+
+async fn start(config: Config, db: Arc<TestDatabase>, clock: Arc<TestClock>) -> TestApp {
     let secret = j0_server::secret::load(config.jwt_secret.as_deref(), &config.state_dir)
         .expect("test JWT secret");
     let running = j0_server::start(&config, db.url(), &secret, clock.clone())
@@ -264,10 +272,54 @@ impl TestApp {
             .collect()
     }
 
+    /// Writes `n` broadcast events of about `bytes` bytes each straight into the outbox.
+    pub async fn insert_broadcast_events(&self, n: i64, bytes: usize) {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        let mut conn = AsyncPgConnection::establish(self.db.url())
+            .await
+            .expect("connect");
+        diesel::sql_query(
+            "INSERT INTO events (event, data, created_at)
+             SELECT 'job.posted', jsonb_build_object('job_id', g, 'capability', 'opus', 'pad', repeat('x', $2)), now()
+             FROM generate_series(1, $1) g",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(n)
+        .bind::<diesel::sql_types::Integer, _>(bytes as i32)
+        .execute(&mut conn)
+        .await
+        .expect("insert events");
+    }
+
+    /// Terminates this database's event-listener connections; returns how many.
+    pub async fn kill_event_listeners(&self) -> usize {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        let mut conn = AsyncPgConnection::establish(self.db.url())
+            .await
+            .expect("connect");
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND datname = current_database()",
+        )
+        .bind::<diesel::sql_types::Text, _>(j0_adapters_postgres::LISTENER_APPLICATION_NAME)
+        .execute(&mut conn)
+        .await
+        .expect("terminate listeners")
+    }
+
+    /// A second server on the same database and clock: another instance of the service.
+    pub async fn spawn_peer(&self) -> TestApp {
+        start(self.config.clone(), self.db.clone(), self.clock.clone()).await
+    }
+
+    /// `ws://…/ws` on this server.
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.base_url.replacen("http", "ws", 1))
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
-            running.stop().await;
+            running.stop().await.expect("stop j0");
         }
     }
 }

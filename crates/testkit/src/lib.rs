@@ -7,8 +7,10 @@ mod app;
 mod clock;
 mod db;
 pub mod wallet;
+mod ws;
 
 pub use app::{Response, Session, TestApp, app_secret, spawn_app, spawn_app_with};
 pub use clock::TestClock;
 pub use db::{TestDatabase, admin_url};
 pub use wallet::Wallet;
+pub use ws::{Ended, WsClient};

@@ -1,0 +1,153 @@
+//! Follows the outbox and publishes each event, rendered once, to this instance's connections.
+
+use std::{sync::Arc, time::Duration};
+
+use bytestring::ByteString;
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use j0_app::App;
+use j0_domain::{EventId, UserId, job::Capability, time::rfc3339};
+use j0_ports::OutboxEvent;
+
+/// Events a connection may fall behind before it is closed as too slow.
+pub const QUEUE_BOUND: usize = 4096;
+/// Events read from the table per query.
+const PAGE: i64 = 500;
+/// Re-read the table this often even without a notice.
+const TICK: Duration = Duration::from_secs(1);
+/// Wait before listening again after the listening connection failed.
+const RELISTEN_BACKOFF: Duration = Duration::from_secs(1);
+
+/// One event, ready to send.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Delivery id.
+    pub id: EventId,
+    /// The one user it is for, or `None` for everyone.
+    pub recipient: Option<UserId>,
+    /// The job's capability, for subscription filters (`job.posted`).
+    pub capability: Option<Capability>,
+    /// The message text `{"id","event","data","timestamp"}`.
+    pub text: ByteString,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    id: EventId,
+    event: &'a str,
+    data: &'a serde_json::Value,
+    timestamp: String,
+}
+
+impl Delivery {
+    /// Renders a stored event.
+    pub fn render(event: &OutboxEvent) -> Self {
+        let message = Message {
+            id: event.id,
+            event: &event.event,
+            data: &event.data,
+            timestamp: rfc3339(event.created_at),
+        };
+        let text = serde_json::to_string(&message).unwrap_or_default();
+        Self {
+            id: event.id,
+            recipient: event.recipient,
+            capability: event.data["capability"]
+                .as_str()
+                .and_then(|c| Capability::parse(c).ok()),
+            text: ByteString::from(text),
+        }
+    }
+}
+
+/// This instance's live events.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<Delivery>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            sender: broadcast::channel(QUEUE_BOUND).0,
+        }
+    }
+}
+
+impl Hub {
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivery>> {
+        self.sender.subscribe()
+    }
+
+    fn publish(&self, event: &OutboxEvent) {
+        // No receivers is fine: nobody is connected to this instance.
+        let _ = self.sender.send(Arc::new(Delivery::render(event)));
+    }
+}
+
+/// Publishes every event after `last` that the table holds; returns the new last id.
+async fn drain(app: &App, hub: &Hub, mut last: EventId) -> EventId {
+    loop {
+        match app.events_after(last, PAGE).await {
+            Ok(events) if events.is_empty() => return last,
+            Ok(events) => {
+                for event in &events {
+                    hub.publish(event);
+                    last = event.id;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, last_id = last.0, "reading the outbox failed; retrying");
+                return last;
+            }
+        }
+    }
+}
+
+/// Follows the outbox until `stop`, publishing to `hub`.
+pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
+    let mut last = loop {
+        match app.event_horizon().await {
+            Ok(h) => break h.last_assigned,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the outbox horizon failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(RELISTEN_BACKOFF) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    };
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut notices = match app.listen_events().await {
+            Ok(notices) => notices,
+            Err(e) => {
+                tracing::warn!(error = %e, "listening for events failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(RELISTEN_BACKOFF) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        last = drain(&app, &hub, last).await;
+        loop {
+            tokio::select! {
+                notice = notices.next() => match notice {
+                    Some(up_to) if up_to <= last => {}
+                    Some(_) => last = drain(&app, &hub, last).await,
+                    None => {
+                        tracing::warn!(last_id = last.0, "event listener lost; listening again");
+                        break;
+                    }
+                },
+                _ = tick.tick() => last = drain(&app, &hub, last).await,
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}

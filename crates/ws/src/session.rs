@@ -1,0 +1,236 @@
+//! One WebSocket connection: authenticate before the upgrade, replay after `since`, then relay
+//! live events addressed to this user, answer subscriptions, ping, and close when the client is
+//! silent, too slow, or the server stops.
+
+use std::{collections::HashSet, convert::Infallible, sync::Arc, time::Instant};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use j0_api::{
+    error::ApiError,
+    extract::Query,
+    token::{Caller, authenticate, presented_token},
+};
+use j0_domain::{EventId, job::Capability};
+
+use crate::{WsState, hub::Delivery};
+
+/// Replayed events read per query.
+const REPLAY_PAGE: i64 = 500;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConnectQuery {
+    token: Option<String>,
+    since: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientMessage {
+    Subscribe { capabilities: Vec<String> },
+}
+
+/// Why the server ends a connection.
+enum Ending {
+    ClientClosed,
+    Idle,
+    TooSlow,
+    ShuttingDown,
+}
+
+impl Ending {
+    fn reason(&self) -> Option<CloseReason> {
+        let (code, description) = match self {
+            Ending::ClientClosed => return None,
+            Ending::Idle => (CloseCode::Away, "idle timeout"),
+            Ending::TooSlow => (CloseCode::Policy, "client too slow"),
+            Ending::ShuttingDown => (CloseCode::Away, "server shutting down"),
+        };
+        Some(CloseReason {
+            code,
+            description: Some(description.to_owned()),
+        })
+    }
+}
+
+/// `GET /ws`: authenticates (401 before any upgrade), then hands the socket to [`run`].
+pub(crate) async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<WsState>,
+    query: Query<ConnectQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ConnectQuery { token, since } = query.0;
+    let token = presented_token(&req)?
+        .or(token)
+        .ok_or_else(ApiError::unauthorized)?;
+    let caller = authenticate(&state.api, &token).await?;
+    let since = match since {
+        Some(n) if n < 0 => return Err(ApiError::validation("since: must not be negative")),
+        other => other.map(EventId),
+    };
+    // Subscribe before replaying, so no live event can fall between the two.
+    let live = state.hub.subscribe();
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::validation(format!("upgrade: {e}")))?;
+    let stream = stream
+        .max_frame_size(state.limits.max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(state.limits.max_frame_bytes);
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        run(state, caller, since, live, session, stream).await;
+    });
+    Ok(response)
+}
+
+/// Sends `text`, waiting at most the send timeout: a client that does not read is too slow.
+async fn send(
+    state: &WsState,
+    session: &mut Session,
+    text: impl Into<bytestring::ByteString>,
+) -> Result<(), Ending> {
+    match tokio::time::timeout(state.limits.send_timeout, session.text(text)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_closed)) => Err(Ending::ClientClosed),
+        Err(_elapsed) => Err(Ending::TooSlow),
+    }
+}
+
+/// Sends the events addressed to `caller` after `since`; returns the last id sent.
+async fn replay(
+    state: &WsState,
+    session: &mut Session,
+    caller: &Caller,
+    since: EventId,
+) -> Result<EventId, Ending> {
+    let app = &state.api.app;
+    let mut last = since;
+    match app.event_horizon().await {
+        Ok(horizon) if horizon.is_truncated_after(since) => {
+            let notice = json!({"event": "events.truncated", "data": {"since": since, "oldest_id": horizon.oldest_kept}});
+            send(state, session, notice.to_string()).await?;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, user_id = %caller.user, "replay unavailable");
+            return Err(Ending::ShuttingDown);
+        }
+    }
+    loop {
+        let events = app
+            .events_for(caller.user, last, REPLAY_PAGE)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, user_id = %caller.user, "replay failed");
+                Ending::ShuttingDown
+            })?;
+        if events.is_empty() {
+            return Ok(last);
+        }
+        for event in &events {
+            send(state, session, Delivery::render(event).text).await?;
+            last = event.id;
+        }
+    }
+}
+
+fn is_for(delivery: &Delivery, caller: &Caller, filter: &HashSet<Capability>) -> bool {
+    match delivery.recipient {
+        Some(user) => user == caller.user,
+        None => filter.is_empty() || delivery.capability.is_some_and(|c| filter.contains(&c)),
+    }
+}
+
+/// Answers a client's text message; `Err` carries the error event to send back.
+fn subscribe(text: &str, filter: &mut HashSet<Capability>) -> serde_json::Value {
+    let parsed = serde_json::from_str::<ClientMessage>(text)
+        .map_err(|e| format!("message: {e}"))
+        .and_then(|ClientMessage::Subscribe { capabilities }| {
+            capabilities
+                .iter()
+                .map(|c| Capability::parse(c).map_err(|e| e.to_string()))
+                .collect::<Result<HashSet<_>, _>>()
+                .map(|set| (set, capabilities))
+        });
+    match parsed {
+        Ok((set, names)) => {
+            *filter = set;
+            json!({"event": "subscribed", "data": {"capabilities": names}})
+        }
+        Err(error) => {
+            json!({"event": "error", "data": {"code": "VALIDATION_ERROR", "error": error}})
+        }
+    }
+}
+
+async fn run(
+    state: Arc<WsState>,
+    caller: Caller,
+    since: Option<EventId>,
+    mut live: tokio::sync::broadcast::Receiver<Arc<Delivery>>,
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
+    let mut shutdown = state.shutdown.clone();
+    let outcome: Result<Infallible, Ending> = async {
+        let mut sent_up_to = match since {
+            Some(since) => replay(&state, &mut session, &caller, since).await?,
+            None => EventId(0),
+        };
+        let mut filter = HashSet::new();
+        let mut heard = Instant::now();
+        let mut ping = tokio::time::interval(state.limits.ping_every);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                delivery = live.recv() => match delivery {
+                    Ok(d) if d.id <= sent_up_to || !is_for(&d, &caller, &filter) => {}
+                    Ok(d) => {
+                        send(&state, &mut session, d.text.clone()).await?;
+                        sent_up_to = d.id;
+                    }
+                    Err(RecvError::Lagged(_)) => return Err(Ending::TooSlow),
+                    Err(RecvError::Closed) => return Err(Ending::ShuttingDown),
+                },
+                message = stream.next() => {
+                    heard = Instant::now();
+                    match message {
+                        Some(Ok(AggregatedMessage::Text(text))) => {
+                            let answer = subscribe(&text, &mut filter);
+                            send(&state, &mut session, answer.to_string()).await?;
+                        }
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                            session.pong(&bytes).await.map_err(|_| Ending::ClientClosed)?;
+                        }
+                        Some(Ok(AggregatedMessage::Close(_))) | None | Some(Err(_)) => {
+                            return Err(Ending::ClientClosed);
+                        }
+                        Some(Ok(_)) => {}
+                    }
+                },
+                _ = ping.tick() => {
+                    if heard.elapsed() >= state.limits.silence_limit {
+                        return Err(Ending::Idle);
+                    }
+                    session.ping(b"").await.map_err(|_| Ending::ClientClosed)?;
+                },
+                _ = shutdown.changed() => return Err(Ending::ShuttingDown),
+            }
+        }
+    }
+    .await;
+    let Err(ending) = outcome;
+    if let Some(reason) = ending.reason() {
+        if matches!(ending, Ending::TooSlow) {
+            tracing::info!(user_id = %caller.user, "closing a WebSocket client that is too slow");
+        }
+        // A client too slow to read may never take the close frame either.
+        let _ = tokio::time::timeout(state.limits.send_timeout, session.close(Some(reason))).await;
+    }
+}
