@@ -8,6 +8,7 @@ run:
 
 # Every test: unit, property, end-to-end and binary tests, against real PostgreSQL.
 test:
+    npm ci --no-audit --no-fund
     cargo nextest run --workspace
 
 # Format check, clippy with warnings as errors, and the hexagon check.

@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod deposits;
 mod edge;
 mod jobs;
 mod outbox;
+mod payments;
 mod races;
 mod users;
 mod ws;

@@ -160,7 +160,10 @@ async fn each_event_reaches_exactly_its_audience() {
         to_w[2]["data"],
         json!({"cash_cents": 9, "promo_cents": 0, "total_cents": 9})
     );
-    assert_eq!(to_w[4]["data"]["prompt"], "Summarize this", "the worker sees the full prompt");
+    assert_eq!(
+        to_w[4]["data"]["prompt"], "Summarize this",
+        "the worker sees the full prompt"
+    );
     w.assert_silent(QUIET).await;
 
     let to_s = s.take(2).await;

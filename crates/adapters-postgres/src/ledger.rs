@@ -24,7 +24,7 @@ use j0_domain::{
 };
 use j0_ports::{
     StoreError,
-    ledger::{AuditReport, GrantError, HistoryRow, LedgerStore},
+    ledger::{AuditReport, CreditOutcome, GrantError, HistoryRow, LedgerStore, Purchase},
 };
 
 use crate::{PgStore, TxError, corrupt, db_error, schema};
@@ -215,6 +215,57 @@ pub(crate) async fn grant_promo_in(
     }
     .apply(conn)
     .await
+}
+
+/// Credits `purchase` inside the caller's transaction.
+pub(crate) async fn credit_purchase_in(
+    conn: &mut AsyncPgConnection,
+    purchase: &Purchase,
+    now: OffsetDateTime,
+) -> QueryResult<CreditOutcome> {
+    use schema::users::dsl as u;
+    let exists: Option<i64> = u::users
+        .filter(u::id.eq(purchase.user.0))
+        .select(u::id)
+        .first(conn)
+        .await
+        .optional()?;
+    if exists.is_none() {
+        return Ok(CreditOutcome::UnknownUser);
+    }
+    let transfer = Transfer::purchase(
+        purchase.key.clone(),
+        purchase.source,
+        purchase.user,
+        purchase.amount,
+    );
+    let applied = LedgerWrite {
+        transfer: &transfer,
+        job: None,
+        now,
+        history: vec![History {
+            user: purchase.user,
+            amount: purchase.amount,
+            kind: HistoryType::Purchase,
+            description: purchase.description.clone(),
+        }],
+        events: Vec::new(),
+        records: Vec::new(),
+    }
+    .apply(conn)
+    .await?;
+    if !applied {
+        return Ok(CreditOutcome::AlreadyCredited);
+    }
+    let (cash, promo): (i64, i64) = u::users
+        .filter(u::id.eq(purchase.user.0))
+        .select((u::cash_cents, u::promo_cents))
+        .first(conn)
+        .await?;
+    Ok(CreditOutcome::Credited(Balance {
+        cash: Cents(cash),
+        promo: Cents(promo),
+    }))
 }
 
 fn parse_history_type(kind: &str) -> Option<HistoryType> {
@@ -441,6 +492,19 @@ impl LedgerStore for PgStore {
             Err(TxError::Outcome(e)) => Err(e),
             Err(TxError::Db(e)) => Err(GrantError::Store(db_error(e))),
         }
+    }
+
+    async fn credit_purchase(
+        &self,
+        purchase: &Purchase,
+        now: OffsetDateTime,
+    ) -> Result<CreditOutcome, StoreError> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            credit_purchase_in(conn, purchase, now).await
+        })
+        .await
+        .map_err(db_error)
     }
 
     async fn audit(&self) -> Result<AuditReport, StoreError> {

@@ -19,6 +19,7 @@ use j0_ports::StoreError;
 
 mod auth;
 pub mod cluster;
+mod deposits;
 mod events;
 mod jobs;
 mod ledger;

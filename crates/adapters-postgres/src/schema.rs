@@ -85,3 +85,17 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(users, jobs, credit_transactions, events);
+
+diesel::table! {
+    deposit_addresses (address) {
+        address -> Bytea,
+        user_id -> Int8,
+    }
+}
+
+diesel::table! {
+    chain_cursors (chain_id) {
+        chain_id -> Int8,
+        next_block -> Int8,
+    }
+}

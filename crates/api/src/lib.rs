@@ -44,7 +44,7 @@ pub struct ApiState {
 /// shared state.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        use routes::{auth, credits, health, jobs, users};
+        use routes::{auth, credits, health, jobs, payments, users};
         cfg.app_data(web::Data::new(state)).service(
             web::scope(BASE_PATH)
                 .service(resource("/auth/challenge").route(web::post().to(auth::challenge)))
@@ -70,6 +70,15 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                         .route(web::post().to(jobs::complete)),
                 )
                 .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel)))
+                .service(
+                    resource("/payments/stripe/checkout").route(web::post().to(payments::checkout)),
+                )
+                .service(
+                    resource("/payments/stripe/webhook").route(web::post().to(payments::webhook)),
+                )
+                .service(
+                    resource("/payments/usdc/address").route(web::get().to(payments::usdc_address)),
+                )
                 .service(resource("/health").route(web::get().to(health::health))),
         );
     }

@@ -4,6 +4,13 @@
 
 use time::Duration;
 
+mod payments;
+
+pub use payments::{
+    CheckoutFailure, CheckoutSettings, DepositInfo, DepositSettings, Scan, ScanError,
+    WebhookFailure,
+};
+
 use j0_domain::{
     Cents, EventId, JobId, TransactionId, UserId, WalletAddress,
     auth::{AuthDomain, Challenge, ChallengeRefusal, NONCE_BYTES, Nonce},
@@ -27,16 +34,10 @@ pub struct Settings {
     pub accept_window: Duration,
     /// Promo credits granted on a user's first sign-in.
     pub signup_promo: Cents,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            auth_domain: AuthDomain::default(),
-            accept_window: j0_domain::job::DEFAULT_ACCEPT_WINDOW,
-            signup_promo: Cents::ZERO,
-        }
-    }
+    /// Checkout redirect targets.
+    pub checkout: CheckoutSettings,
+    /// The chain USDC deposits are on.
+    pub deposits: DepositSettings,
 }
 
 /// A challenge and the exact text to sign.

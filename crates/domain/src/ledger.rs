@@ -82,6 +82,18 @@ pub fn stripe_credit(amount_total_cents: Cents) -> Cents {
     Cents(amount_total_cents.0 * 95 / 100)
 }
 
+/// Stripe Checkout amounts a user may buy, in whole dollars.
+pub const CHECKOUT_AMOUNTS_USD: [u32; 5] = [5, 10, 20, 50, 100];
+
+/// USDC has 6 decimals: base units per cent.
+const USDC_UNITS_PER_CENT: u128 = 10_000;
+
+/// Credit for a USDC deposit of `units` base units: 1 USDC = 100 cents, floored to whole cents;
+/// `None` if it would not fit in an `i64`.
+pub fn usdc_credit(units: u128) -> Option<Cents> {
+    i64::try_from(units / USDC_UNITS_PER_CENT).ok().map(Cents)
+}
+
 /// An account of the ledger. User accounts belong to one user; the rest are the platform's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Account {
@@ -388,6 +400,14 @@ pub mod describe {
     pub fn stripe_purchase(paid: Cents) -> String {
         format!("Purchased via Stripe (${})", paid.dollars())
     }
+
+    /// `"Deposited 12.34 USDC on Base (tx 0x…)"`, with the credited (floored) amount.
+    pub fn usdc_deposit(credited: Cents, tx_hash: &str) -> String {
+        format!(
+            "Deposited {} USDC on Base (tx {tx_hash})",
+            credited.dollars()
+        )
+    }
 }
 
 #[cfg(test)]
@@ -473,6 +493,18 @@ mod tests {
             "Purchased via Stripe ($10.00)"
         );
         assert_eq!(stripe_credit(Cents(1000)), Cents(950));
+    }
+
+    #[test]
+    fn usdc_deposits_floor_to_whole_cents() {
+        assert_eq!(usdc_credit(1_000_000), Some(Cents(100)));
+        assert_eq!(usdc_credit(12_345_678), Some(Cents(1_234)));
+        assert_eq!(usdc_credit(9_999), Some(Cents(0)));
+        assert_eq!(usdc_credit(u128::MAX), None);
+        assert_eq!(
+            describe::usdc_deposit(Cents(500), "0xab"),
+            "Deposited 5.00 USDC on Base (tx 0xab)"
+        );
     }
 
     #[test]

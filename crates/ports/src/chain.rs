@@ -46,6 +46,44 @@ pub trait ChainReader: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<TokenTransfer>, ChainError>;
 }
 
+/// A deposit to credit: a transfer of the watched token to some address, already confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deposit {
+    /// The recipient; credited only if it is a user's deposit address.
+    pub to: WalletAddress,
+    /// The transaction hash, `0x` + 64 lower-case hex digits.
+    pub tx_hash: String,
+    /// The log's index in its block.
+    pub log_index: u64,
+    /// Cents to credit (base units floored to whole cents).
+    pub amount: j0_domain::Cents,
+}
+
+/// Deposit addresses and the watcher's progress, in storage.
+#[async_trait]
+pub trait DepositStore: Send + Sync + std::fmt::Debug {
+    /// Records `address` as `user`'s deposit address (idempotent).
+    async fn register_deposit_address(
+        &self,
+        user: UserId,
+        address: &WalletAddress,
+    ) -> Result<(), crate::StoreError>;
+
+    /// The next block the watcher of `chain_id` has not scanned, if it ever ran.
+    async fn deposit_cursor(&self, chain_id: u64) -> Result<Option<u64>, crate::StoreError>;
+
+    /// In one transaction: credits every deposit whose recipient is a registered deposit
+    /// address, once per `(chain_id, tx_hash, log_index)`, and moves the cursor to
+    /// `next_block`. Returns how many were credited now.
+    async fn record_deposits(
+        &self,
+        chain_id: u64,
+        deposits: &[Deposit],
+        next_block: u64,
+        now: time::OffsetDateTime,
+    ) -> Result<usize, crate::StoreError>;
+}
+
 /// Derives each user's deposit address; no private key is involved.
 pub trait DepositAddresses: Send + Sync + std::fmt::Debug {
     /// `create2(factory, salt = user id as 32-byte big-endian, init_code_hash)`.

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use j0_domain::{
     Cents, TransactionId, UserId,
-    ledger::{Balance, HistoryType},
+    ledger::{Account, Balance, HistoryType},
 };
 
 use crate::StoreError;
@@ -36,6 +36,32 @@ pub enum GrantError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// An external credit: money that arrived from outside, keyed so it lands once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    /// Unique forever: `stripe:<checkout session id>`, `usdc:<chain>:<tx>:<log index>`.
+    pub key: String,
+    /// Who is credited.
+    pub user: UserId,
+    /// Where the money came from: `StripeClearing` or `UsdcClearing`.
+    pub source: Account,
+    /// Cents of cash credited.
+    pub amount: Cents,
+    /// The history row's text.
+    pub description: String,
+}
+
+/// What a purchase credit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditOutcome {
+    /// Credited now; the user's new balance.
+    Credited(Balance),
+    /// The key was credited before; nothing changed.
+    AlreadyCredited,
+    /// No user has that id; nothing changed.
+    UnknownUser,
 }
 
 /// What `j0 admin audit-ledger` found. Clean when every list is empty and the sums agree.
@@ -99,6 +125,14 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         key: &str,
         now: OffsetDateTime,
     ) -> Result<Balance, GrantError>;
+
+    /// Credits a purchase to the user's cash with a `purchase` history row and a
+    /// `balance.updated` event, exactly once per key.
+    async fn credit_purchase(
+        &self,
+        purchase: &Purchase,
+        now: OffsetDateTime,
+    ) -> Result<CreditOutcome, StoreError>;
 
     /// Checks every invariant of the ledger in one consistent snapshot.
     async fn audit(&self) -> Result<AuditReport, StoreError>;

@@ -305,4 +305,12 @@ pub struct Ports {
     pub ledger: Arc<dyn ledger::LedgerStore>,
     /// The outbox's read side.
     pub events: Arc<dyn EventStore>,
+    /// Card payments, when configured.
+    pub payments: Option<Arc<dyn payments::PaymentProvider>>,
+    /// Deposit address derivation.
+    pub deposit_addresses: Arc<dyn chain::DepositAddresses>,
+    /// Deposit addresses and the watcher's cursor.
+    pub deposits: Arc<dyn chain::DepositStore>,
+    /// The chain, when a node is configured.
+    pub chain: Option<Arc<dyn chain::ChainReader>>,
 }

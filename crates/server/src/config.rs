@@ -4,6 +4,21 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Args;
 
+use j0_adapters_evm::{DEFAULT_DEPOSIT_FACTORY, DEFAULT_INIT_CODE_HASH, parse_init_code_hash};
+use j0_domain::WalletAddress;
+
+/// A 32-byte init-code hash.
+pub type InitCodeHash = [u8; 32];
+
+fn parse_address(text: &str) -> Result<WalletAddress, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_hash(text: &str) -> Result<InitCodeHash, String> {
+    parse_init_code_hash(text)
+        .map_err(|_| "must be 0x followed by 64 hexadecimal digits".to_owned())
+}
+
 /// Everything `j0 serve` reads from the environment.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -52,6 +67,74 @@ pub struct Config {
     #[arg(long, env = "J0_EVENT_RETENTION_SEC", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub event_retention_sec: u64,
+
+    /// Stripe secret API key; with the webhook secret, enables card payments.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Stripe webhook endpoint secret (`whsec_…`).
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Where Stripe API calls go (tests point it at a local fake).
+    #[arg(
+        long,
+        env = "J0_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+
+    /// Checkout's redirect after paying.
+    #[arg(
+        long,
+        env = "J0_CHECKOUT_SUCCESS_URL",
+        default_value = "https://j0.com/credits?paid=1"
+    )]
+    pub checkout_success_url: String,
+
+    /// Checkout's redirect after giving up.
+    #[arg(
+        long,
+        env = "J0_CHECKOUT_CANCEL_URL",
+        default_value = "https://j0.com/credits"
+    )]
+    pub checkout_cancel_url: String,
+
+    /// JSON-RPC endpoint of the Base node; unset, the deposit watcher is off.
+    #[arg(long, env = "J0_EVM_RPC_URL", hide_env_values = true)]
+    pub evm_rpc_url: Option<String>,
+
+    /// Chain the deposits are on.
+    #[arg(long, env = "J0_CHAIN_ID", default_value_t = 8453)]
+    pub chain_id: u64,
+
+    /// The USDC contract watched.
+    #[arg(long, env = "J0_USDC_CONTRACT",
+          default_value = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", value_parser = parse_address)]
+    pub usdc_contract: WalletAddress,
+
+    /// Blocks on top before a deposit counts.
+    #[arg(long, env = "J0_USDC_CONFIRMATIONS", default_value_t = 12)]
+    pub usdc_confirmations: u64,
+
+    /// Seconds between deposit polls.
+    #[arg(long, env = "J0_USDC_POLL_SEC", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub usdc_poll_sec: u64,
+
+    /// First block the watcher scans on its first run (default: the head then).
+    #[arg(long, env = "J0_USDC_START_BLOCK")]
+    pub usdc_start_block: Option<u64>,
+
+    /// CREATE2 deployer of the deposit forwarders.
+    #[arg(long, env = "J0_DEPOSIT_FACTORY", default_value = DEFAULT_DEPOSIT_FACTORY,
+          value_parser = parse_address)]
+    pub deposit_factory: WalletAddress,
+
+    /// Keccak-256 of the forwarder's init code.
+    #[arg(long, env = "J0_DEPOSIT_INIT_CODE_HASH", default_value = DEFAULT_INIT_CODE_HASH,
+          value_parser = parse_hash)]
+    pub deposit_init_code_hash: InitCodeHash,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "J0_HTTP_WORKERS")]

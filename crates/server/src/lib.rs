@@ -9,12 +9,13 @@ use anyhow::Context;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing_actix_web::TracingLogger;
 
-use j0_adapters_evm::EthSignatureVerifier;
+use j0_adapters_evm::{Create2Deposits, EthSignatureVerifier, JsonRpcChain};
 use j0_adapters_postgres::{PgStore, cluster::PrivateCluster};
+use j0_adapters_stripe::StripeGateway;
 use j0_api::{ApiState, TokenService};
-use j0_app::{App, Settings};
+use j0_app::{App, CheckoutSettings, DepositSettings, Scan, Settings};
 use j0_domain::{Cents, auth::AuthDomain};
-use j0_ports::{Clock, Ports};
+use j0_ports::{Clock, Ports, chain::ChainReader, payments::PaymentProvider};
 use j0_ws::{Hub, WsState};
 
 pub mod audit;
@@ -49,8 +50,30 @@ pub async fn database_url(config: &Config) -> anyhow::Result<String> {
     Ok(cluster.url("j0"))
 }
 
-/// The use cases over PostgreSQL and the EVM signature verifier.
-pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> App {
+/// Blocks asked for in one `eth_getLogs`.
+const MAX_BLOCK_RANGE: u64 = 500;
+/// Longest pause after repeated failures of the deposit watcher.
+const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Stripe, when both secrets are configured; half a configuration is refused.
+fn payments(config: &Config) -> anyhow::Result<Option<Arc<dyn PaymentProvider>>> {
+    match (&config.stripe_secret_key, &config.stripe_webhook_secret) {
+        (Some(key), Some(webhook)) => Ok(Some(Arc::new(StripeGateway::new(
+            key,
+            webhook,
+            &config.stripe_api_base,
+        )))),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("set both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or neither"),
+    }
+}
+
+/// The use cases over PostgreSQL, the EVM adapters and (when configured) Stripe.
+pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> anyhow::Result<App> {
+    let chain: Option<Arc<dyn ChainReader>> = match &config.evm_rpc_url {
+        Some(url) => Some(Arc::new(JsonRpcChain::new(url)?)),
+        None => None,
+    };
     let store = Arc::new(store.clone());
     let ports = Ports {
         clock,
@@ -60,14 +83,32 @@ pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> App
         health: store.clone(),
         jobs: store.clone(),
         ledger: store.clone(),
-        events: store,
+        events: store.clone(),
+        payments: payments(config)?,
+        deposit_addresses: Arc::new(Create2Deposits::new(
+            config.deposit_factory,
+            config.deposit_init_code_hash,
+        )),
+        deposits: store,
+        chain,
     };
     let settings = Settings {
         auth_domain: AuthDomain::new(config.auth_domain.clone()),
         accept_window: time::Duration::seconds(i64::from(config.accept_window_sec)),
         signup_promo: Cents(config.signup_promo_cents),
+        checkout: CheckoutSettings {
+            success_url: config.checkout_success_url.clone(),
+            cancel_url: config.checkout_cancel_url.clone(),
+        },
+        deposits: DepositSettings {
+            chain_id: config.chain_id,
+            usdc_contract: config.usdc_contract,
+            confirmations: config.usdc_confirmations,
+            start_block: config.usdc_start_block,
+            max_block_range: MAX_BLOCK_RANGE,
+        },
     };
-    App::new(ports, settings)
+    Ok(App::new(ports, settings))
 }
 
 /// A running service.
@@ -124,7 +165,7 @@ pub async fn start(
         tracing::info!(?applied, "applied migrations");
     }
     let store = PgStore::connect(database_url, config.db_pool_size as usize)?;
-    let app = build_app(&store, clock, config);
+    let app = build_app(&store, clock, config)?;
     let state = ApiState {
         app: app.clone(),
         tokens,
@@ -169,13 +210,26 @@ pub async fn start(
 
     let sweep_every = Duration::from_millis(config.sweep_interval_ms);
     let retention = time::Duration::seconds(config.event_retention_sec as i64);
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(sweep(app.clone(), sweep_every, stopped.clone())),
         tokio::spawn(prune(app.clone(), stopped.clone())),
         tokio::spawn(sequence(app.clone(), stopped.clone())),
         tokio::spawn(prune_events(app.clone(), retention, stopped.clone())),
-        tokio::spawn(j0_ws::hub::run(app, hub, stopped)),
+        tokio::spawn(j0_ws::hub::run(app.clone(), hub, stopped.clone())),
     ];
+    if config.evm_rpc_url.is_some() {
+        let defaults = Create2Deposits::default();
+        if config.deposit_factory == defaults.factory()
+            && config.deposit_init_code_hash == defaults.init_code_hash()
+        {
+            tracing::warn!(
+                "the deposit watcher runs on the documented placeholder J0_DEPOSIT_FACTORY and \
+                 J0_DEPOSIT_INIT_CODE_HASH; set your own before taking real deposits"
+            );
+        }
+        let poll = Duration::from_secs(config.usdc_poll_sec);
+        tasks.push(tokio::spawn(watch_deposits(app, poll, stopped)));
+    }
     Ok(Running {
         addr,
         server: handle,
@@ -244,6 +298,33 @@ async fn prune_events(app: App, retention: time::Duration, stop: watch::Receiver
         }
     })
     .await;
+}
+
+/// The USDC deposit watcher: scans confirmed blocks in bounded ranges, straight on while behind,
+/// every `poll` once caught up, backing off on errors without ever skipping a block (the cursor
+/// moves only with the credits).
+async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool>) {
+    let mut backoff = poll;
+    loop {
+        let wait = match app.scan_deposits().await {
+            Ok(Scan::Scanned {
+                caught_up: false, ..
+            }) => Duration::ZERO,
+            Ok(_) => {
+                backoff = poll;
+                poll
+            }
+            Err(e) => {
+                backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);
+                tracing::warn!(error = %e, retry_in_sec = backoff.as_secs(), "deposit scan failed");
+                backoff
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Forgets expired sign-in challenges, token revocations and idempotency keys.

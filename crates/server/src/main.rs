@@ -101,7 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(admin) => {
             j0_adapters_postgres::run_migrations(&url).await?;
             let store = PgStore::connect(&url, 2)?;
-            let app = build_app(&store, Arc::new(SystemClock), &config);
+            let app = build_app(&store, Arc::new(SystemClock), &config)?;
             match admin {
                 Admin::GrantPromo { user_id, cents } => {
                     let balance = app.grant_promo(UserId(user_id), Cents(cents)).await?;

@@ -111,6 +111,26 @@ fn test_config(db: &TestDatabase) -> Config {
         db_pool_size: 16,
         sweep_interval_ms: 100,
         event_retention_sec: 3600,
+        stripe_secret_key: None,
+        stripe_webhook_secret: None,
+        stripe_api_base: "https://api.stripe.com".to_owned(),
+        checkout_success_url: "https://j0.com/credits?paid=1".to_owned(),
+        checkout_cancel_url: "https://j0.com/credits".to_owned(),
+        evm_rpc_url: None,
+        chain_id: 8453,
+        usdc_contract: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+            .parse()
+            .expect("address"),
+        usdc_confirmations: 12,
+        usdc_poll_sec: 1,
+        usdc_start_block: None,
+        deposit_factory: j0_adapters_evm::DEFAULT_DEPOSIT_FACTORY
+            .parse()
+            .expect("address"),
+        deposit_init_code_hash: j0_adapters_evm::parse_init_code_hash(
+            j0_adapters_evm::DEFAULT_INIT_CODE_HASH,
+        )
+        .expect("hash"),
         http_workers: Some(2),
         state_dir: std::env::temp_dir().join("j0-test-state"),
     }
@@ -123,7 +143,7 @@ async fn start(config: Config, db: Arc<TestDatabase>, clock: Arc<TestClock>) -> 
         .await
         .expect("start j0");
     let store = PgStore::connect(db.url(), 8).expect("test store");
-    let core = j0_server::build_app(&store, clock.clone(), &config);
+    let core = j0_server::build_app(&store, clock.clone(), &config).expect("build the use cases");
     TestApp {
         base_url: format!("http://{}", running.addr),
         clock,
@@ -244,7 +264,7 @@ impl TestApp {
     /// The use cases on this database reading their own clock, e.g. a sweeper ahead in time.
     pub fn core_with_clock(&self, clock: Arc<TestClock>) -> App {
         let store = PgStore::connect(self.db.url(), 8).expect("test store");
-        j0_server::build_app(&store, clock, &self.config)
+        j0_server::build_app(&store, clock, &self.config).expect("build the use cases")
     }
 
     /// Every outbox event so far, oldest first, as `(event, recipient, data)`.

@@ -3,9 +3,11 @@
 //! with a message, so `expect` is the error handling here.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod anvil;
 mod app;
 mod clock;
 mod db;
+pub mod stripe_fake;
 pub mod wallet;
 mod ws;
 

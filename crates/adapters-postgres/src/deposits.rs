@@ -1,0 +1,115 @@
+//! USDC deposits in PostgreSQL: deposit addresses, and credits that move the cursor with them.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use time::OffsetDateTime;
+
+use j0_domain::{
+    UserId, WalletAddress,
+    ledger::{Account, describe},
+};
+use j0_ports::{
+    StoreError,
+    chain::{Deposit, DepositStore},
+    ledger::{CreditOutcome, Purchase},
+};
+
+use crate::{PgStore, db_error, ledger::credit_purchase_in, schema};
+
+/// The idempotency key of a deposit: one credit per chain, transaction and log.
+fn deposit_key(chain_id: u64, deposit: &Deposit) -> String {
+    format!("usdc:{chain_id}:{}:{}", deposit.tx_hash, deposit.log_index)
+}
+
+#[async_trait]
+impl DepositStore for PgStore {
+    async fn register_deposit_address(
+        &self,
+        user: UserId,
+        address: &WalletAddress,
+    ) -> Result<(), StoreError> {
+        use schema::deposit_addresses::dsl as d;
+        let mut conn = self.conn().await?;
+        diesel::insert_into(d::deposit_addresses)
+            .values((
+                d::address.eq(address.as_bytes().as_slice()),
+                d::user_id.eq(user.0),
+            ))
+            .on_conflict_do_nothing()
+            .execute(&mut conn)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn deposit_cursor(&self, chain_id: u64) -> Result<Option<u64>, StoreError> {
+        use schema::chain_cursors::dsl as c;
+        let mut conn = self.conn().await?;
+        let next: Option<i64> = c::chain_cursors
+            .filter(c::chain_id.eq(chain_id as i64))
+            .select(c::next_block)
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)?;
+        Ok(next.map(|n| n as u64))
+    }
+
+    async fn record_deposits(
+        &self,
+        chain_id: u64,
+        deposits: &[Deposit],
+        next_block: u64,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        use schema::{chain_cursors::dsl as c, deposit_addresses::dsl as d};
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            let mut credited = 0;
+            for deposit in deposits {
+                let owner: Option<i64> = d::deposit_addresses
+                    .filter(d::address.eq(deposit.to.as_bytes().as_slice()))
+                    .select(d::user_id)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(user) = owner else { continue };
+                let purchase = Purchase {
+                    key: deposit_key(chain_id, deposit),
+                    user: UserId(user),
+                    source: Account::UsdcClearing,
+                    amount: deposit.amount,
+                    description: describe::usdc_deposit(deposit.amount, &deposit.tx_hash),
+                };
+                if deposit.amount.get() > 0
+                    && matches!(
+                        credit_purchase_in(conn, &purchase, now).await?,
+                        CreditOutcome::Credited(_)
+                    )
+                {
+                    credited += 1;
+                }
+            }
+            // Watchers of several instances may overlap: the cursor only moves forward, and a
+            // range scanned twice credits nothing twice.
+            diesel::insert_into(c::chain_cursors)
+                .values((
+                    c::chain_id.eq(chain_id as i64),
+                    c::next_block.eq(next_block as i64),
+                ))
+                .on_conflict(c::chain_id)
+                .do_update()
+                .set(
+                    c::next_block.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                        "GREATEST(chain_cursors.next_block, EXCLUDED.next_block)",
+                    )),
+                )
+                .execute(conn)
+                .await?;
+            Ok(credited)
+        })
+        .await
+        .map_err(db_error)
+    }
+}
