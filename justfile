@@ -32,3 +32,12 @@ audit:
 # What CI runs.
 ci:
     bash .ci/run
+
+# Property-based fuzzing of the parsers (addresses, signatures, Stripe headers, job bodies) with
+# many more cases than CI runs.
+fuzz cases="200000":
+    PROPTEST_CASES={{cases}} cargo nextest run --workspace -E 'test(/fuzz_/)'
+
+# Schemathesis against a real j0: every documented operation, checked against the OpenAPI document.
+schemathesis examples="100":
+    SCHEMATHESIS_MAX_EXAMPLES={{examples}} bash .ci/schemathesis

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
+use j0_adapters_evm::Create2Deposits;
 use j0_domain::WalletAddress;
+use j0_ports::chain::DepositAddresses;
 use j0_testkit::{Session, TestApp, anvil::Anvil, spawn_app_with};
 
 /// Waits (bounded) until `user`'s cash reaches `cash`.
@@ -18,16 +18,6 @@ async fn wait_for_cash(app: &TestApp, user: &Session, cash: i64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("cash never reached {cash}: {:?}", user.balance(app).await);
-}
-
-async fn deposits(app: &TestApp, user: &Session) -> Vec<Value> {
-    user.get(app, "/credits/transactions").await.ok()["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["type"] == "purchase")
-        .cloned()
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -82,7 +72,7 @@ async fn deposits_are_credited_once_after_their_confirmations() {
 
     anvil.mine(1).await;
     wait_for_cash(&app, &user, 1_234).await;
-    let rows = deposits(&app, &user).await;
+    let rows = user.transactions_of(&app, "purchase").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["amount_cents"], 1_234);
     assert_eq!(
@@ -100,13 +90,17 @@ async fn deposits_are_credited_once_after_their_confirmations() {
         "nothing credited twice after a restart"
     );
 
+    let silent = restarted.new_user().await;
+    let never_asked = Create2Deposits::default().deposit_address(silent.user_id);
+    anvil.transfer(usdc, never_asked, 2_500_000).await;
     let second = anvil.transfer(usdc, address, 1_000_000).await;
     anvil.mine(3).await;
     wait_for_cash(&restarted, &user, 1_334).await;
     assert_eq!(
-        deposits(&restarted, &user).await[0]["description"],
+        user.transactions_of(&restarted, "purchase").await[0]["description"],
         format!("Deposited 1.00 USDC on Base (tx {second})")
     );
+    wait_for_cash(&restarted, &silent, 250).await;
     assert_eq!(other.balance(&restarted).await, (0, 0));
     restarted.assert_ledger_clean().await;
 }

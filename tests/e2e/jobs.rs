@@ -570,13 +570,12 @@ async fn cancel_refusals_come_in_the_contracts_order() {
         .post_empty(&app, &format!("/jobs/{stale}/cancel"))
         .await
         .assert_error(400, "JOB_NOT_AVAILABLE");
-    let refunds = requester.get(&app, "/credits/transactions").await.ok()["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["type"] == "job_refund")
-        .count();
-    assert_eq!(refunds, 3, "the cancel and the two timeouts, once each");
+    let refunds = requester.transactions_of(&app, "job_refund").await;
+    assert_eq!(
+        refunds.len(),
+        3,
+        "the cancel and the two timeouts, once each"
+    );
     assert_eq!(requester.balance(&app).await, (0, 1_000));
     app.assert_ledger_clean().await;
 }
@@ -612,15 +611,7 @@ async fn the_sweeper_times_out_unaccepted_and_unfinished_jobs_and_refunds_them()
     app.clock.advance(Duration::seconds(390));
     wait_for_status(&app, &requester, unaccepted, "timeout").await;
     assert_eq!(requester.balance(&app).await, (0, 100));
-    let refunds: Vec<Value> =
-        requester.get(&app, "/credits/transactions").await.ok()["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["type"] == "job_refund")
-            .cloned()
-            .collect();
-    assert_eq!(refunds.len(), 2);
+    assert_eq!(requester.transactions_of(&app, "job_refund").await.len(), 2);
     app.assert_ledger_clean().await;
 }
 

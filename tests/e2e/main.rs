@@ -3,9 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod authz;
 mod deposits;
 mod edge;
 mod jobs;
+mod limits;
+mod openapi;
 mod outbox;
 mod payments;
 mod races;

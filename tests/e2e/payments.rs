@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use j0_testkit::{
-    Session, TestApp, spawn_app, spawn_app_with,
+    TestApp, spawn_app, spawn_app_with,
     stripe_fake::{
         FakeStripe, async_payment_succeeded_event, checkout_completed_event, event_json,
         form_value, sign_webhook,
@@ -49,16 +49,6 @@ fn now() -> i64 {
 
 fn signed(body: &str) -> Option<String> {
     Some(sign_webhook(body, WEBHOOK_SECRET, now()))
-}
-
-async fn purchases(app: &TestApp, user: &Session) -> Vec<Value> {
-    user.get(app, "/credits/transactions").await.ok()["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["type"] == "purchase")
-        .cloned()
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -175,7 +165,7 @@ async fn a_paid_session_is_credited_once_however_often_it_is_delivered() {
     let first = deliver(&app, &body, signed(&body)).await.ok();
     assert_eq!(first, json!({ "received": true }));
     assert_eq!(user.balance(&app).await, (950, 0));
-    let rows = purchases(&app, &user).await;
+    let rows = user.transactions_of(&app, "purchase").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (
@@ -198,11 +188,11 @@ async fn a_paid_session_is_credited_once_however_often_it_is_delivered() {
     let other_event = async_payment_succeeded_event("evt_b", "cs_test_once", user.user_id.0, 1000);
     deliver(&app, &other_event, signed(&other_event)).await.ok();
     assert_eq!(user.balance(&app).await, (950, 0));
-    assert_eq!(purchases(&app, &user).await.len(), 1);
+    assert_eq!(user.transactions_of(&app, "purchase").await.len(), 1);
 
     let odd = checkout_completed_event("evt_c", "cs_test_odd", user.user_id.0, 1234, "paid");
     deliver(&app, &odd, signed(&odd)).await.ok();
-    let newest = &purchases(&app, &user).await[0];
+    let newest = &user.transactions_of(&app, "purchase").await[0];
     assert_eq!(
         (
             newest["amount_cents"].as_i64(),
@@ -287,6 +277,6 @@ async fn forged_stale_or_unsigned_webhooks_change_nothing() {
         .await
         .assert_error(400, "VALIDATION_ERROR");
     assert_eq!(user.balance(&app).await, (0, 0));
-    assert!(purchases(&app, &user).await.is_empty());
+    assert!(user.transactions_of(&app, "purchase").await.is_empty());
     app.assert_ledger_clean().await;
 }

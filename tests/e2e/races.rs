@@ -296,16 +296,7 @@ async fn two_sweepers_at_once_refund_each_job_once() {
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
     assert_eq!(a + b, 60, "sweepers expired {a} and {b}");
     assert_eq!(requester.balance(&app).await, (0, 10_000));
-    let refunds: Vec<Value> = requester
-        .get(&app, "/credits/transactions?limit=100")
-        .await
-        .ok()["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["type"] == "job_refund")
-        .cloned()
-        .collect();
+    let refunds = requester.transactions_of(&app, "job_refund").await;
     assert_eq!(refunds.len(), 60);
     let public = app
         .get_anon(&format!("/users/{}", worker.user_id))

@@ -221,7 +221,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fn fuzz_signature_decoding(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let encoded = hex::encode(&bytes);
             let _ = recover(MESSAGE, &encoded);
             let _ = recover(MESSAGE, &format!("0x{encoded}"));
@@ -229,7 +229,7 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_65_byte_signatures_never_panic(
+        fn fuzz_65_byte_signatures(
             rs in proptest::collection::vec(any::<u8>(), 64),
             v in prop_oneof![Just(0u8), Just(1), Just(27), Just(28), any::<u8>()],
             message in ".{0,64}",

@@ -178,6 +178,41 @@ mod tests {
         verify_signature(payload.as_bytes(), header, SECRET.as_bytes(), NOW)
     }
 
+    proptest::proptest! {
+        /// Arbitrary headers and bodies never panic the verifier, and nothing unsigned passes.
+        #[test]
+        fn fuzz_signature_header(
+            header in "\\PC{0,200}",
+            shaped in "(t=[0-9]{0,12},)?(v1=[0-9a-f]{0,70},?){0,3}(v0=[a-z]{0,5})?",
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+        ) {
+            for header in [&header, &shaped] {
+                proptest::prop_assert_eq!(
+                    verify_signature(&payload, Some(header), SECRET.as_bytes(), NOW),
+                    Err(WebhookError::InvalidSignature)
+                );
+            }
+            let _ = parse_event(&payload);
+        }
+
+        /// A genuine signature over any body verifies; the same header over a changed body
+        /// does not.
+        #[test]
+        fn fuzz_signed_bodies(body in "\\PC{0,300}", flip in 0usize..300) {
+            let header = sign(&body, SECRET, NOW);
+            proptest::prop_assert_eq!(verify(&body, Some(&header)), Ok(()));
+            let mut tampered = body.clone().into_bytes();
+            if !tampered.is_empty() {
+                let i = flip % tampered.len();
+                tampered[i] ^= 0x01;
+                proptest::prop_assert_eq!(
+                    verify_signature(&tampered, Some(&header), SECRET.as_bytes(), NOW),
+                    Err(WebhookError::InvalidSignature)
+                );
+            }
+        }
+    }
+
     fn session_event(event_type: &str, payment_status: &str) -> String {
         json!({
             "id": "evt_1",

@@ -13,6 +13,8 @@ use actix_web::{
 
 pub mod error;
 pub mod extract;
+pub mod openapi;
+pub mod ratelimit;
 mod routes;
 pub mod token;
 
@@ -20,6 +22,7 @@ use error::ApiError;
 use extract::{BodyLimit, DEFAULT_BODY_LIMIT};
 pub use routes::jobs::IDEMPOTENCY_KEY;
 pub use token::TokenService;
+use utoipa_swagger_ui::SwaggerUi;
 
 /// The base path of every REST route.
 pub const BASE_PATH: &str = "/api/v1";
@@ -38,49 +41,106 @@ pub struct ApiState {
     pub tokens: TokenService,
     /// Whether the session cookie is marked `Secure`.
     pub cookie_secure: bool,
+    /// Request limits.
+    pub limits: ratelimit::RateLimits,
 }
 
-/// Registers the REST routes, the JSON error answers for unknown routes and methods, and the
-/// shared state.
+/// One REST operation: its method, its path template under [`BASE_PATH`] and its handler.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path template under [`BASE_PATH`], `{id}` standing for a path id.
+    pub path: &'static str,
+    handler: fn(actix_web::Route) -> actix_web::Route,
+}
+
+/// Every REST operation, in registration order (`/users/me` before `/users/{id}`).
+///
+/// [`configure`] registers exactly these and nothing else under [`BASE_PATH`], so this table
+/// is what a test compares with the OpenAPI document: a route cannot exist undocumented, nor
+/// a documented operation unrouted.
+pub const ENDPOINTS: &[Endpoint] = {
+    use routes::{auth, credits, health, jobs, payments, users};
+    const fn endpoint(
+        method: Method,
+        path: &'static str,
+        handler: fn(actix_web::Route) -> actix_web::Route,
+    ) -> Endpoint {
+        Endpoint {
+            method,
+            path,
+            handler,
+        }
+    }
+    &[
+        endpoint(Method::POST, "/auth/challenge", |r| r.to(auth::challenge)),
+        endpoint(Method::POST, "/auth/verify", |r| r.to(auth::verify)),
+        endpoint(Method::POST, "/auth/logout", |r| r.to(auth::logout)),
+        endpoint(Method::GET, "/users/me", |r| r.to(users::me)),
+        endpoint(Method::GET, "/users/{id}", |r| r.to(users::by_id)),
+        endpoint(Method::GET, "/credits/balance", |r| r.to(credits::balance)),
+        endpoint(Method::GET, "/credits/transactions", |r| {
+            r.to(credits::transactions)
+        }),
+        endpoint(Method::GET, "/jobs", |r| r.to(jobs::list)),
+        endpoint(Method::POST, "/jobs", |r| r.to(jobs::post)),
+        endpoint(Method::GET, "/jobs/{id}", |r| r.to(jobs::get)),
+        endpoint(Method::POST, "/jobs/{id}/accept", |r| r.to(jobs::accept)),
+        endpoint(Method::POST, "/jobs/{id}/complete", |r| {
+            r.to(jobs::complete)
+        }),
+        endpoint(Method::POST, "/jobs/{id}/cancel", |r| r.to(jobs::cancel)),
+        endpoint(Method::POST, "/payments/stripe/checkout", |r| {
+            r.to(payments::checkout)
+        }),
+        endpoint(Method::POST, "/payments/stripe/webhook", |r| {
+            r.to(payments::webhook)
+        }),
+        endpoint(Method::GET, "/payments/usdc/address", |r| {
+            r.to(payments::usdc_address)
+        }),
+        endpoint(Method::GET, "/health", |r| r.to(health::health)),
+        endpoint(Method::GET, "/openapi.json", |r| r.to(openapi::serve)),
+    ]
+};
+
+/// Registers the REST routes of [`ENDPOINTS`] with their body limits, the JSON error answers for
+/// unknown methods, the shared state, and the interactive documentation at `/docs`.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        use routes::{auth, credits, health, jobs, payments, users};
-        cfg.app_data(web::Data::new(state)).service(
-            web::scope(BASE_PATH)
-                .service(resource("/auth/challenge").route(web::post().to(auth::challenge)))
-                .service(resource("/auth/verify").route(web::post().to(auth::verify)))
-                .service(resource("/auth/logout").route(web::post().to(auth::logout)))
-                .service(resource("/users/me").route(web::get().to(users::me)))
-                .service(resource("/users/{id}").route(web::get().to(users::by_id)))
-                .service(resource("/credits/balance").route(web::get().to(credits::balance)))
-                .service(
-                    resource("/credits/transactions").route(web::get().to(credits::transactions)),
-                )
-                .service(
-                    resource("/jobs")
-                        .app_data(BodyLimit(JOB_BODY_LIMIT))
-                        .route(web::get().to(jobs::list))
-                        .route(web::post().to(jobs::post)),
-                )
-                .service(resource("/jobs/{id}").route(web::get().to(jobs::get)))
-                .service(resource("/jobs/{id}/accept").route(web::post().to(jobs::accept)))
-                .service(
-                    resource("/jobs/{id}/complete")
-                        .app_data(BodyLimit(RESULT_BODY_LIMIT))
-                        .route(web::post().to(jobs::complete)),
-                )
-                .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel)))
-                .service(
-                    resource("/payments/stripe/checkout").route(web::post().to(payments::checkout)),
-                )
-                .service(
-                    resource("/payments/stripe/webhook").route(web::post().to(payments::webhook)),
-                )
-                .service(
-                    resource("/payments/usdc/address").route(web::get().to(payments::usdc_address)),
-                )
-                .service(resource("/health").route(web::get().to(health::health))),
-        );
+        let mut scope = web::scope(BASE_PATH);
+        let mut registered: Vec<&str> = Vec::new();
+        for first in ENDPOINTS {
+            if registered.contains(&first.path) {
+                continue;
+            }
+            registered.push(first.path);
+            let same_path = || ENDPOINTS.iter().filter(|e| e.path == first.path);
+            let full_path = format!("{BASE_PATH}{}", first.path);
+            let limit = same_path()
+                .map(|e| declared_body_limit(&e.method, &full_path))
+                .max()
+                .unwrap_or(DEFAULT_BODY_LIMIT);
+            let mut resource = resource(first.path).app_data(BodyLimit(limit));
+            for endpoint in same_path() {
+                resource = resource.route((endpoint.handler)(
+                    web::route().method(endpoint.method.clone()),
+                ));
+            }
+            scope = scope.service(resource);
+        }
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::Data::new(openapi::document()))
+            .service(scope)
+            .service(web::redirect(
+                openapi::DOCS_PATH,
+                format!("{}/", openapi::DOCS_PATH),
+            ))
+            .service(
+                SwaggerUi::new(format!("{}/{{_:.*}}", openapi::DOCS_PATH))
+                    .config(utoipa_swagger_ui::Config::new([openapi::OPENAPI_PATH])),
+            );
     }
 }
 

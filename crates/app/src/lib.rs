@@ -158,6 +158,13 @@ impl App {
                 ConsumeError::Refused(refusal) => VerifyError::Challenge(refusal),
                 ConsumeError::Store(e) => VerifyError::Store(e),
             })?;
+        // Every user's deposit address is on record from their first sign-in, so a deposit made
+        // before they ever asked for it is still credited.
+        let deposit_address = self.ports.deposit_addresses.deposit_address(user.id);
+        self.ports
+            .deposits
+            .register_deposit_address(user.id, &deposit_address)
+            .await?;
         tracing::info!(user_id = %user.id, "signed in");
         Ok(user)
     }

@@ -132,6 +132,32 @@ mod tests {
         assert_eq!(broken.parse::<WalletAddress>(), Err(AddressError::Checksum));
     }
 
+    proptest::proptest! {
+        /// Arbitrary text never panics the parser; whatever it accepts prints back as the same
+        /// 20 bytes.
+        #[test]
+        fn fuzz_address_parsing(text in "\\PC{0,64}", digits in "(0x)?[0-9a-fA-F]{0,44}") {
+            for candidate in [&text, &digits] {
+                if let Ok(address) = candidate.parse::<WalletAddress>() {
+                    let printed = address.to_string();
+                    proptest::prop_assert_eq!(printed.parse::<WalletAddress>(), Ok(address));
+                    proptest::prop_assert_eq!(printed.to_lowercase(), candidate.to_lowercase());
+                }
+            }
+        }
+
+        /// Every address round-trips through its checksum form, lower case and upper case.
+        #[test]
+        fn fuzz_checksum_round_trip(bytes in proptest::array::uniform20(proptest::num::u8::ANY)) {
+            let address = WalletAddress::from_bytes(bytes);
+            let printed = address.to_string();
+            proptest::prop_assert_eq!(printed.parse::<WalletAddress>(), Ok(address));
+            proptest::prop_assert_eq!(printed.to_lowercase().parse::<WalletAddress>(), Ok(address));
+            let upper = format!("0x{}", printed[2..].to_uppercase());
+            proptest::prop_assert_eq!(upper.parse::<WalletAddress>(), Ok(address));
+        }
+    }
+
     #[test]
     fn refuses_malformed_text() {
         for s in [

@@ -147,11 +147,15 @@ impl TimeoutSec {
     }
 }
 
-/// Text checked to hold between `min` and `max` Unicode scalar values.
+/// Text checked to hold between 1 and `max` Unicode scalar values, none of them U+0000: JSON
+/// can carry NUL, but no PostgreSQL `text` can store it, so it is refused here as invalid input
+/// rather than failing later as a storage error.
 fn bounded_text(field: &'static str, text: String, max: usize) -> Result<String, FieldError> {
     let chars = text.chars().count();
     if chars == 0 {
         Err(FieldError::new(field, "must not be empty"))
+    } else if text.contains('\0') {
+        Err(FieldError::new(field, "must not contain U+0000 (NUL)"))
     } else if chars > max {
         Err(FieldError::new(
             field,
@@ -496,6 +500,8 @@ mod tests {
         assert!(Prompt::new("é".repeat(10_241)).is_err());
         assert!(JobResult::new("字".repeat(100_000)).is_ok());
         assert!(JobResult::new("字".repeat(100_001)).is_err());
+        assert!(Prompt::new("a\0b".into()).is_err());
+        assert!(JobResult::new("\0".into()).is_err());
     }
 
     #[test]

@@ -339,6 +339,16 @@ pub enum HistoryType {
 }
 
 impl HistoryType {
+    /// Every kind, in the order the contract lists them.
+    pub const ALL: [HistoryType; 6] = [
+        HistoryType::Purchase,
+        HistoryType::JobPost,
+        HistoryType::JobEarn,
+        HistoryType::JobRefund,
+        HistoryType::Promo,
+        HistoryType::Withdrawal,
+    ];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {

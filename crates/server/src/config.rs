@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::Args;
 
 use j0_adapters_evm::{DEFAULT_DEPOSIT_FACTORY, DEFAULT_INIT_CODE_HASH, parse_init_code_hash};
+use j0_api::ratelimit::TrustedProxies;
 use j0_domain::WalletAddress;
 
 /// A 32-byte init-code hash.
@@ -12,6 +13,11 @@ pub type InitCodeHash = [u8; 32];
 
 fn parse_address(text: &str) -> Result<WalletAddress, String> {
     text.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_proxies(text: &str) -> Result<TrustedProxies, String> {
+    text.parse()
+        .map_err(|e: j0_api::ratelimit::InvalidProxy| e.to_string())
 }
 
 fn parse_hash(text: &str) -> Result<InitCodeHash, String> {
@@ -135,6 +141,32 @@ pub struct Config {
     #[arg(long, env = "J0_DEPOSIT_INIT_CODE_HASH", default_value = DEFAULT_INIT_CODE_HASH,
           value_parser = parse_hash)]
     pub deposit_init_code_hash: InitCodeHash,
+
+    /// Requests per minute per client IP, every endpoint; 0 turns it off.
+    #[arg(long, env = "J0_RATE_IP_PER_MIN", default_value_t = 600)]
+    pub rate_ip_per_min: u32,
+
+    /// Requests per minute per user, authenticated endpoints; 0 turns it off.
+    #[arg(long, env = "J0_RATE_USER_PER_MIN", default_value_t = 300)]
+    pub rate_user_per_min: u32,
+
+    /// Requests per minute per client IP on /auth/*; 0 turns it off.
+    #[arg(long, env = "J0_RATE_AUTH_PER_MIN", default_value_t = 30)]
+    pub rate_auth_per_min: u32,
+
+    /// Comma-separated IPs/CIDRs whose X-Forwarded-For is believed.
+    #[arg(long, env = "J0_TRUSTED_PROXIES", default_value = "", value_parser = parse_proxies)]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Comma-separated origins allowed to call the API from a browser, with credentials;
+    /// empty (the default) sends no CORS headers at all.
+    #[arg(
+        long,
+        env = "J0_CORS_ALLOWED_ORIGINS",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "J0_HTTP_WORKERS")]

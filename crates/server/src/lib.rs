@@ -12,7 +12,10 @@ use tracing_actix_web::TracingLogger;
 use j0_adapters_evm::{Create2Deposits, EthSignatureVerifier, JsonRpcChain};
 use j0_adapters_postgres::{PgStore, cluster::PrivateCluster};
 use j0_adapters_stripe::StripeGateway;
-use j0_api::{ApiState, TokenService};
+use j0_api::{
+    ApiState, TokenService,
+    ratelimit::{RateLimits, RatePerMinute},
+};
 use j0_app::{App, CheckoutSettings, DepositSettings, Scan, Settings};
 use j0_domain::{Cents, auth::AuthDomain};
 use j0_ports::{Clock, Ports, chain::ChainReader, payments::PaymentProvider};
@@ -20,9 +23,11 @@ use j0_ws::{Hub, WsState};
 
 pub mod audit;
 pub mod config;
+mod request_span;
 pub mod secret;
 
 pub use config::Config;
+use request_span::RequestSpan;
 
 /// Jobs timed out per sweeper transaction.
 const SWEEP_BATCH: i64 = 100;
@@ -52,6 +57,8 @@ pub async fn database_url(config: &Config) -> anyhow::Result<String> {
 
 /// Blocks asked for in one `eth_getLogs`.
 const MAX_BLOCK_RANGE: u64 = 500;
+/// How often idle rate-limit keys are dropped.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 /// Longest pause after repeated failures of the deposit watcher.
 const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -166,11 +173,26 @@ pub async fn start(
     }
     let store = PgStore::connect(database_url, config.db_pool_size as usize)?;
     let app = build_app(&store, clock, config)?;
+    let limits = RateLimits::new(
+        RatePerMinute {
+            ip: config.rate_ip_per_min,
+            user: config.rate_user_per_min,
+            auth: config.rate_auth_per_min,
+        },
+        config.trusted_proxies.clone(),
+    );
     let state = ApiState {
         app: app.clone(),
         tokens,
         cookie_secure: config.cookie_secure,
+        limits: limits.clone(),
     };
+    let origins: Vec<String> = config
+        .cors_allowed_origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .cloned()
+        .collect();
     let (stop_tasks, stopped) = watch::channel(false);
     let hub = Hub::default();
     let ws = WsState {
@@ -187,13 +209,18 @@ pub async fn start(
         HttpApp::new()
             .wrap(middleware::from_fn(j0_api::limit_declared_body))
             .wrap(middleware::from_fn(j0_api::echo_request_id))
+            .wrap(middleware::from_fn(j0_api::ratelimit::limit_by_ip))
             .wrap(
                 middleware::DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Referrer-Policy", "no-referrer"))
                     .add(("Cache-Control", "no-store")),
             )
-            .wrap(TracingLogger::default())
+            .wrap(middleware::Condition::new(
+                !origins.is_empty(),
+                cors(&origins),
+            ))
+            .wrap(TracingLogger::<RequestSpan>::new())
             .configure(j0_api::configure(state.clone()))
             .configure(j0_ws::configure(ws.clone()))
             .default_service(web::to(j0_api::not_found))
@@ -216,6 +243,7 @@ pub async fn start(
         tokio::spawn(sequence(app.clone(), stopped.clone())),
         tokio::spawn(prune_events(app.clone(), retention, stopped.clone())),
         tokio::spawn(j0_ws::hub::run(app.clone(), hub, stopped.clone())),
+        tokio::spawn(forget_idle_clients(limits, stopped.clone())),
     ];
     if config.evm_rpc_url.is_some() {
         let defaults = Create2Deposits::default();
@@ -237,6 +265,33 @@ pub async fn start(
         stop_tasks,
         tasks,
     })
+}
+
+/// CORS for the configured origins, with credentials (the session cookie).
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::header;
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin)
+        })
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .supports_credentials()
+        .max_age(600)
+}
+
+/// Drops rate-limit state of clients idle long enough to have their full burst back.
+async fn forget_idle_clients(limits: RateLimits, stop: watch::Receiver<bool>) {
+    every(FORGET_IDLE_EVERY, stop, || async { limits.forget_idle() }).await;
 }
 
 /// Runs `step` every `period` until told to stop.

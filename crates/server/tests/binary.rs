@@ -42,6 +42,7 @@ fn run(cmd: &mut Command) -> (Output, String, String) {
 struct Serving {
     child: Child,
     base: String,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Serving {
@@ -56,8 +57,11 @@ impl Serving {
             .expect("spawn j0 serve");
         let logs = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = kept.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(logs).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line.clone());
                 if let Ok(log) = serde_json::from_str::<Value>(&line)
                     && log["fields"]["message"] == "j0 listening"
                 {
@@ -72,6 +76,7 @@ impl Serving {
         Self {
             child,
             base: format!("http://{addr}/api/v1"),
+            logs: kept,
         }
     }
 }
@@ -263,6 +268,36 @@ async fn serve_times_out_and_refunds_a_job_in_real_time() {
     );
     let (out, stdout, _) = run(&mut j0(Some(db.url()), &["admin", "audit-ledger"]));
     assert!(out.status.success(), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_logs_never_carry_a_token() {
+    let db = TestDatabase::new().await;
+    let serving = Serving::start(j0(Some(db.url()), &["serve"]));
+    let http = reqwest::Client::new();
+    let (_, token) = sign_in(&http, &serving.base, &Wallet::random()).await;
+    let ws = serving.base.replace("/api/v1", "/ws");
+    let refused = http
+        .get(format!("{ws}?token=not-a-token-but-secret-looking"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let me = http
+        .get(format!("{}/users/me?token={token}", serving.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = serving.logs.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("\"http.target\":\"/ws\""),
+        "requests are logged: {logs}"
+    );
+    assert!(!logs.contains("secret-looking"), "a query token was logged");
+    assert!(!logs.contains(&token), "a session token was logged");
 }
 
 #[tokio::test(flavor = "multi_thread")]

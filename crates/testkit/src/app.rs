@@ -111,6 +111,11 @@ fn test_config(db: &TestDatabase) -> Config {
         db_pool_size: 16,
         sweep_interval_ms: 100,
         event_retention_sec: 3600,
+        rate_ip_per_min: 0,
+        rate_user_per_min: 0,
+        rate_auth_per_min: 0,
+        trusted_proxies: Default::default(),
+        cors_allowed_origins: Vec::new(),
         stripe_secret_key: None,
         stripe_webhook_secret: None,
         stripe_api_base: "https://api.stripe.com".to_owned(),
@@ -379,6 +384,18 @@ impl Session {
         self.post(app, "/jobs", &body).await.ok()["job"]["job_id"]
             .as_i64()
             .expect("job id")
+    }
+
+    /// The caller's history rows of type `kind` (`purchase`, `job_refund`, …), newest first.
+    pub async fn transactions_of(&self, app: &TestApp, kind: &str) -> Vec<Value> {
+        let history = self.get(app, "/credits/transactions?limit=100").await.ok();
+        history["transactions"]
+            .as_array()
+            .expect("transactions")
+            .iter()
+            .filter(|t| t["type"] == kind)
+            .cloned()
+            .collect()
     }
 
     /// The caller's balance as `(cash, promo)`.

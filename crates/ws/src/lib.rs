@@ -67,7 +67,7 @@ pub struct WsState {
 pub fn configure(state: WsState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state)).service(
-            web::resource("/ws")
+            web::resource(j0_api::openapi::WS_PATH)
                 .route(web::get().to(session::upgrade))
                 .default_service(web::to(j0_api::method_not_allowed)),
         );

@@ -2,8 +2,12 @@
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use j0_domain::{WalletAddress, auth::Nonce};
+use j0_domain::{
+    WalletAddress,
+    auth::{ChallengeRefusal, Nonce},
+};
 
 use crate::{
     ApiState,
@@ -13,42 +17,72 @@ use crate::{
     token::{Caller, cleared_cookie, session_cookie},
 };
 
-#[derive(Debug, Deserialize)]
+/// Asks for a challenge to sign with a wallet.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChallengeRequest {
+    /// The wallet address, `0x` and 40 hex digits in any case; mixed case must be a valid
+    /// EIP-55 checksum.
+    #[schema(
+        pattern = r"^0[xX][0-9a-fA-F]{40}$",
+        example = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
+    )]
     public_key: String,
 }
 
-#[derive(Debug, Serialize)]
-struct ChallengeBody {
+/// A single-use challenge, valid for 60 seconds.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChallengeBody {
+    /// At least 128 random bits, hex.
+    #[schema(min_length = 1)]
     nonce: String,
+    /// Issued at, Unix seconds.
     timestamp: i64,
+    /// Expires at (`timestamp` + 60), Unix seconds.
     expires_at: i64,
 }
 
-#[derive(Debug, Serialize)]
-struct ChallengeResponse {
+/// The challenge and the exact text to sign with `personal_sign`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChallengeResponse {
     challenge: ChallengeBody,
+    /// `"<domain> authentication\nNonce: <nonce>\nTimestamp: <timestamp>"`.
     message_to_sign: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A signed challenge, exchanged for a session token.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VerifyRequest {
+    /// The address the challenge was issued to.
+    #[schema(
+        pattern = r"^0[xX][0-9a-fA-F]{40}$",
+        example = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
+    )]
     public_key: String,
+    /// The challenge's `nonce`; longer than 256 characters is a 400.
+    #[schema(max_length = 256)]
     challenge_nonce: String,
+    /// The EIP-191 `personal_sign` signature of `message_to_sign`: 65 bytes hex, `0x` optional;
+    /// anything else is a 401 `INVALID_SIGNATURE`.
+    #[schema(pattern = r"^(0[xX])?[0-9a-fA-F]{130}$")]
     signature: String,
 }
 
-#[derive(Debug, Serialize)]
-struct VerifyResponse {
+/// A session token (also set as the `j0_token` cookie) and the signed-in user.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VerifyResponse {
+    /// HS256 JWT, valid 24 hours.
     token: String,
+    /// When the token stops working, Unix seconds.
     expires_at: i64,
     user: MeView,
 }
 
-#[derive(Debug, Serialize)]
-struct LogoutResponse {
+/// The session has ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LogoutResponse {
+    /// Always `true`.
     logged_out: bool,
 }
 
@@ -60,6 +94,15 @@ fn parse_address(text: &str) -> Result<WalletAddress, ApiError> {
 /// Longest nonce or signature text looked at; anything longer cannot be valid.
 const MAX_TOKEN_TEXT: usize = 256;
 
+/// Issues a single-use challenge for a wallet address.
+#[utoipa::path(
+    post,
+    path = "/auth/challenge",
+    operation_id = "createChallenge",
+    tag = "auth",
+    request_body = ChallengeRequest,
+    responses((status = 200, description = "A challenge to sign", body = ChallengeResponse)),
+)]
 pub(crate) async fn challenge(
     state: web::Data<ApiState>,
     body: Json<ChallengeRequest>,
@@ -76,6 +119,20 @@ pub(crate) async fn challenge(
     }))
 }
 
+/// Verifies a signed challenge: creates the user on first sign-in and issues a session token.
+#[utoipa::path(
+    post,
+    path = "/auth/verify",
+    operation_id = "verifySignature",
+    tag = "auth",
+    request_body = VerifyRequest,
+    responses((
+        status = 200,
+        description = "Signed in; the token is also set as the `j0_token` cookie",
+        body = VerifyResponse,
+        headers(("Set-Cookie" = String, description = "`j0_token=<jwt>; HttpOnly; Secure; SameSite=Strict; Max-Age=86400; Path=/`")),
+    )),
+)]
 pub(crate) async fn verify(
     state: web::Data<ApiState>,
     body: Json<VerifyRequest>,
@@ -88,6 +145,10 @@ pub(crate) async fn verify(
     let address = parse_address(&public_key)?;
     if challenge_nonce.len() > MAX_TOKEN_TEXT {
         return Err(ApiError::validation("challenge_nonce: too long"));
+    }
+    // No issued nonce holds NUL, and PostgreSQL cannot even be asked about one.
+    if challenge_nonce.contains('\0') {
+        return Err(ApiError::from(ChallengeRefusal::NotFound));
     }
     if signature.len() > MAX_TOKEN_TEXT {
         return Err(crate::error::ApiError::from(
@@ -115,6 +176,20 @@ pub(crate) async fn verify(
         }))
 }
 
+/// Revokes the presented token and clears the session cookie.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((
+        status = 200,
+        description = "Signed out",
+        body = LogoutResponse,
+        headers(("Set-Cookie" = String, description = "`j0_token=; Max-Age=0`, clearing the cookie")),
+    )),
+)]
 pub(crate) async fn logout(
     state: web::Data<ApiState>,
     caller: Caller,

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use j0_domain::{
     Cents, JobId, UserId,
@@ -22,12 +23,20 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Longest idempotency key, in characters.
 const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
 
-#[derive(Debug, Deserialize)]
+/// A job to post; its credits move into escrow.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PostJobRequest {
+    #[schema(value_type = crate::openapi::CapabilitySchema)]
     capability: String,
+    /// What the job pays, in cents.
+    #[schema(minimum = 5, maximum = 100)]
     credits: i64,
+    /// Seconds the worker has after accepting.
+    #[schema(minimum = 10, maximum = 60)]
     timeout_sec: i64,
+    /// Counted in Unicode scalar values; U+0000 (NUL) is refused.
+    #[schema(min_length = 1, max_length = 10240, pattern = r"^[^\u0000]*$")]
     prompt: String,
 }
 
@@ -42,41 +51,89 @@ impl PostJobRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The optional header of `POST /jobs`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(
+    dead_code,
+    reason = "describes the header, read in `idempotency_key`; never built"
+)]
+pub(crate) struct PostJobHeaders {
+    /// 1-255 visible ASCII characters. Reusing a key of the last 24 h returns the first
+    /// response and posts nothing; the same key with a different body is 400
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    #[param(rename = "Idempotency-Key", value_type = String, required = false, min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$")]
+    idempotency_key: Option<String>,
+}
+
+/// A job's result.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CompleteRequest {
+    /// Counted in Unicode scalar values; U+0000 (NUL) is refused.
+    #[schema(min_length = 1, max_length = 100000, pattern = r"^[^\u0000]*$")]
     result: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Filters of the job list; all optional and combined with AND.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Only jobs in this state; an unknown state is a 400.
+    #[param(value_type = Option<crate::openapi::JobStatusSchema>)]
     status: Option<String>,
+    /// Only jobs posted by this user.
+    #[param(minimum = 1)]
     requester_id: Option<i64>,
+    /// Only jobs accepted by this user.
+    #[param(minimum = 1)]
     worker_id: Option<i64>,
+    /// Only jobs for this model; an unknown capability is a 400.
+    #[param(value_type = Option<crate::openapi::CapabilitySchema>)]
     capability: Option<String>,
+    /// Jobs per page: default 50; above 100 is capped to 100; below 1 is a 400.
+    #[param(minimum = 1)]
     limit: Option<i64>,
+    /// Only jobs with a smaller id: the last `job_id` of the previous page.
+    #[param(minimum = 1)]
     before: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-struct JobEnvelope {
+/// One job, as the caller may see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = JobEnvelope)]
+pub(crate) struct JobEnvelope {
+    #[schema(value_type = crate::openapi::JobSchema)]
     job: JobView,
 }
 
-#[derive(Debug, Serialize)]
-struct JobsResponse {
+/// Jobs, newest first, as the caller may see them.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Jobs)]
+pub(crate) struct JobsResponse {
+    #[schema(value_type = Vec<crate::openapi::JobSchema>)]
     jobs: Vec<JobView>,
 }
 
-#[derive(Debug, Serialize)]
-struct CompleteResponse {
+/// The completed job and what its worker earned.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Completed)]
+pub(crate) struct CompleteResponse {
+    #[schema(value_type = crate::openapi::JobSchema)]
     job: JobView,
+    /// `floor(credits * 9 / 10)`, paid into the worker's cash.
+    #[schema(value_type = i64, minimum = 0)]
     credits_earned: Cents,
 }
 
-#[derive(Debug, Serialize)]
-struct CancelResponse {
+/// The cancelled job and what went back to the requester.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Cancelled)]
+pub(crate) struct CancelResponse {
+    #[schema(value_type = crate::openapi::JobSchema)]
     job: JobView,
+    /// Exactly what was taken when the job was posted.
+    #[schema(value_type = i64, minimum = 0)]
     credits_refunded: Cents,
 }
 
@@ -110,6 +167,17 @@ fn idempotency_key(
     }))
 }
 
+/// Posts a job, moving its credits into escrow (promo first, then cash).
+#[utoipa::path(
+    post,
+    path = "/jobs",
+    operation_id = "postJob",
+    tag = "jobs",
+    security(("bearer" = []), ("cookie" = [])),
+    params(PostJobHeaders),
+    request_body = PostJobRequest,
+    responses((status = 200, description = "The posted job", body = JobEnvelope)),
+)]
 pub(crate) async fn post(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -124,6 +192,16 @@ pub(crate) async fn post(
     }))
 }
 
+/// Lists jobs, newest first; prompts are previews unless the caller takes part in the job.
+#[utoipa::path(
+    get,
+    path = "/jobs",
+    operation_id = "listJobs",
+    tag = "jobs",
+    security(("bearer" = []), ("cookie" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "A page of jobs", body = JobsResponse)),
+)]
 pub(crate) async fn list(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -146,6 +224,16 @@ pub(crate) async fn list(
     Ok(HttpResponse::Ok().json(JobsResponse { jobs }))
 }
 
+/// One job, as the caller may see it.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}",
+    operation_id = "getJob",
+    tag = "jobs",
+    security(("bearer" = []), ("cookie" = [])),
+    params(crate::openapi::IdParam),
+    responses((status = 200, description = "The job", body = crate::openapi::JobSchema)),
+)]
 pub(crate) async fn get(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -156,6 +244,16 @@ pub(crate) async fn get(
     Ok(HttpResponse::Ok().json(JobView::new(&job, Some(caller.user))))
 }
 
+/// Accepts a posted job; of concurrent accepts exactly one wins.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/accept",
+    operation_id = "acceptJob",
+    tag = "jobs",
+    security(("bearer" = []), ("cookie" = [])),
+    params(crate::openapi::IdParam),
+    responses((status = 200, description = "The accepted job, with its full prompt", body = JobEnvelope)),
+)]
 pub(crate) async fn accept(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -168,6 +266,17 @@ pub(crate) async fn accept(
     }))
 }
 
+/// Submits the result of an accepted job and pays its worker.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/complete",
+    operation_id = "completeJob",
+    tag = "jobs",
+    security(("bearer" = []), ("cookie" = [])),
+    params(crate::openapi::IdParam),
+    request_body = CompleteRequest,
+    responses((status = 200, description = "The completed job", body = CompleteResponse)),
+)]
 pub(crate) async fn complete(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -183,6 +292,16 @@ pub(crate) async fn complete(
     }))
 }
 
+/// Cancels a posted job before anyone accepts it and refunds the requester.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/cancel",
+    operation_id = "cancelJob",
+    tag = "jobs",
+    security(("bearer" = []), ("cookie" = [])),
+    params(crate::openapi::IdParam),
+    responses((status = 200, description = "The cancelled job", body = CancelResponse)),
+)]
 pub(crate) async fn cancel(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -194,4 +313,67 @@ pub(crate) async fn cancel(
         job: JobView::new(&cancelled.job, Some(caller.user)),
         credits_refunded: cancelled.refunded.total(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::PostJobRequest;
+    use crate::extract::parse_json;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "\\PC{0,300}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("capability".to_owned()),
+                        Just("credits".to_owned()),
+                        Just("timeout_sec".to_owned()),
+                        Just("prompt".to_owned()),
+                        "[a-z_]{1,12}",
+                    ],
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any bytes, and any JSON shaped like a job, either become a job or a 400 naming the
+        /// problem: never a panic, never another status.
+        #[test]
+        fn fuzz_job_bodies(
+            bytes in prop::collection::vec(any::<u8>(), 0..400),
+            document in json_value(),
+            capability in "\\PC{0,12}",
+            credits in any::<i64>(),
+            timeout_sec in any::<i64>(),
+            prompt in "\\PC{0,40}",
+        ) {
+            let near_valid = serde_json::json!({
+                "capability": capability, "credits": credits, "timeout_sec": timeout_sec, "prompt": prompt,
+            });
+            for body in [bytes, document.to_string().into_bytes(), near_valid.to_string().into_bytes()] {
+                match parse_json::<PostJobRequest>(&body) {
+                    Ok((request, _)) => {
+                        if let Err(e) = request.into_domain() {
+                            prop_assert_eq!(e.code(), "VALIDATION_ERROR");
+                        }
+                    }
+                    Err(e) => prop_assert_eq!(e.code(), "VALIDATION_ERROR"),
+                }
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use j0_app::{CheckoutFailure, WebhookFailure};
 use j0_domain::WalletAddress;
@@ -10,29 +11,52 @@ use j0_ports::payments::WebhookError;
 
 use crate::{ApiState, JOB_BODY_LIMIT, error::ApiError, extract::Json, token::Caller};
 
-#[derive(Debug, Deserialize)]
+/// A card purchase of credits.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckoutRequest {
+    /// Dollars: one of 5, 10, 20, 50, 100 (another integer is 400 `INVALID_AMOUNT`); credits
+    /// `amount_usd * 95` cents of cash once paid.
+    #[schema(value_type = crate::openapi::AmountUsd)]
     amount_usd: i64,
 }
 
-#[derive(Debug, Serialize)]
-struct CheckoutResponse {
+/// Where to send the user to pay.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Checkout)]
+pub(crate) struct CheckoutResponse {
+    /// The Stripe Checkout Session's page.
+    #[schema(format = "uri")]
     checkout_url: String,
 }
 
-#[derive(Debug, Serialize)]
-struct Received {
+/// The event was handled (or deliberately ignored).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookReceived)]
+pub(crate) struct Received {
+    /// Always `true`.
     received: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct DepositAddress {
+/// The caller's own USDC deposit address on Base.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = UsdcDepositAddress)]
+pub(crate) struct DepositAddress {
+    /// Unique to the caller, derived with CREATE2 (EIP-55).
+    #[schema(value_type = crate::openapi::Address)]
     address: WalletAddress,
+    #[schema(inline, value_type = crate::openapi::NetworkName)]
     network: &'static str,
+    /// 8453 unless configured otherwise.
+    #[schema(minimum = 1)]
     chain_id: u64,
+    #[schema(inline, value_type = crate::openapi::TokenName)]
     token: &'static str,
+    /// The USDC contract that counts (EIP-55).
+    #[schema(value_type = crate::openapi::Address)]
     token_contract: WalletAddress,
+    /// Blocks on top of a transfer before it is credited.
+    #[schema(minimum = 0)]
     min_confirmations: u64,
 }
 
@@ -44,6 +68,16 @@ fn payments_unavailable() -> ApiError {
     )
 }
 
+/// Creates a Stripe Checkout Session for a credit purchase.
+#[utoipa::path(
+    post,
+    path = "/payments/stripe/checkout",
+    operation_id = "createCheckout",
+    tag = "payments",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = CheckoutRequest,
+    responses((status = 200, description = "The Checkout Session's URL", body = CheckoutResponse)),
+)]
 pub(crate) async fn checkout(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -81,6 +115,25 @@ async fn raw_body(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
     Ok(body)
 }
 
+/// Receives Stripe events; the signature is checked before anything is parsed. Paid Checkout
+/// Sessions credit `floor(amount_total * 95 / 100)` cents exactly once.
+#[utoipa::path(
+    post,
+    path = "/payments/stripe/webhook",
+    operation_id = "stripeWebhook",
+    tag = "payments",
+    params((
+        "Stripe-Signature" = String,
+        Header,
+        description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\">` with the endpoint secret; 5-minute tolerance either way.",
+    )),
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "A Stripe event, exactly as Stripe signed it",
+    ),
+    responses((status = 200, description = "Handled; a credit, if any, has committed", body = Received)),
+)]
 pub(crate) async fn webhook(
     state: web::Data<ApiState>,
     req: HttpRequest,
@@ -106,6 +159,16 @@ pub(crate) async fn webhook(
     }
 }
 
+/// The caller's USDC deposit address: 1 USDC credits 100 cents of cash after the configured
+/// confirmations.
+#[utoipa::path(
+    get,
+    path = "/payments/usdc/address",
+    operation_id = "getUsdcAddress",
+    tag = "payments",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The deposit address", body = DepositAddress)),
+)]
 pub(crate) async fn usdc_address(
     state: web::Data<ApiState>,
     caller: Caller,

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use j0_domain::{
     UserId, WalletAddress,
@@ -12,12 +13,20 @@ use j0_domain::{
 use crate::{ApiState, error::ApiError, extract::PathId, token::Caller};
 
 /// The signed-in user as they see themselves.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Me)]
 pub(crate) struct MeView {
+    #[schema(value_type = i64, minimum = 1)]
     id: UserId,
+    /// EIP-55 checksummed wallet address.
+    #[schema(value_type = crate::openapi::Address)]
     public_key: WalletAddress,
+    #[schema(inline, value_type = crate::openapi::IdentityType)]
     identity_type: &'static str,
+    /// Completed ÷ (completed + timed out after accepting), 0 before any.
+    #[schema(minimum = 0, maximum = 1)]
     reputation_score: f64,
+    #[schema(value_type = crate::openapi::Timestamp)]
     created_at: String,
 }
 
@@ -34,11 +43,18 @@ impl From<&User> for MeView {
 }
 
 /// What anyone may see of a user.
-#[derive(Debug, Serialize)]
-struct PublicView {
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PublicUser)]
+pub(crate) struct PublicView {
+    #[schema(value_type = i64, minimum = 1)]
     id: UserId,
+    /// EIP-55 checksummed wallet address.
+    #[schema(value_type = crate::openapi::Address)]
     public_key: WalletAddress,
+    /// Completed ÷ (completed + timed out after accepting), 0 before any.
+    #[schema(minimum = 0, maximum = 1)]
     reputation_score: f64,
+    #[schema(value_type = crate::openapi::Timestamp)]
     created_at: String,
 }
 
@@ -46,6 +62,15 @@ fn user_not_found() -> ApiError {
     ApiError::not_found("USER_NOT_FOUND", "User not found")
 }
 
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    operation_id = "getMe",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The signed-in user", body = MeView)),
+)]
 pub(crate) async fn me(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -58,6 +83,15 @@ pub(crate) async fn me(
     Ok(HttpResponse::Ok().json(MeView::from(&user)))
 }
 
+/// Public information about any user; no authentication needed.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    operation_id = "getUser",
+    tag = "users",
+    params(crate::openapi::IdParam),
+    responses((status = 200, description = "The user", body = PublicView)),
+)]
 pub(crate) async fn by_id(
     state: web::Data<ApiState>,
     req: HttpRequest,

@@ -1,0 +1,1100 @@
+//! The OpenAPI 3.1 document of the whole contract, generated from the handlers.
+//!
+//! Each handler carries its own `#[utoipa::path]` (body, parameters, 200 answer, security), and
+//! the request types their own limits, so the document moves with the code. What is the same
+//! for many operations is added here once, after generation, so it cannot drift between them:
+//!
+//! - the error answers, from one table of `code`s per operation ([`ERRORS`]); each becomes a
+//!   response whose schema pins `code` to exactly those values, plus `401 UNAUTHORIZED` on every
+//!   authenticated operation and `429 RATE_LIMITED` (with `Retry-After`) on every operation;
+//! - the security schemes, `bearer` (the `Authorization` header) and `cookie` (`j0_token`);
+//! - `GET /ws` and the WebSocket messages, which live in `j0-ws` but belong to the contract;
+//! - `additionalProperties: false` on every object the server prints, so a client (or a
+//!   schema checker) learns of any field the document does not list.
+//!
+//! `domain` stays free of framework crates, so the shapes it prints (jobs, balances) are
+//! described by mirror types here ([`JobSchema`], [`BalanceSchema`]); tests compare them with
+//! what the server really sends.
+//!
+//! Paths are written in full (`/api/v1/jobs`, `/ws`) with the one server `/`, so a tool pointed
+//! at the served document reaches every operation on the same host.
+
+use std::borrow::Cow;
+
+use actix_web::{HttpResponse, http::Method, web};
+use utoipa::{
+    IntoParams, OpenApi, PartialSchema, ToSchema,
+    openapi::{
+        self, ContentBuilder, ObjectBuilder, RefOr, Schema, Type,
+        header::HeaderBuilder,
+        path::{Operation, PathItem},
+        response::ResponseBuilder,
+        schema::{AdditionalProperties, AllOfBuilder, ArrayBuilder, OneOfBuilder, SchemaFormat},
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+        server::Server,
+    },
+};
+
+use j0_domain::{
+    job::{Capability, JobStatus},
+    ledger::{CHECKOUT_AMOUNTS_USD, HistoryType},
+    user::IDENTITY_TYPE_ETHEREUM_WALLET,
+};
+
+use crate::{BASE_PATH, declared_body_limit, routes};
+
+/// Where the document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+/// Where the interactive documentation is served.
+pub const DOCS_PATH: &str = "/docs";
+/// Path of the WebSocket (outside [`BASE_PATH`]).
+pub const WS_PATH: &str = "/ws";
+
+/// The REST operations, relative to [`BASE_PATH`].
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::auth::challenge,
+    routes::auth::verify,
+    routes::auth::logout,
+    routes::users::me,
+    routes::users::by_id,
+    routes::credits::balance,
+    routes::credits::transactions,
+    routes::jobs::post,
+    routes::jobs::list,
+    routes::jobs::get,
+    routes::jobs::accept,
+    routes::jobs::complete,
+    routes::jobs::cancel,
+    routes::payments::checkout,
+    routes::payments::webhook,
+    routes::payments::usdc_address,
+    routes::health::health,
+    serve,
+))]
+struct Rest;
+
+/// What lives outside [`BASE_PATH`], and the document's own description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "j0 API",
+        version = "1",
+        description = "A paid micro-jobs marketplace: requesters post jobs paid in credits \
+            (integer cents), workers accept and complete them. Every error is \
+            `{\"error\", \"code\"}`; a known path asked with another method is 405 \
+            `METHOD_NOT_ALLOWED`, an unknown path 404 `NOT_FOUND`, and a request body over the \
+            route's limit 413 `PAYLOAD_TOO_LARGE`. Timestamps in bodies are RFC 3339 UTC with \
+            whole seconds and a `Z`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(ws),
+    components(schemas(
+        Error,
+        RateLimited,
+        Unhealthy,
+        JobSchema,
+        BalanceSchema,
+        CapabilitySchema,
+        JobStatusSchema,
+    )),
+    tags(
+        (name = "auth", description = "Wallet sign-in and sessions"),
+        (name = "users", description = "Users"),
+        (name = "credits", description = "Balances and the credit history"),
+        (name = "jobs", description = "Posting, accepting, completing and cancelling jobs"),
+        (name = "payments", description = "Buying credits by card (Stripe) or USDC on Base"),
+        (name = "events", description = "Real-time events over WebSocket"),
+        (name = "operations", description = "Health and this document"),
+    ),
+)]
+struct Outside;
+
+/// The OpenAPI document of the whole API, as served at [`OPENAPI_PATH`].
+pub fn document() -> openapi::OpenApi {
+    let mut doc = Outside::openapi().nest(BASE_PATH, Rest::openapi());
+    doc.servers = Some(vec![Server::new("/")]);
+    add_security_schemes(&mut doc);
+    add_ws_schemas(&mut doc);
+    add_error_responses(&mut doc);
+    close_objects(&mut doc);
+    doc
+}
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "getOpenApi",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object)),
+)]
+pub(crate) async fn serve(doc: web::Data<openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(doc.get_ref())
+}
+
+// `GET /ws` is served by `j0-ws`; it is described here so the document covers the whole contract.
+/// Opens the real-time event stream (WebSocket upgrade); 401 before any upgrade without a
+/// valid token.
+#[utoipa::path(
+    get,
+    path = "/ws",
+    operation_id = "connectWebSocket",
+    tag = "events",
+    security(("bearer" = []), ("cookie" = []), ("token_query" = [])),
+    params(WsQuery),
+    responses((
+        status = 101,
+        description = "Switched to the WebSocket protocol. The server sends `WsEvent` messages \
+            (`{id, event, data, timestamp}`) addressed to the caller, and answers a \
+            `WsSubscribe` message with `WsSubscribed` or `WsError`; a replay from a `since` \
+            older than the oldest kept event starts with `WsEventsTruncated`. The server pings \
+            every 20 s and closes a connection silent for 60 s.",
+    )),
+)]
+#[allow(dead_code, reason = "describes j0-ws's handler; never called")]
+fn ws() {}
+
+/// Query parameters of `GET /ws`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "describes the query; never built")]
+struct WsQuery {
+    /// Replay every event addressed to the caller with a larger id first, then go live.
+    #[param(minimum = 0)]
+    since: Option<i64>,
+}
+
+/// The error answer: a human message and a machine-readable code.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the JSON; never built")]
+struct Error {
+    /// For humans; may change.
+    error: String,
+    /// `UPPER_SNAKE`; part of the contract. Each response lists the codes it can carry.
+    code: String,
+}
+
+/// 429: the client sent too many requests.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the JSON; never built")]
+struct RateLimited {
+    /// `Rate limit exceeded`.
+    error: String,
+    #[schema(inline, value_type = RateLimitedCode)]
+    code: String,
+    /// Whole seconds to wait, the same as the `Retry-After` header.
+    #[schema(minimum = 1)]
+    retry_after: u64,
+}
+
+/// 503 from `GET /health`: the database does not answer.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the JSON; never built")]
+pub(crate) struct Unhealthy {
+    #[schema(inline, value_type = Unavailable)]
+    status: String,
+    #[schema(inline, value_type = Unreachable)]
+    database: String,
+    /// `Database unreachable`.
+    error: String,
+    #[schema(inline, value_type = ServiceUnavailableCode)]
+    code: String,
+}
+
+/// A job as one viewer may see it: the JSON of `j0_domain::view::JobView`.
+#[derive(ToSchema)]
+#[schema(as = Job)]
+#[allow(dead_code, reason = "describes the JSON; never built")]
+pub(crate) struct JobSchema {
+    #[schema(minimum = 1)]
+    job_id: i64,
+    /// Who posted it.
+    #[schema(minimum = 1)]
+    requester_id: i64,
+    /// Who accepted it; `null` until then.
+    #[schema(minimum = 1, required = true)]
+    worker_id: Option<i64>,
+    capability: CapabilitySchema,
+    /// What it pays, in cents.
+    #[schema(minimum = 5, maximum = 100)]
+    credits: i64,
+    /// Seconds the worker has after accepting.
+    #[schema(minimum = 10, maximum = 60)]
+    timeout_sec: i32,
+    status: JobStatusSchema,
+    /// The full prompt for the requester and, once accepted, its worker; for anyone else its
+    /// first 200 characters.
+    #[schema(min_length = 1, max_length = 10240, pattern = r"^[^\u0000]*$")]
+    prompt: String,
+    /// `true` exactly when `prompt` is shorter than the real prompt.
+    prompt_truncated: bool,
+    /// The result, shown only to the requester and the worker; `null` otherwise.
+    #[schema(
+        min_length = 1,
+        max_length = 100000,
+        pattern = r"^[^\u0000]*$",
+        required = true
+    )]
+    result: Option<String>,
+    #[schema(value_type = Timestamp)]
+    created_at: String,
+    #[schema(value_type = Option<Timestamp>, required = true)]
+    accepted_at: Option<String>,
+    #[schema(value_type = Option<Timestamp>, required = true)]
+    completed_at: Option<String>,
+    /// The current deadline: to be accepted while `posted`, to be completed while `accepted`.
+    #[schema(value_type = Timestamp)]
+    expires_at: String,
+}
+
+/// A balance in cents: the JSON of `j0_domain::view::BalanceView`.
+#[derive(ToSchema)]
+#[schema(as = Balance)]
+#[allow(dead_code, reason = "describes the JSON; never built")]
+pub(crate) struct BalanceSchema {
+    /// Bought or earned credits.
+    #[schema(minimum = 0)]
+    cash_cents: i64,
+    /// Promotional credits, spent first.
+    #[schema(minimum = 0)]
+    promo_cents: i64,
+    /// `cash_cents + promo_cents`.
+    #[schema(minimum = 0)]
+    total_cents: i64,
+}
+
+/// A path id: a positive 64-bit integer.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "describes the path; never built")]
+pub(crate) struct IdParam {
+    /// A positive 64-bit integer. `0` or an unknown id is a 404 with the resource's
+    /// `*_NOT_FOUND` code; text that is not a positive integer (`abc`, `1.5`, overflow) is a
+    /// 400 `VALIDATION_ERROR`.
+    #[param(minimum = 1)]
+    id: i64,
+}
+
+/// A string schema allowing exactly `values`.
+fn string_enum<I: IntoIterator<Item = S>, S: Into<serde_json::Value>>(values: I) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .into()
+}
+
+/// Declares a schema type whose schema is built by `$schema`, named as the type.
+macro_rules! schema_type {
+    ($(#[$doc:meta])* $vis:vis $name:ident = $schema:expr) => {
+        $(#[$doc])*
+        $vis struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                RefOr::T($schema)
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+/// Declares a schema type named `$as` in the document.
+macro_rules! named_schema_type {
+    ($(#[$doc:meta])* $vis:vis $name:ident as $as:literal = $schema:expr) => {
+        $(#[$doc])*
+        $vis struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                RefOr::T($schema)
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($as)
+            }
+        }
+    };
+}
+
+named_schema_type!(
+    /// A model a job requires, from [`Capability::ALL`].
+    pub(crate) CapabilitySchema as "Capability" =
+        string_enum(Capability::ALL.iter().map(|c| c.as_str()))
+);
+named_schema_type!(
+    /// Where a job is, from [`JobStatus::ALL`].
+    pub(crate) JobStatusSchema as "JobStatus" =
+        string_enum(JobStatus::ALL.iter().map(|s| s.as_str()))
+);
+schema_type!(
+    /// What a history row records, from [`HistoryType::ALL`].
+    pub(crate) TransactionType = string_enum(HistoryType::ALL.iter().map(|t| t.as_str()))
+);
+schema_type!(
+    /// A checkout amount in dollars, from [`CHECKOUT_AMOUNTS_USD`].
+    pub(crate) AmountUsd = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
+        .enum_values(Some(CHECKOUT_AMOUNTS_USD))
+        .into()
+);
+schema_type!(
+    /// RFC 3339 UTC with whole seconds and a `Z`: `2026-02-13T23:00:00Z`.
+    pub(crate) Timestamp = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::DateTime)))
+        .pattern(Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"))
+        .into()
+);
+schema_type!(
+    /// A wallet address as the server prints it: EIP-55 checksummed.
+    pub(crate) Address = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^0x[0-9a-fA-F]{40}$"))
+        .into()
+);
+schema_type!(pub(crate) IdentityType = string_enum([IDENTITY_TYPE_ETHEREUM_WALLET]));
+schema_type!(pub(crate) NetworkName = string_enum(["Base L2"]));
+schema_type!(pub(crate) TokenName = string_enum(["USDC"]));
+schema_type!(pub(crate) StatusOk = string_enum(["ok"]));
+schema_type!(Unavailable = string_enum(["unavailable"]));
+schema_type!(Unreachable = string_enum(["unreachable"]));
+schema_type!(RateLimitedCode = string_enum(["RATE_LIMITED"]));
+schema_type!(ServiceUnavailableCode = string_enum(["SERVICE_UNAVAILABLE"]));
+
+/// Names of the security schemes.
+const BEARER: &str = "bearer";
+const COOKIE: &str = "cookie";
+const TOKEN_QUERY: &str = "token_query";
+
+fn add_security_schemes(doc: &mut openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "`Authorization: Bearer <token from POST /auth/verify>`",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        COOKIE,
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            crate::token::COOKIE_NAME,
+            "The session cookie set by `POST /auth/verify`",
+        ))),
+    );
+    components.add_security_scheme(
+        TOKEN_QUERY,
+        SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+            "token",
+            "The session token in the query, for WebSocket clients that cannot set headers \
+             (`GET /ws` only)",
+        ))),
+    );
+}
+
+/// A closed object schema with every property required.
+fn closed_object(properties: Vec<(&str, RefOr<Schema>)>, description: &str) -> Schema {
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    for (name, schema) in properties {
+        object = object.property(name, schema).required(name);
+    }
+    object.into()
+}
+
+fn reference(name: &str) -> RefOr<Schema> {
+    RefOr::Ref(openapi::Ref::from_schema_name(name))
+}
+
+fn int64(minimum: Option<i64>) -> RefOr<Schema> {
+    RefOr::T(
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
+            .minimum(minimum)
+            .into(),
+    )
+}
+
+/// The envelope of a stored event, `{id, event, data, timestamp}`.
+fn envelope(event: &str, data: RefOr<Schema>, description: &str) -> Schema {
+    closed_object(
+        vec![
+            ("id", int64(Some(1))),
+            ("event", RefOr::T(string_enum([event]))),
+            ("data", data),
+            ("timestamp", Timestamp::schema()),
+        ],
+        description,
+    )
+}
+
+/// `GET /ws`'s messages, as components.
+fn add_ws_schemas(doc: &mut openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    // The worker's `job.completed` is the job plus what it earned, flattened.
+    if let Some(RefOr::T(Schema::Object(job))) = components.schemas.get("Job") {
+        let mut earned = job.clone();
+        earned.description =
+            Some("A completed job as its worker sees it, with what it earned".into());
+        earned.properties.insert(
+            "credits_earned".into(),
+            RefOr::T(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
+                    .minimum(Some(0))
+                    .description(Some(
+                        "`floor(credits * 9 / 10)`, paid into the worker's cash",
+                    ))
+                    .into(),
+            ),
+        );
+        earned.required.push("credits_earned".into());
+        components
+            .schemas
+            .insert("EarnedJob".into(), RefOr::T(Schema::Object(earned)));
+    }
+    let events = [
+        (
+            "WsJobPosted",
+            j0_domain::event::JOB_POSTED,
+            reference("Job"),
+            "To every client (narrowed by its subscription): a new job as a non-participant sees it",
+        ),
+        (
+            "WsJobAccepted",
+            j0_domain::event::JOB_ACCEPTED,
+            reference("Job"),
+            "To the requester: their job was accepted",
+        ),
+        (
+            "WsJobCompleted",
+            j0_domain::event::JOB_COMPLETED,
+            RefOr::T(Schema::OneOf(
+                OneOfBuilder::new()
+                    .item(reference("Job"))
+                    .item(reference("EarnedJob"))
+                    .build(),
+            )),
+            "To the requester (the job with its result) and the worker (the job and `credits_earned`)",
+        ),
+        (
+            "WsJobTimeout",
+            j0_domain::event::JOB_TIMEOUT,
+            reference("Job"),
+            "To the requester and the worker, if any: the job timed out and was refunded",
+        ),
+        (
+            "WsBalanceUpdated",
+            j0_domain::event::BALANCE_UPDATED,
+            reference("Balance"),
+            "To the user whose balance changed",
+        ),
+    ];
+    let mut any_event = OneOfBuilder::new().description(Some(
+        "A message carrying a stored event; ids increase, and `?since=<id>` resumes after one",
+    ));
+    for (name, event, data, description) in events {
+        components
+            .schemas
+            .insert(name.into(), RefOr::T(envelope(event, data, description)));
+        any_event = any_event.item(reference(name));
+    }
+    components
+        .schemas
+        .insert("WsEvent".into(), RefOr::T(Schema::OneOf(any_event.build())));
+    let capabilities = || {
+        RefOr::T(Schema::Array(
+            ArrayBuilder::new().items(reference("Capability")).build(),
+        ))
+    };
+    components.schemas.insert(
+        "WsSubscribe".into(),
+        RefOr::T(closed_object(
+            vec![
+                ("action", RefOr::T(string_enum(["subscribe"]))),
+                ("capabilities", capabilities()),
+            ],
+            "Client message: receive `job.posted` only for these capabilities (empty: all); \
+             replaces the previous list",
+        )),
+    );
+    components.schemas.insert(
+        "WsSubscribed".into(),
+        RefOr::T(closed_object(
+            vec![
+                ("event", RefOr::T(string_enum(["subscribed"]))),
+                (
+                    "data",
+                    RefOr::T(closed_object(
+                        vec![("capabilities", capabilities())],
+                        "The list now in force",
+                    )),
+                ),
+            ],
+            "Answer to `WsSubscribe`",
+        )),
+    );
+    components.schemas.insert(
+        "WsError".into(),
+        RefOr::T(closed_object(
+            vec![
+                ("event", RefOr::T(string_enum(["error"]))),
+                (
+                    "data",
+                    RefOr::T(closed_object(
+                        vec![
+                            ("code", RefOr::T(string_enum(["VALIDATION_ERROR"]))),
+                            (
+                                "error",
+                                RefOr::T(ObjectBuilder::new().schema_type(Type::String).into()),
+                            ),
+                        ],
+                        "What was wrong with the message",
+                    )),
+                ),
+            ],
+            "Answer to a client message that is not a valid `WsSubscribe`; nothing changes",
+        )),
+    );
+    let oldest = ObjectBuilder::new()
+        .schema_type(openapi::schema::SchemaType::Array(vec![
+            Type::Integer,
+            Type::Null,
+        ]))
+        .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
+        .description(Some("The oldest event id still kept, if any"));
+    components.schemas.insert(
+        "WsEventsTruncated".into(),
+        RefOr::T(closed_object(
+            vec![
+                ("event", RefOr::T(string_enum(["events.truncated"]))),
+                (
+                    "data",
+                    RefOr::T(closed_object(
+                        vec![
+                            ("since", int64(Some(0))),
+                            ("oldest_id", RefOr::T(oldest.into())),
+                        ],
+                        "The requested resume point and the oldest event kept",
+                    )),
+                ),
+            ],
+            "First message of a replay from a `since` older than the oldest kept event: resync \
+             over REST",
+        )),
+    );
+}
+
+/// Error codes a response may carry.
+type Codes = &'static [&'static str];
+
+/// The error answers of each operation (by `operationId`), besides the `401 UNAUTHORIZED` of
+/// every authenticated operation and the `429 RATE_LIMITED` of every operation.
+pub(crate) const ERRORS: &[(&str, &[(u16, Codes)])] = &[
+    (
+        "createChallenge",
+        &[
+            (400, &["VALIDATION_ERROR"]),
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "verifySignature",
+        &[
+            (400, &["VALIDATION_ERROR"]),
+            (
+                401,
+                &[
+                    "INVALID_SIGNATURE",
+                    "CHALLENGE_NOT_FOUND",
+                    "CHALLENGE_EXPIRED",
+                    "CHALLENGE_USED",
+                ],
+            ),
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "logout",
+        &[
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    ("getMe", &[(503, &["SERVICE_UNAVAILABLE"])]),
+    (
+        "getUser",
+        &[
+            (400, &["VALIDATION_ERROR"]),
+            (404, &["USER_NOT_FOUND"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    ("getBalance", &[(503, &["SERVICE_UNAVAILABLE"])]),
+    (
+        "listTransactions",
+        &[
+            (400, &["VALIDATION_ERROR"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "postJob",
+        &[
+            (
+                400,
+                &[
+                    "VALIDATION_ERROR",
+                    "INSUFFICIENT_CREDITS",
+                    "IDEMPOTENCY_KEY_REUSED",
+                ],
+            ),
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "listJobs",
+        &[
+            (400, &["VALIDATION_ERROR"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "getJob",
+        &[
+            (400, &["VALIDATION_ERROR"]),
+            (404, &["JOB_NOT_FOUND"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "acceptJob",
+        &[
+            (
+                400,
+                &[
+                    "VALIDATION_ERROR",
+                    "JOB_ALREADY_ACCEPTED",
+                    "JOB_EXPIRED",
+                    "JOB_NOT_AVAILABLE",
+                ],
+            ),
+            (403, &["OWN_JOB"]),
+            (404, &["JOB_NOT_FOUND"]),
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "completeJob",
+        &[
+            (
+                400,
+                &["VALIDATION_ERROR", "JOB_NOT_ACCEPTED", "TIMEOUT_EXPIRED"],
+            ),
+            (403, &["NOT_THE_WORKER"]),
+            (404, &["JOB_NOT_FOUND"]),
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "cancelJob",
+        &[
+            (
+                400,
+                &[
+                    "VALIDATION_ERROR",
+                    "JOB_ALREADY_ACCEPTED",
+                    "JOB_NOT_AVAILABLE",
+                ],
+            ),
+            (403, &["NOT_THE_REQUESTER"]),
+            (404, &["JOB_NOT_FOUND"]),
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "createCheckout",
+        &[
+            (400, &["VALIDATION_ERROR", "INVALID_AMOUNT"]),
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
+            (503, &["PAYMENTS_UNAVAILABLE", "SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    (
+        "stripeWebhook",
+        &[
+            (400, &["INVALID_WEBHOOK_SIGNATURE", "VALIDATION_ERROR"]),
+            (413, &["PAYLOAD_TOO_LARGE"]),
+            (503, &["PAYMENTS_UNAVAILABLE", "SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+    ("getUsdcAddress", &[(503, &["SERVICE_UNAVAILABLE"])]),
+    ("health", &[]),
+    ("getOpenApi", &[]),
+    (
+        "connectWebSocket",
+        &[
+            (400, &["VALIDATION_ERROR"]),
+            (503, &["SERVICE_UNAVAILABLE"]),
+        ],
+    ),
+];
+
+/// What each code means, for the responses' descriptions.
+const MEANINGS: &[(&str, &str)] = &[
+    (
+        "VALIDATION_ERROR",
+        "malformed JSON, a wrong type, an unknown or missing field, a value out of range, or a \
+         bad path id, query parameter or header; the message names the field",
+    ),
+    (
+        "UNAUTHORIZED",
+        "missing, malformed, expired, revoked or tampered token",
+    ),
+    (
+        "INVALID_SIGNATURE",
+        "the signature is malformed or not by `public_key`",
+    ),
+    (
+        "CHALLENGE_NOT_FOUND",
+        "no such nonce, or a nonce issued to another address",
+    ),
+    ("CHALLENGE_EXPIRED", "the challenge is older than 60 s"),
+    (
+        "CHALLENGE_USED",
+        "the challenge was already exchanged for a token",
+    ),
+    ("USER_NOT_FOUND", "no user has this id"),
+    ("JOB_NOT_FOUND", "no job has this id"),
+    (
+        "INSUFFICIENT_CREDITS",
+        "`Insufficient credits: have <total_cents>, need <credits>`",
+    ),
+    (
+        "IDEMPOTENCY_KEY_REUSED",
+        "this `Idempotency-Key` was used in the last 24 h with a different body",
+    ),
+    (
+        "JOB_ALREADY_ACCEPTED",
+        "the job is `accepted` or `completed`",
+    ),
+    (
+        "JOB_EXPIRED",
+        "the job timed out, or its acceptance window has passed",
+    ),
+    (
+        "JOB_NOT_AVAILABLE",
+        "the job is `cancelled`, `timeout`, or past its acceptance window",
+    ),
+    (
+        "JOB_NOT_ACCEPTED",
+        "the job was never accepted, or is already completed",
+    ),
+    ("TIMEOUT_EXPIRED", "the worker's time ran out"),
+    ("OWN_JOB", "the caller posted this job"),
+    ("NOT_THE_WORKER", "the caller did not accept this job"),
+    ("NOT_THE_REQUESTER", "the caller did not post this job"),
+    (
+        "INVALID_AMOUNT",
+        "`amount_usd` is not one of 5, 10, 20, 50, 100",
+    ),
+    (
+        "INVALID_WEBHOOK_SIGNATURE",
+        "`Stripe-Signature` is missing, wrong or outside the 5-minute tolerance; nothing changed",
+    ),
+    (
+        "PAYMENTS_UNAVAILABLE",
+        "Stripe is not configured, unreachable or failing; nothing was recorded",
+    ),
+    (
+        "SERVICE_UNAVAILABLE",
+        "the database is out of reach; retry later",
+    ),
+    (
+        "UNSUPPORTED_MEDIA_TYPE",
+        "`Content-Type` is not `application/json`",
+    ),
+    ("PAYLOAD_TOO_LARGE", "the body is over the route's limit"),
+];
+
+fn meaning(code: &str) -> &'static str {
+    MEANINGS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("", |(_, m)| *m)
+}
+
+/// The operations of a path item, with their methods.
+pub(crate) fn operations_mut(item: &mut PathItem) -> Vec<(Method, &mut Operation)> {
+    [
+        (Method::GET, item.get.as_mut()),
+        (Method::POST, item.post.as_mut()),
+        (Method::PUT, item.put.as_mut()),
+        (Method::DELETE, item.delete.as_mut()),
+        (Method::PATCH, item.patch.as_mut()),
+        (Method::HEAD, item.head.as_mut()),
+        (Method::OPTIONS, item.options.as_mut()),
+        (Method::TRACE, item.trace.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.map(|op| (method, op)))
+    .collect()
+}
+
+/// A JSON error response whose `code` is one of `codes`.
+fn error_response(codes: &[&str], detail: Option<String>) -> ResponseBuilder {
+    let mut description = codes
+        .iter()
+        .map(|code| format!("- `{code}`: {}", meaning(code)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if let Some(detail) = detail {
+        description = format!("{description}\n\n{detail}");
+    }
+    let narrowed = ObjectBuilder::new().property("code", string_enum(codes.iter().copied()));
+    let schema = Schema::AllOf(
+        AllOfBuilder::new()
+            .item(reference("Error"))
+            .item(narrowed)
+            .build(),
+    );
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new().schema(Some(schema)).build(),
+    )
+}
+
+fn rate_limited_response() -> openapi::Response {
+    ResponseBuilder::new()
+        .description("- `RATE_LIMITED`: too many requests from this IP or user; retry after `retry_after` seconds")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(reference("RateLimited")))
+                .build(),
+        )
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Some(int64(Some(1))))
+                .description(Some("Whole seconds to wait, the same as `retry_after`"))
+                .build(),
+        )
+        .build()
+}
+
+fn add_error_responses(doc: &mut openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in operations_mut(item) {
+            let id = op.operation_id.clone().unwrap_or_default();
+            let mut errors: Vec<(u16, Vec<&str>)> = ERRORS
+                .iter()
+                .find(|(op_id, _)| *op_id == id)
+                .map(|(_, list)| list.iter().map(|(s, c)| (*s, c.to_vec())).collect())
+                .unwrap_or_default();
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                match errors.iter_mut().find(|(status, _)| *status == 401) {
+                    Some((_, codes)) => codes.insert(0, "UNAUTHORIZED"),
+                    None => errors.push((401, vec!["UNAUTHORIZED"])),
+                }
+            }
+            for (status, codes) in errors {
+                let detail = (status == 413).then(|| {
+                    format!(
+                        "This route's limit is {} bytes.",
+                        declared_body_limit(&method, path)
+                    )
+                });
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| RefOr::T(error_response(&codes, detail).build()));
+            }
+            op.responses
+                .responses
+                .entry("429".into())
+                .or_insert_with(|| RefOr::T(rate_limited_response()));
+        }
+    }
+}
+
+/// Marks every object component the server prints as closed, so extra fields are a mismatch.
+fn close_objects(doc: &mut openapi::OpenApi) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for schema in components.schemas.values_mut() {
+        if let RefOr::T(Schema::Object(object)) = schema
+            && !object.properties.is_empty()
+            && object.additional_properties.is_none()
+        {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn doc() -> Value {
+        serde_json::to_value(document()).unwrap()
+    }
+
+    #[test]
+    fn is_openapi_3_1_with_the_contract_title() {
+        let doc = doc();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["info"]["title"], "j0 API");
+        assert_eq!(doc["info"]["version"], "1");
+    }
+
+    #[test]
+    fn every_operation_has_an_error_table_entry_and_a_429() {
+        let doc = doc();
+        let mut ids = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap();
+                ids.push(id.to_owned());
+                assert!(
+                    ERRORS.iter().any(|(op_id, _)| *op_id == id),
+                    "{method} {path}: {id} has no entry in ERRORS"
+                );
+                let limited = &op["responses"]["429"];
+                assert!(limited["headers"]["Retry-After"].is_object(), "{id}");
+                if op.get("security").is_some() {
+                    assert!(op["responses"]["401"].is_object(), "{id}");
+                }
+            }
+        }
+        for (id, _) in ERRORS {
+            assert!(ids.iter().any(|i| i == id), "ERRORS names unknown {id}");
+        }
+        for (_, list) in ERRORS {
+            for (_, codes) in *list {
+                for code in *codes {
+                    assert!(!meaning(code).is_empty(), "{code} has no meaning");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn limits_match_the_domain() {
+        use j0_domain::job::*;
+        let doc = doc();
+        let post = &doc["components"]["schemas"]["PostJobRequest"];
+        assert_eq!(post["additionalProperties"], false);
+        let props = &post["properties"];
+        assert_eq!(props["credits"]["minimum"], json!(CREDITS_MIN));
+        assert_eq!(props["credits"]["maximum"], json!(CREDITS_MAX));
+        assert_eq!(props["timeout_sec"]["minimum"], json!(TIMEOUT_MIN_SEC));
+        assert_eq!(props["timeout_sec"]["maximum"], json!(TIMEOUT_MAX_SEC));
+        assert_eq!(props["prompt"]["maxLength"], json!(PROMPT_MAX_CHARS));
+        let job = &doc["components"]["schemas"]["Job"]["properties"];
+        assert_eq!(job["credits"]["minimum"], json!(CREDITS_MIN));
+        assert_eq!(job["credits"]["maximum"], json!(CREDITS_MAX));
+        assert_eq!(job["prompt"]["maxLength"], json!(PROMPT_MAX_CHARS));
+        assert_eq!(job["result"]["maxLength"], json!(RESULT_MAX_CHARS));
+        let complete = &doc["components"]["schemas"]["CompleteRequest"]["properties"];
+        assert_eq!(complete["result"]["maxLength"], json!(RESULT_MAX_CHARS));
+        assert_eq!(
+            doc["components"]["schemas"]["Capability"]["enum"],
+            json!(["opus", "sonnet", "gpt4", "gpt4-turbo", "dall-e-3"])
+        );
+    }
+
+    #[test]
+    fn mirror_schemas_list_exactly_what_the_domain_prints() {
+        use j0_domain::{
+            Cents, JobId, UserId,
+            job::{Job, JobStatus},
+            ledger::Balance,
+            view::{BalanceView, EarnedJobView, JobView},
+        };
+        let at = time::OffsetDateTime::from_unix_timestamp(1_770_000_000).unwrap();
+        let job = Job {
+            id: JobId(9),
+            requester_id: UserId(1),
+            worker_id: Some(UserId(2)),
+            capability: Capability::Opus,
+            credits: Cents(10),
+            timeout_sec: 30,
+            status: JobStatus::Completed,
+            prompt: "p".into(),
+            result: Some("r".into()),
+            created_at: at,
+            accepted_at: Some(at),
+            completed_at: Some(at),
+            expires_at: at,
+        };
+        let view = JobView::new(&job, Some(UserId(1)));
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let keys = |v: &Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let required = |name: &str| {
+            let mut r: Vec<String> = schemas[name]["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect();
+            r.sort();
+            r
+        };
+        let printed = serde_json::to_value(&view).unwrap();
+        assert_eq!(keys(&printed), keys(&schemas["Job"]["properties"]));
+        assert_eq!(keys(&printed), required("Job"));
+        let earned = serde_json::to_value(EarnedJobView {
+            job: view,
+            credits_earned: Cents(9),
+        })
+        .unwrap();
+        assert_eq!(keys(&earned), keys(&schemas["EarnedJob"]["properties"]));
+        assert_eq!(keys(&earned), required("EarnedJob"));
+        let balance = serde_json::to_value(BalanceView::from(Balance::default())).unwrap();
+        assert_eq!(keys(&balance), keys(&schemas["Balance"]["properties"]));
+        assert_eq!(keys(&balance), required("Balance"));
+        for name in [
+            "Job",
+            "EarnedJob",
+            "Balance",
+            "Me",
+            "Transaction",
+            "WsJobPosted",
+        ] {
+            assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Rate limits (contract §8) and CORS: 429 with the contract's body and `Retry-After`, per IP,
+//! stricter on `/auth/*`, per user, the WebSocket upgrade included, `X-Forwarded-For` believed
+//! only from trusted proxies.
+
+use reqwest::{Method, header};
+use serde_json::json;
+use tokio_tungstenite::{connect_async, tungstenite::client::IntoClientRequest};
+
+use j0_testkit::{Response, TestApp, spawn_app_with};
+
+#[track_caller]
+fn assert_limited(r: &Response) {
+    r.assert_error(429, "RATE_LIMITED");
+    assert_eq!(r.body["error"], "Rate limit exceeded");
+    let seconds = r.body["retry_after"].as_u64().expect("retry_after");
+    assert!(seconds >= 1);
+    assert_eq!(
+        r.headers[header::RETRY_AFTER].to_str().unwrap(),
+        seconds.to_string()
+    );
+}
+
+async fn challenge(app: &TestApp) -> Response {
+    let body = json!({ "public_key": "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23" });
+    app.call(Method::POST, "/auth/challenge", None, Some(&body))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_routes_have_their_own_stricter_per_ip_limit() {
+    let app = spawn_app_with(|c| c.rate_auth_per_min = 3).await;
+    for _ in 0..3 {
+        challenge(&app).await.ok();
+    }
+    assert_limited(&challenge(&app).await);
+    for _ in 0..10 {
+        app.get_anon("/health").await.ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_counts_per_ip_the_websocket_upgrade_included() {
+    let app = spawn_app_with(|c| c.rate_ip_per_min = 4).await;
+    let user = app.new_user().await;
+    for _ in 0..2 {
+        app.get_anon("/health").await.ok();
+    }
+    let limited = app.get_anon("/no/such/route").await;
+    assert_limited(&limited);
+    let upgrade = format!("{}?token={}", app.ws_url(), user.token)
+        .into_client_request()
+        .unwrap();
+    match connect_async(upgrade).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429)
+        }
+        other => panic!(
+            "expected 429 before the upgrade, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authenticated_requests_count_per_user() {
+    let app = spawn_app_with(|c| c.rate_user_per_min = 3).await;
+    let (alice, bob) = (app.new_user().await, app.new_user().await);
+    for _ in 0..3 {
+        alice.get(&app, "/users/me").await.ok();
+    }
+    assert_limited(&alice.get(&app, "/credits/balance").await);
+    bob.get(&app, "/users/me").await.ok();
+    app.get_anon(&format!("/users/{}", alice.user_id))
+        .await
+        .ok();
+}
+
+async fn health_from(app: &TestApp, forwarded_for: &str) -> Response {
+    let r = app
+        .http
+        .get(app.url("/health"))
+        .header("X-Forwarded-For", forwarded_for)
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(r).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    let trusted = spawn_app_with(|c| {
+        c.rate_ip_per_min = 2;
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    for _ in 0..2 {
+        health_from(&trusted, "203.0.113.7").await.ok();
+    }
+    assert_limited(&health_from(&trusted, "203.0.113.7").await);
+    assert_limited(&health_from(&trusted, "198.51.100.1, 203.0.113.7").await);
+    health_from(&trusted, "203.0.113.7, 198.51.100.9")
+        .await
+        .ok();
+
+    let direct = spawn_app_with(|c| c.rate_ip_per_min = 2).await;
+    health_from(&direct, "203.0.113.1").await.ok();
+    health_from(&direct, "203.0.113.2").await.ok();
+    assert_limited(&health_from(&direct, "203.0.113.3").await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_answers_only_for_configured_origins() {
+    let preflight = |app: &TestApp, origin: &str| {
+        app.http
+            .request(Method::OPTIONS, app.url("/jobs"))
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let off = spawn_app_with(|_| {}).await;
+    let r = preflight(&off, "https://agents.example").await.unwrap();
+    assert!(
+        r.headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+
+    let on =
+        spawn_app_with(|c| c.cors_allowed_origins = vec!["https://agents.example".into()]).await;
+    let r = preflight(&on, "https://agents.example").await.unwrap();
+    assert_eq!(
+        r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://agents.example"
+    );
+    assert_eq!(
+        r.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS],
+        "true"
+    );
+    let r = preflight(&on, "https://evil.example").await.unwrap();
+    assert!(
+        r.headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+}
