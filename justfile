@@ -41,3 +41,7 @@ fuzz cases="200000":
 # Schemathesis against a real j0: every documented operation, checked against the OpenAPI document.
 schemathesis examples="100":
     SCHEMATHESIS_MAX_EXAMPLES={{examples}} bash .ci/schemathesis
+
+# Rewrite docs/openapi.json, the API reference, from the code.
+openapi:
+    UPDATE_OPENAPI=1 cargo nextest run -p j0-e2e -E 'test(the_committed_api_reference_is_current)'

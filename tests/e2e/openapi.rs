@@ -185,3 +185,19 @@ async fn nul_characters_are_refused_not_a_server_error() {
         .assert_error(401, "CHALLENGE_NOT_FOUND");
     app.assert_ledger_clean().await;
 }
+
+/// `docs/openapi.json` is the API reference in the repository; it must be the document the code
+/// generates. `UPDATE_OPENAPI=1` rewrites it.
+#[test]
+fn the_committed_api_reference_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+    let generated = serde_json::to_string_pretty(&openapi::document()).unwrap() + "\n";
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is stale: run `just openapi`"
+    );
+}
