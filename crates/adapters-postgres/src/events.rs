@@ -81,6 +81,31 @@ WITH pending AS (
 )
 SELECT max(seq) AS max FROM numbered";
 
+impl PgStore {
+    /// Numbered events after `after`, oldest first: every audience's, or only those `audience`
+    /// may receive (its own and broadcasts).
+    async fn numbered_events(
+        &self,
+        after: EventId,
+        audience: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT seq, event, recipient_id, data, created_at FROM events
+             WHERE seq > $1 AND ($2::int8 IS NULL OR recipient_id = $2 OR recipient_id IS NULL)
+             ORDER BY seq LIMIT $3",
+        )
+        .bind::<BigInt, _>(after.0)
+        .bind::<Nullable<BigInt>, _>(audience.map(UserId::get))
+        .bind::<BigInt, _>(limit)
+        .load(&mut conn)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(OutboxEvent::from).collect())
+    }
+}
+
 #[async_trait]
 impl EventStore for PgStore {
     async fn sequence_events(&self, batch: i64) -> Result<Option<EventId>, StoreError> {
@@ -113,17 +138,7 @@ impl EventStore for PgStore {
         after: EventId,
         limit: i64,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        let mut conn = self.conn().await?;
-        let rows: Vec<Row> = diesel::sql_query(
-            "SELECT seq, event, recipient_id, data, created_at FROM events
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind::<BigInt, _>(after.0)
-        .bind::<BigInt, _>(limit)
-        .load(&mut conn)
-        .await
-        .map_err(db_error)?;
-        Ok(rows.into_iter().map(OutboxEvent::from).collect())
+        self.numbered_events(after, None, limit).await
     }
 
     async fn events_for(
@@ -132,19 +147,7 @@ impl EventStore for PgStore {
         after: EventId,
         limit: i64,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        let mut conn = self.conn().await?;
-        let rows: Vec<Row> = diesel::sql_query(
-            "SELECT seq, event, recipient_id, data, created_at FROM events
-             WHERE seq > $1 AND (recipient_id = $2 OR recipient_id IS NULL)
-             ORDER BY seq LIMIT $3",
-        )
-        .bind::<BigInt, _>(after.0)
-        .bind::<BigInt, _>(user.0)
-        .bind::<BigInt, _>(limit)
-        .load(&mut conn)
-        .await
-        .map_err(db_error)?;
-        Ok(rows.into_iter().map(OutboxEvent::from).collect())
+        self.numbered_events(after, Some(user), limit).await
     }
 
     async fn horizon(&self) -> Result<EventHorizon, StoreError> {

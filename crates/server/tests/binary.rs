@@ -119,6 +119,17 @@ async fn sign_in(http: &reqwest::Client, base: &str, wallet: &Wallet) -> (i64, S
     )
 }
 
+async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_commands_grant_promo_and_audit_the_ledger() {
     let app = spawn_app().await;
@@ -238,30 +249,14 @@ async fn serve_times_out_and_refunds_a_job_in_real_time() {
     let mut status = Value::Null;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let job: Value = http
-            .get(format!("{base}/jobs/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = get_json(&http, &format!("{base}/jobs/{id}"), &token).await;
         status = job["status"].clone();
         if status == "timeout" {
             break;
         }
     }
     assert_eq!(status, "timeout");
-    let balance: Value = http
-        .get(format!("{base}/credits/balance"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let balance = get_json(&http, &format!("{base}/credits/balance"), &token).await;
     assert_eq!(
         balance,
         json!({ "cash_cents": 0, "promo_cents": 100, "total_cents": 100 })
