@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 
 use j0_domain::{EventId, UserId};
-use j0_ports::{EventHorizon, EventStore, OutboxEvent, StoreError, events::Notices};
+use j0_ports::{EventHorizon, EventStore, EventStream, OutboxEvent, StoreError, events::Notices};
 
 use crate::{PgStore, db_error};
 
@@ -174,7 +174,10 @@ impl EventStore for PgStore {
             .map_err(db_error)?;
         Ok(n as u64)
     }
+}
 
+#[async_trait]
+impl EventStream for PgStore {
     async fn listen(&self) -> Result<Notices, StoreError> {
         let mut conn = AsyncPgConnection::establish(&self.url)
             .await
@@ -189,14 +192,13 @@ impl EventStore for PgStore {
             .execute(&mut conn)
             .await
             .map_err(db_error)?;
-        let notices = async_stream_of(conn);
-        Ok(notices)
+        Ok(notices_of(conn))
     }
 }
 
 /// The connection's notifications as delivery ids; the stream owns the connection and ends
 /// with it (or on the first error).
-fn async_stream_of(conn: AsyncPgConnection) -> Notices {
+fn notices_of(conn: AsyncPgConnection) -> Notices {
     let stream = futures_util::stream::unfold(conn, |mut conn| async move {
         let next = {
             let mut notifications = std::pin::pin!(conn.notifications_stream());

@@ -339,7 +339,7 @@ impl App {
 
     /// Listens for newly numbered events.
     pub async fn listen_events(&self) -> Result<Notices, StoreError> {
-        self.ports.events.listen().await
+        self.ports.event_stream.listen().await
     }
 
     /// Checks every ledger invariant.

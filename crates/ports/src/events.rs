@@ -76,8 +76,13 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
 
     /// Deletes numbered events created before `before`; returns how many.
     async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
 
-    /// Starts listening for the sequencer's notices on a connection of its own.
+/// Announcements that new events are readable, shared by every instance. A notice carries only
+/// a delivery id; the events themselves are read from the [`EventStore`].
+#[async_trait]
+pub trait EventStream: Send + Sync + std::fmt::Debug {
+    /// Starts listening on a connection of its own; the stream ends if that connection is lost.
     async fn listen(&self) -> Result<Notices, StoreError>;
 }
 

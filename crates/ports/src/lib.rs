@@ -23,7 +23,7 @@ pub mod events;
 pub mod ledger;
 pub mod payments;
 
-pub use events::{EventHorizon, EventStore, OutboxEvent};
+pub use events::{EventHorizon, EventStore, EventStream, OutboxEvent};
 
 /// Storage failed underneath a use case.
 #[derive(Debug, thiserror::Error)]
@@ -305,6 +305,8 @@ pub struct Ports {
     pub ledger: Arc<dyn ledger::LedgerStore>,
     /// The outbox's read side.
     pub events: Arc<dyn EventStore>,
+    /// Notices of newly numbered events.
+    pub event_stream: Arc<dyn EventStream>,
     /// Card payments, when configured.
     pub payments: Option<Arc<dyn payments::PaymentProvider>>,
     /// Deposit address derivation.

@@ -91,6 +91,7 @@ pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> any
         jobs: store.clone(),
         ledger: store.clone(),
         events: store.clone(),
+        event_stream: store.clone(),
         payments: payments(config)?,
         deposit_addresses: Arc::new(Create2Deposits::new(
             config.deposit_factory,
