@@ -45,3 +45,7 @@ schemathesis examples="100":
 # Rewrite docs/openapi.json, the API reference, from the code.
 openapi:
     UPDATE_OPENAPI=1 cargo nextest run -p j0-e2e -E 'test(the_committed_api_reference_is_current)'
+
+# Lifecycles per second over HTTP against the machine's PostgreSQL (J0_BENCH_CLIENTS, J0_BENCH_SECONDS).
+bench:
+    cargo run --release -p j0-bench
