@@ -13,4 +13,5 @@ mod outbox;
 mod payments;
 mod races;
 mod users;
+mod watcher;
 mod ws;
