@@ -404,3 +404,28 @@ async fn stopping_the_server_closes_sockets_as_going_away() {
         Ended::Closed(1001, "server shutting down".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_pings_and_closes_a_silent_connection() {
+    let app = spawn_app_with(|c| {
+        c.ws_ping_sec = 1;
+        c.ws_idle_sec = 3;
+    })
+    .await;
+    let user = app.new_user().await;
+    let mut silent = connect(&app, &user).await;
+    let mut lively = connect(&app, &user).await;
+    // Reading answers the server's pings (the client library pongs), so this one stays alive.
+    lively.assert_silent(Duration::from_secs(5)).await;
+    lively
+        .send(&json!({"action": "subscribe", "capabilities": []}))
+        .await;
+    assert_eq!(lively.next().await["event"], "subscribed");
+    // The silent one never read, so never ponged: the server closed it as idle. Reading now,
+    // the client library answers the queued pings on a socket the server already closed, so it
+    // may see a reset instead of the close frame.
+    match silent.ended(Duration::from_secs(5)).await {
+        Ended::Closed(code, reason) => assert_eq!((code, reason.as_str()), (1001, "idle timeout")),
+        Ended::Dropped => {}
+    }
+}

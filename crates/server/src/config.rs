@@ -74,6 +74,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub event_retention_sec: u64,
 
+    /// Seconds between the server's WebSocket pings.
+    #[arg(long, env = "J0_WS_PING_SEC", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_ping_sec: u64,
+
+    /// Seconds of silence after which a WebSocket is closed.
+    #[arg(long, env = "J0_WS_IDLE_SEC", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    pub ws_idle_sec: u64,
+
     /// Stripe secret API key; with the webhook secret, enables card payments.
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,

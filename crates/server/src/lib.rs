@@ -200,7 +200,11 @@ pub async fn start(
         api: state.clone(),
         hub: hub.clone(),
         shutdown: stopped.clone(),
-        limits: j0_ws::Limits::default(),
+        limits: j0_ws::Limits {
+            ping_every: Duration::from_secs(config.ws_ping_sec),
+            silence_limit: Duration::from_secs(config.ws_idle_sec),
+            ..j0_ws::Limits::default()
+        },
     };
 
     let listener =

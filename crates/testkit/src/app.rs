@@ -111,6 +111,8 @@ fn test_config(db: &TestDatabase) -> Config {
         db_pool_size: 16,
         sweep_interval_ms: 100,
         event_retention_sec: 3600,
+        ws_ping_sec: 20,
+        ws_idle_sec: 60,
         rate_ip_per_min: 0,
         rate_user_per_min: 0,
         rate_auth_per_min: 0,
