@@ -85,7 +85,7 @@ impl DepositStore for PgStore {
                 if deposit.amount.get() > 0
                     && matches!(
                         credit_purchase_in(conn, &purchase, now).await?,
-                        CreditOutcome::Credited(_)
+                        CreditOutcome::Credited
                     )
                 {
                     credited += 1;

@@ -254,31 +254,15 @@ pub(crate) async fn credit_purchase_in(
     }
     .apply(conn)
     .await?;
-    if !applied {
-        return Ok(CreditOutcome::AlreadyCredited);
-    }
-    let (cash, promo): (i64, i64) = u::users
-        .filter(u::id.eq(purchase.user.0))
-        .select((u::cash_cents, u::promo_cents))
-        .first(conn)
-        .await?;
-    Ok(CreditOutcome::Credited(Balance {
-        cash: Cents(cash),
-        promo: Cents(promo),
-    }))
+    Ok(if applied {
+        CreditOutcome::Credited
+    } else {
+        CreditOutcome::AlreadyCredited
+    })
 }
 
 fn parse_history_type(kind: &str) -> Option<HistoryType> {
-    [
-        HistoryType::Purchase,
-        HistoryType::JobPost,
-        HistoryType::JobEarn,
-        HistoryType::JobRefund,
-        HistoryType::Promo,
-        HistoryType::Withdrawal,
-    ]
-    .into_iter()
-    .find(|t| t.as_str() == kind)
+    HistoryType::ALL.into_iter().find(|t| t.as_str() == kind)
 }
 
 #[derive(QueryableByName)]

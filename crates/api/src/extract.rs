@@ -49,7 +49,8 @@ fn is_json(req: &HttpRequest) -> bool {
         })
 }
 
-async fn read_body(mut payload: Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// The whole body, refused with 413 as soon as it passes `limit`.
+pub(crate) async fn read_body(mut payload: Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::validation(format!("body: {e}")))?;

@@ -196,7 +196,7 @@ impl App {
             .credit_purchase(&purchase, self.now())
             .await?
         {
-            CreditOutcome::Credited(_) => {
+            CreditOutcome::Credited => {
                 tracing::info!(%event_id, %session_id, user_id = user, amount_cents = purchase.amount.get(), "stripe purchase credited");
             }
             CreditOutcome::AlreadyCredited => {

@@ -56,8 +56,8 @@ pub struct Purchase {
 /// What a purchase credit did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreditOutcome {
-    /// Credited now; the user's new balance.
-    Credited(Balance),
+    /// Credited now.
+    Credited,
     /// The key was credited before; nothing changed.
     AlreadyCredited,
     /// No user has that id; nothing changed.

@@ -1,7 +1,6 @@
 //! `POST /payments/stripe/checkout`, `POST /payments/stripe/webhook`, `GET /payments/usdc/address`.
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -9,7 +8,12 @@ use j0_app::{CheckoutFailure, WebhookFailure};
 use j0_domain::WalletAddress;
 use j0_ports::payments::WebhookError;
 
-use crate::{ApiState, JOB_BODY_LIMIT, error::ApiError, extract::Json, token::Caller};
+use crate::{
+    ApiState,
+    error::ApiError,
+    extract::{Json, body_limit, read_body},
+    token::Caller,
+};
 
 /// A card purchase of credits.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -102,19 +106,6 @@ pub(crate) async fn checkout(
     }
 }
 
-/// The raw body, as signed: read in full (up to the route's limit) before anything is parsed.
-async fn raw_body(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::validation(format!("body: {e}")))?;
-        if body.len() + chunk.len() > JOB_BODY_LIMIT {
-            return Err(ApiError::payload_too_large(JOB_BODY_LIMIT));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// Receives Stripe events; the signature is checked before anything is parsed. Paid Checkout
 /// Sessions credit `floor(amount_total * 95 / 100)` cents exactly once.
 #[utoipa::path(
@@ -139,7 +130,8 @@ pub(crate) async fn webhook(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = raw_body(payload).await?;
+    // The raw body, as signed, read in full (up to the route's limit) before anything is parsed.
+    let body = read_body(payload.into_inner(), body_limit(&req)).await?;
     let signature = req
         .headers()
         .get("Stripe-Signature")
