@@ -15,7 +15,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
 use j0_adapters_postgres::cluster::PrivateCluster;
-use j0_testkit::{TestDatabase, Wallet, spawn_app};
+use j0_testkit::{TestDatabase, Wallet, sign_in_at, spawn_app};
 
 const SECRET: &str = "binary-test-secret-binary-test-secret-01";
 
@@ -86,37 +86,6 @@ impl Drop for Serving {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn sign_in(http: &reqwest::Client, base: &str, wallet: &Wallet) -> (i64, String) {
-    let address = wallet.address().to_string();
-    let challenge: Value = http
-        .post(format!("{base}/auth/challenge"))
-        .json(&json!({ "public_key": address }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let signature = wallet.sign_personal(challenge["message_to_sign"].as_str().unwrap());
-    let verified: Value = http
-        .post(format!("{base}/auth/verify"))
-        .json(&json!({
-            "public_key": address,
-            "challenge_nonce": challenge["challenge"]["nonce"],
-            "signature": signature,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        verified["user"]["id"].as_i64().unwrap(),
-        verified["token"].as_str().unwrap().to_owned(),
-    )
 }
 
 async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
@@ -212,8 +181,9 @@ async fn serve_times_out_and_refunds_a_job_in_real_time() {
     let serving = Serving::start(j0(Some(db.url()), &["serve"]));
     let http = reqwest::Client::new();
     let base = serving.base.clone();
-    let (requester, token) = sign_in(&http, &base, &Wallet::random()).await;
-    let (_, worker_token) = sign_in(&http, &base, &Wallet::random()).await;
+    let requester = sign_in_at(&http, &base, Wallet::random()).await;
+    let (requester, token) = (requester.user_id.0, requester.token);
+    let worker_token = sign_in_at(&http, &base, Wallet::random()).await.token;
     let (out, _, stderr) = run(&mut j0(
         Some(db.url()),
         &[
@@ -270,7 +240,9 @@ async fn request_logs_never_carry_a_token() {
     let db = TestDatabase::new().await;
     let serving = Serving::start(j0(Some(db.url()), &["serve"]));
     let http = reqwest::Client::new();
-    let (_, token) = sign_in(&http, &serving.base, &Wallet::random()).await;
+    let token = sign_in_at(&http, &serving.base, Wallet::random())
+        .await
+        .token;
     let ws = serving.base.replace("/api/v1", "/ws");
     let refused = http
         .get(format!("{ws}?token=not-a-token-but-secret-looking"))

@@ -86,6 +86,38 @@ pub struct Session {
     pub wallet: Arc<Wallet>,
 }
 
+/// Signs `wallet` in through challenge and verify at `api` (`http://host:port/api/v1`), any
+/// running j0, in-process or not.
+pub async fn sign_in_at(http: &reqwest::Client, api: &str, wallet: Wallet) -> Session {
+    let post = |path: &str, body: Value| {
+        let request = http.post(format!("{api}{path}")).json(&body);
+        async move {
+            TestApp::read(request.send().await.expect("request sent"))
+                .await
+                .ok()
+        }
+    };
+    let address = wallet.address().to_string();
+    let challenge = post("/auth/challenge", json!({ "public_key": address })).await;
+    let message = challenge["message_to_sign"]
+        .as_str()
+        .expect("message_to_sign");
+    let verified = post(
+        "/auth/verify",
+        json!({
+            "public_key": address,
+            "challenge_nonce": challenge["challenge"]["nonce"],
+            "signature": wallet.sign_personal(message),
+        }),
+    )
+    .await;
+    Session {
+        user_id: UserId(verified["user"]["id"].as_i64().expect("user id")),
+        token: verified["token"].as_str().expect("token").to_owned(),
+        wallet: Arc::new(wallet),
+    }
+}
+
 /// Starts j0 against a fresh database with the test configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -206,37 +238,7 @@ impl TestApp {
 
     /// Signs `wallet` in through challenge and verify.
     pub async fn sign_in(&self, wallet: Wallet) -> Session {
-        let address = wallet.address().to_string();
-        let challenge = self
-            .call(
-                Method::POST,
-                "/auth/challenge",
-                None,
-                Some(&json!({ "public_key": address })),
-            )
-            .await
-            .ok();
-        let message = challenge["message_to_sign"]
-            .as_str()
-            .expect("message_to_sign");
-        let verified = self
-            .call(
-                Method::POST,
-                "/auth/verify",
-                None,
-                Some(&json!({
-                    "public_key": address,
-                    "challenge_nonce": challenge["challenge"]["nonce"],
-                    "signature": wallet.sign_personal(message),
-                })),
-            )
-            .await
-            .ok();
-        Session {
-            user_id: UserId(verified["user"]["id"].as_i64().expect("user id")),
-            token: verified["token"].as_str().expect("token").to_owned(),
-            wallet: Arc::new(wallet),
-        }
+        sign_in_at(&self.http, &self.url(""), wallet).await
     }
 
     /// A new user with a random wallet.
