@@ -20,7 +20,7 @@ pub mod token;
 
 use error::ApiError;
 use extract::{BodyLimit, DEFAULT_BODY_LIMIT};
-pub use routes::jobs::IDEMPOTENCY_KEY;
+pub use j0_wire::IDEMPOTENCY_KEY;
 pub use token::TokenService;
 use utoipa_swagger_ui::SwaggerUi;
 

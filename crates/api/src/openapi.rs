@@ -12,14 +12,12 @@
 //! - `additionalProperties: false` on every object the server prints, so a client (or a
 //!   schema checker) learns of any field the document does not list.
 //!
-//! `domain` stays free of framework crates, so the shapes it prints (jobs, balances) are
-//! described by mirror types here ([`JobSchema`], [`BalanceSchema`]); tests compare them with
-//! what the server really sends.
+//! The bodies' schemas come from the types that serialize them (`j0-wire`, feature `openapi`);
+//! the domain's jobs and balances are described there by mirror types (`JobSchema`,
+//! `BalanceSchema`), which tests compare with what the server really sends.
 //!
 //! Paths are written in full (`/api/v1/jobs`, `/ws`) with the one server `/`, so a tool pointed
 //! at the served document reaches every operation on the same host.
-
-use std::borrow::Cow;
 
 use actix_web::{HttpResponse, http::Method, web};
 use utoipa::{
@@ -35,10 +33,9 @@ use utoipa::{
     },
 };
 
-use j0_domain::{
-    job::{Capability, JobStatus},
-    ledger::{CHECKOUT_AMOUNTS_USD, HistoryType},
-    user::IDENTITY_TYPE_ETHEREUM_WALLET,
+use j0_wire::schema::{
+    BalanceSchema, CapabilitySchema, JobSchema, JobStatusSchema, RateLimitedCode,
+    ServiceUnavailableCode, Timestamp, Unavailable, Unreachable, string_enum,
 };
 
 use crate::{BASE_PATH, declared_body_limit, routes};
@@ -202,68 +199,6 @@ pub(crate) struct Unhealthy {
     code: String,
 }
 
-/// A job as one viewer may see it: the JSON of `j0_domain::view::JobView`.
-#[derive(ToSchema)]
-#[schema(as = Job)]
-#[allow(dead_code, reason = "describes the JSON; never built")]
-pub(crate) struct JobSchema {
-    #[schema(minimum = 1)]
-    job_id: i64,
-    /// Who posted it.
-    #[schema(minimum = 1)]
-    requester_id: i64,
-    /// Who accepted it; `null` until then.
-    #[schema(minimum = 1, required = true)]
-    worker_id: Option<i64>,
-    capability: CapabilitySchema,
-    /// What it pays, in cents.
-    #[schema(minimum = 5, maximum = 100)]
-    credits: i64,
-    /// Seconds the worker has after accepting.
-    #[schema(minimum = 10, maximum = 60)]
-    timeout_sec: i32,
-    status: JobStatusSchema,
-    /// The full prompt for the requester and, once accepted, its worker; for anyone else its
-    /// first 200 characters.
-    #[schema(min_length = 1, max_length = 10240, pattern = r"^[^\u0000]*$")]
-    prompt: String,
-    /// `true` exactly when `prompt` is shorter than the real prompt.
-    prompt_truncated: bool,
-    /// The result, shown only to the requester and the worker; `null` otherwise.
-    #[schema(
-        min_length = 1,
-        max_length = 100000,
-        pattern = r"^[^\u0000]*$",
-        required = true
-    )]
-    result: Option<String>,
-    #[schema(value_type = Timestamp)]
-    created_at: String,
-    #[schema(value_type = Option<Timestamp>, required = true)]
-    accepted_at: Option<String>,
-    #[schema(value_type = Option<Timestamp>, required = true)]
-    completed_at: Option<String>,
-    /// The current deadline: to be accepted while `posted`, to be completed while `accepted`.
-    #[schema(value_type = Timestamp)]
-    expires_at: String,
-}
-
-/// A balance in cents: the JSON of `j0_domain::view::BalanceView`.
-#[derive(ToSchema)]
-#[schema(as = Balance)]
-#[allow(dead_code, reason = "describes the JSON; never built")]
-pub(crate) struct BalanceSchema {
-    /// Bought or earned credits.
-    #[schema(minimum = 0)]
-    cash_cents: i64,
-    /// Promotional credits, spent first.
-    #[schema(minimum = 0)]
-    promo_cents: i64,
-    /// `cash_cents + promo_cents`.
-    #[schema(minimum = 0)]
-    total_cents: i64,
-}
-
 /// A path id: a positive 64-bit integer.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -275,96 +210,6 @@ pub(crate) struct IdParam {
     #[param(minimum = 1)]
     id: i64,
 }
-
-/// A string schema allowing exactly `values`.
-fn string_enum<I: IntoIterator<Item = S>, S: Into<serde_json::Value>>(values: I) -> Schema {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .into()
-}
-
-/// Declares a schema type whose schema is built by `$schema`, named as the type.
-macro_rules! schema_type {
-    ($(#[$doc:meta])* $vis:vis $name:ident = $schema:expr) => {
-        $(#[$doc])*
-        $vis struct $name;
-
-        impl PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                RefOr::T($schema)
-            }
-        }
-
-        impl ToSchema for $name {}
-    };
-}
-
-/// Declares a schema type named `$as` in the document.
-macro_rules! named_schema_type {
-    ($(#[$doc:meta])* $vis:vis $name:ident as $as:literal = $schema:expr) => {
-        $(#[$doc])*
-        $vis struct $name;
-
-        impl PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                RefOr::T($schema)
-            }
-        }
-
-        impl ToSchema for $name {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($as)
-            }
-        }
-    };
-}
-
-named_schema_type!(
-    /// A model a job requires, from [`Capability::ALL`].
-    pub(crate) CapabilitySchema as "Capability" =
-        string_enum(Capability::ALL.iter().map(|c| c.as_str()))
-);
-named_schema_type!(
-    /// Where a job is, from [`JobStatus::ALL`].
-    pub(crate) JobStatusSchema as "JobStatus" =
-        string_enum(JobStatus::ALL.iter().map(|s| s.as_str()))
-);
-schema_type!(
-    /// What a history row records, from [`HistoryType::ALL`].
-    pub(crate) TransactionType = string_enum(HistoryType::ALL.iter().map(|t| t.as_str()))
-);
-schema_type!(
-    /// A checkout amount in dollars, from [`CHECKOUT_AMOUNTS_USD`].
-    pub(crate) AmountUsd = ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
-        .enum_values(Some(CHECKOUT_AMOUNTS_USD))
-        .into()
-);
-schema_type!(
-    /// RFC 3339 UTC with whole seconds and a `Z`: `2026-02-13T23:00:00Z`.
-    pub(crate) Timestamp = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::DateTime)))
-        .pattern(Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"))
-        .into()
-);
-schema_type!(
-    /// A wallet address as the server prints it: EIP-55 checksummed.
-    pub(crate) Address = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(r"^0x[0-9a-fA-F]{40}$"))
-        .into()
-);
-schema_type!(pub(crate) IdentityType = string_enum([IDENTITY_TYPE_ETHEREUM_WALLET]));
-schema_type!(pub(crate) NetworkName = string_enum(["Base L2"]));
-schema_type!(pub(crate) TokenName = string_enum(["USDC"]));
-schema_type!(pub(crate) StatusOk = string_enum(["ok"]));
-schema_type!(Unavailable = string_enum(["unavailable"]));
-schema_type!(Unreachable = string_enum(["unreachable"]));
-schema_type!(RateLimitedCode = string_enum(["RATE_LIMITED"]));
-schema_type!(ServiceUnavailableCode = string_enum(["SERVICE_UNAVAILABLE"]));
 
 /// Names of the security schemes.
 const BEARER: &str = "bearer";
@@ -1035,7 +880,7 @@ mod tests {
     fn mirror_schemas_list_exactly_what_the_domain_prints() {
         use j0_domain::{
             Cents, JobId, UserId,
-            job::{Job, JobStatus},
+            job::{Capability, Job, JobStatus},
             ledger::Balance,
             view::{BalanceView, EarnedJobView, JobView},
         };

@@ -96,6 +96,13 @@ impl serde::Serialize for WalletAddress {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for WalletAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

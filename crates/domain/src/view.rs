@@ -3,40 +3,48 @@
 //! One definition serves the REST responses and the outbox events, so a job pushed over the
 //! WebSocket is exactly the job `GET /jobs/:id` would show the same viewer.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::{
     Cents, JobId, UserId,
     job::{Capability, Job, JobStatus},
-    ledger::Balance,
+    ledger::{Balance, HistoryType},
+    time::serde_rfc3339,
 };
 
-fn rfc3339<S: serde::Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::time::rfc3339(*at))
+/// Serializes an enum by its wire name and reads it back through `$parse`, whose error names
+/// what the value must be.
+macro_rules! wire_name {
+    ($ty:ty, $parse:expr) => {
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $parse(&name).map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-fn rfc3339_opt<S: serde::Serializer>(at: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => rfc3339(at, s),
-        None => s.serialize_none(),
-    }
-}
-
-impl Serialize for Capability {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl Serialize for JobStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+wire_name!(Capability, |name| Capability::parse(name)
+    .map_err(|e| e.reason));
+wire_name!(JobStatus, |name| JobStatus::parse(name)
+    .map_err(|e| e.reason));
+wire_name!(HistoryType, |name: &str| HistoryType::ALL
+    .into_iter()
+    .find(|t| t.as_str() == name)
+    .ok_or(
+        "must be one of purchase, job_post, job_earn, job_refund, promo, withdrawal"
+    ));
 
 /// A job as one viewer may see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
     /// The job's id.
     pub job_id: JobId,
@@ -59,16 +67,16 @@ pub struct JobView {
     /// The result, for participants.
     pub result: Option<String>,
     /// Posted at.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "serde_rfc3339")]
     pub created_at: OffsetDateTime,
     /// Accepted at.
-    #[serde(serialize_with = "rfc3339_opt")]
+    #[serde(with = "serde_rfc3339::option")]
     pub accepted_at: Option<OffsetDateTime>,
     /// Completed at.
-    #[serde(serialize_with = "rfc3339_opt")]
+    #[serde(with = "serde_rfc3339::option")]
     pub completed_at: Option<OffsetDateTime>,
     /// Current deadline.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "serde_rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
@@ -96,7 +104,7 @@ impl JobView {
 }
 
 /// A completed job with what its worker earned, as the worker sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EarnedJobView {
     /// The job.
     #[serde(flatten)]
@@ -106,7 +114,7 @@ pub struct EarnedJobView {
 }
 
 /// `{cash_cents, promo_cents, total_cents}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceView {
     /// Cash bucket.
     pub cash_cents: Cents,

@@ -1,90 +1,23 @@
 //! `POST /auth/challenge`, `POST /auth/verify`, `POST /auth/logout`.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use j0_domain::{
     WalletAddress,
     auth::{ChallengeRefusal, Nonce},
 };
 
+use j0_wire::auth::{
+    Challenge, ChallengeRequest, ChallengeResponse, LogoutResponse, VerifyRequest, VerifyResponse,
+};
+
 use crate::{
     ApiState,
     error::ApiError,
     extract::Json,
-    routes::users::MeView,
+    routes::users::me_view,
     token::{Caller, cleared_cookie, session_cookie},
 };
-
-/// Asks for a challenge to sign with a wallet.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ChallengeRequest {
-    /// The wallet address, `0x` and 40 hex digits in any case; mixed case must be a valid
-    /// EIP-55 checksum.
-    #[schema(
-        pattern = r"^0[xX][0-9a-fA-F]{40}$",
-        example = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
-    )]
-    public_key: String,
-}
-
-/// A single-use challenge, valid for 60 seconds.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ChallengeBody {
-    /// At least 128 random bits, hex.
-    #[schema(min_length = 1)]
-    nonce: String,
-    /// Issued at, Unix seconds.
-    timestamp: i64,
-    /// Expires at (`timestamp` + 60), Unix seconds.
-    expires_at: i64,
-}
-
-/// The challenge and the exact text to sign with `personal_sign`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ChallengeResponse {
-    challenge: ChallengeBody,
-    /// `"<domain> authentication\nNonce: <nonce>\nTimestamp: <timestamp>"`.
-    message_to_sign: String,
-}
-
-/// A signed challenge, exchanged for a session token.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct VerifyRequest {
-    /// The address the challenge was issued to.
-    #[schema(
-        pattern = r"^0[xX][0-9a-fA-F]{40}$",
-        example = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
-    )]
-    public_key: String,
-    /// The challenge's `nonce`; longer than 256 characters is a 400.
-    #[schema(max_length = 256)]
-    challenge_nonce: String,
-    /// The EIP-191 `personal_sign` signature of `message_to_sign`: 65 bytes hex, `0x` optional;
-    /// anything else is a 401 `INVALID_SIGNATURE`.
-    #[schema(pattern = r"^(0[xX])?[0-9a-fA-F]{130}$")]
-    signature: String,
-}
-
-/// A session token (also set as the `j0_token` cookie) and the signed-in user.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct VerifyResponse {
-    /// HS256 JWT, valid 24 hours.
-    token: String,
-    /// When the token stops working, Unix seconds.
-    expires_at: i64,
-    user: MeView,
-}
-
-/// The session has ended.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct LogoutResponse {
-    /// Always `true`.
-    logged_out: bool,
-}
 
 fn parse_address(text: &str) -> Result<WalletAddress, ApiError> {
     text.parse()
@@ -110,7 +43,7 @@ pub(crate) async fn challenge(
     let address = parse_address(&body.value.public_key)?;
     let issued = state.app.request_challenge(address).await?;
     Ok(HttpResponse::Ok().json(ChallengeResponse {
-        challenge: ChallengeBody {
+        challenge: Challenge {
             nonce: issued.challenge.nonce.to_string(),
             timestamp: issued.challenge.issued_at.unix_timestamp(),
             expires_at: issued.challenge.expires_at.unix_timestamp(),
@@ -172,7 +105,7 @@ pub(crate) async fn verify(
         .json(VerifyResponse {
             token: issued.token,
             expires_at: issued.expires_at.unix_timestamp(),
-            user: MeView::from(&user),
+            user: me_view(&user),
         }))
 }
 

@@ -1,10 +1,11 @@
 //! `GET /credits/balance`, `GET /credits/transactions`.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use j0_domain::{Cents, TransactionId, UserId, time::rfc3339, view::BalanceView};
+use j0_domain::{TransactionId, view::BalanceView};
+use j0_wire::credits::{Transaction, Transactions};
 
 use crate::{
     ApiState,
@@ -25,33 +26,6 @@ pub(crate) struct HistoryQuery {
     before: Option<i64>,
 }
 
-/// One movement of the user's credits.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Transaction)]
-pub(crate) struct TransactionView {
-    #[schema(value_type = i64, minimum = 1)]
-    id: TransactionId,
-    #[schema(value_type = i64, minimum = 1)]
-    user_id: UserId,
-    /// Signed cents: negative for `job_post`.
-    #[schema(value_type = i64)]
-    amount_cents: Cents,
-    #[serde(rename = "type")]
-    #[schema(value_type = crate::openapi::TransactionType)]
-    kind: &'static str,
-    /// e.g. `Posted job #456`, `Completed job #455`, `Refund for job #456 (timeout)`.
-    description: String,
-    #[schema(value_type = crate::openapi::Timestamp)]
-    created_at: String,
-}
-
-/// The history, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Transactions)]
-pub(crate) struct TransactionsResponse {
-    transactions: Vec<TransactionView>,
-}
-
 /// The caller's balance.
 #[utoipa::path(
     get,
@@ -59,7 +33,7 @@ pub(crate) struct TransactionsResponse {
     operation_id = "getBalance",
     tag = "credits",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The balance", body = crate::openapi::BalanceSchema)),
+    responses((status = 200, description = "The balance", body = j0_wire::schema::BalanceSchema)),
 )]
 pub(crate) async fn balance(
     state: web::Data<ApiState>,
@@ -77,7 +51,7 @@ pub(crate) async fn balance(
     tag = "credits",
     security(("bearer" = []), ("cookie" = [])),
     params(HistoryQuery),
-    responses((status = 200, description = "A page of the history", body = TransactionsResponse)),
+    responses((status = 200, description = "A page of the history", body = Transactions)),
 )]
 pub(crate) async fn transactions(
     state: web::Data<ApiState>,
@@ -89,14 +63,14 @@ pub(crate) async fn transactions(
     let rows = state.app.history(caller.user, before, limit).await?;
     let transactions = rows
         .into_iter()
-        .map(|row| TransactionView {
+        .map(|row| Transaction {
             id: row.id,
             user_id: row.user_id,
             amount_cents: row.amount,
-            kind: row.kind.as_str(),
+            kind: row.kind,
             description: row.description,
-            created_at: rfc3339(row.created_at),
+            created_at: row.created_at,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(TransactionsResponse { transactions }))
+    Ok(HttpResponse::Ok().json(Transactions { transactions }))
 }

@@ -1,21 +1,10 @@
 //! `GET /health`: the process is up and the database answers.
 
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
-use utoipa::ToSchema;
-
 use j0_ports::StoreError;
+use j0_wire::Health;
 
 use crate::{ApiState, error::ApiError};
-
-/// Up, with the database answering.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Health {
-    #[schema(inline, value_type = crate::openapi::StatusOk)]
-    status: &'static str,
-    #[schema(inline, value_type = crate::openapi::StatusOk)]
-    database: &'static str,
-}
 
 /// Whether the process is up and the database answers.
 #[utoipa::path(
@@ -31,8 +20,8 @@ pub(crate) struct Health {
 pub(crate) async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     match state.app.health().await {
         Ok(()) => Ok(HttpResponse::Ok().json(Health {
-            status: "ok",
-            database: "ok",
+            status: "ok".to_owned(),
+            database: "ok".to_owned(),
         })),
         Err(e @ StoreError::Unavailable(_)) => {
             tracing::warn!(error = %e, "health check: database unreachable");

@@ -1,15 +1,19 @@
 //! `POST /jobs`, `GET /jobs`, `GET /jobs/:id` and the accept, complete and cancel actions.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use j0_domain::{
-    Cents, JobId, UserId,
+    JobId, UserId,
     job::{Capability, Credits, JobResult, JobStatus, NewJob, Prompt, TimeoutSec},
     view::JobView,
 };
 use j0_ports::{IdempotencyKey, JobFilter};
+use j0_wire::{
+    IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX_CHARS,
+    jobs::{Cancelled, CompleteRequest, Completed, JobEnvelope, Jobs, PostJobRequest},
+};
 
 use crate::{
     ApiState,
@@ -18,37 +22,13 @@ use crate::{
     token::Caller,
 };
 
-/// Header carrying a client's idempotency key for `POST /jobs`.
-pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-/// Longest idempotency key, in characters.
-const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
-
-/// A job to post; its credits move into escrow.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PostJobRequest {
-    #[schema(value_type = crate::openapi::CapabilitySchema)]
-    capability: String,
-    /// What the job pays, in cents.
-    #[schema(minimum = 5, maximum = 100)]
-    credits: i64,
-    /// Seconds the worker has after accepting.
-    #[schema(minimum = 10, maximum = 60)]
-    timeout_sec: i64,
-    /// Counted in Unicode scalar values; U+0000 (NUL) is refused.
-    #[schema(min_length = 1, max_length = 10240, pattern = r"^[^\u0000]*$")]
-    prompt: String,
-}
-
-impl PostJobRequest {
-    fn into_domain(self) -> Result<NewJob, ApiError> {
-        Ok(NewJob {
-            capability: Capability::parse(&self.capability)?,
-            credits: Credits::new(self.credits)?,
-            timeout: TimeoutSec::new(self.timeout_sec)?,
-            prompt: Prompt::new(self.prompt)?,
-        })
-    }
+fn new_job(request: PostJobRequest) -> Result<NewJob, ApiError> {
+    Ok(NewJob {
+        capability: request.capability,
+        credits: Credits::new(request.credits)?,
+        timeout: TimeoutSec::new(request.timeout_sec)?,
+        prompt: Prompt::new(request.prompt)?,
+    })
 }
 
 /// The optional header of `POST /jobs`.
@@ -66,21 +46,12 @@ pub(crate) struct PostJobHeaders {
     idempotency_key: Option<String>,
 }
 
-/// A job's result.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CompleteRequest {
-    /// Counted in Unicode scalar values; U+0000 (NUL) is refused.
-    #[schema(min_length = 1, max_length = 100000, pattern = r"^[^\u0000]*$")]
-    result: String,
-}
-
 /// Filters of the job list; all optional and combined with AND.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Only jobs in this state; an unknown state is a 400.
-    #[param(value_type = Option<crate::openapi::JobStatusSchema>)]
+    #[param(value_type = Option<j0_wire::schema::JobStatusSchema>)]
     status: Option<String>,
     /// Only jobs posted by this user.
     #[param(minimum = 1)]
@@ -89,7 +60,7 @@ pub(crate) struct ListQuery {
     #[param(minimum = 1)]
     worker_id: Option<i64>,
     /// Only jobs for this model; an unknown capability is a 400.
-    #[param(value_type = Option<crate::openapi::CapabilitySchema>)]
+    #[param(value_type = Option<j0_wire::schema::CapabilitySchema>)]
     capability: Option<String>,
     /// Jobs per page: default 50; above 100 is capped to 100; below 1 is a 400.
     #[param(minimum = 1)]
@@ -97,44 +68,6 @@ pub(crate) struct ListQuery {
     /// Only jobs with a smaller id: the last `job_id` of the previous page.
     #[param(minimum = 1)]
     before: Option<i64>,
-}
-
-/// One job, as the caller may see it.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = JobEnvelope)]
-pub(crate) struct JobEnvelope {
-    #[schema(value_type = crate::openapi::JobSchema)]
-    job: JobView,
-}
-
-/// Jobs, newest first, as the caller may see them.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Jobs)]
-pub(crate) struct JobsResponse {
-    #[schema(value_type = Vec<crate::openapi::JobSchema>)]
-    jobs: Vec<JobView>,
-}
-
-/// The completed job and what its worker earned.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Completed)]
-pub(crate) struct CompleteResponse {
-    #[schema(value_type = crate::openapi::JobSchema)]
-    job: JobView,
-    /// `floor(credits * 9 / 10)`, paid into the worker's cash.
-    #[schema(value_type = i64, minimum = 0)]
-    credits_earned: Cents,
-}
-
-/// The cancelled job and what went back to the requester.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Cancelled)]
-pub(crate) struct CancelResponse {
-    #[schema(value_type = crate::openapi::JobSchema)]
-    job: JobView,
-    /// Exactly what was taken when the job was posted.
-    #[schema(value_type = i64, minimum = 0)]
-    credits_refunded: Cents,
 }
 
 fn job_not_found() -> ApiError {
@@ -185,7 +118,7 @@ pub(crate) async fn post(
     body: Json<PostJobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency = idempotency_key(&req, body.document)?;
-    let job = body.value.into_domain()?;
+    let job = new_job(body.value)?;
     let posted = state.app.post_job(caller.user, job, idempotency).await?;
     Ok(HttpResponse::Ok().json(JobEnvelope {
         job: JobView::new(&posted.job, Some(caller.user)),
@@ -200,7 +133,7 @@ pub(crate) async fn post(
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
     params(ListQuery),
-    responses((status = 200, description = "A page of jobs", body = JobsResponse)),
+    responses((status = 200, description = "A page of jobs", body = Jobs)),
 )]
 pub(crate) async fn list(
     state: web::Data<ApiState>,
@@ -221,7 +154,7 @@ pub(crate) async fn list(
         .iter()
         .map(|job| JobView::new(job, Some(caller.user)))
         .collect();
-    Ok(HttpResponse::Ok().json(JobsResponse { jobs }))
+    Ok(HttpResponse::Ok().json(Jobs { jobs }))
 }
 
 /// One job, as the caller may see it.
@@ -232,7 +165,7 @@ pub(crate) async fn list(
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
     params(crate::openapi::IdParam),
-    responses((status = 200, description = "The job", body = crate::openapi::JobSchema)),
+    responses((status = 200, description = "The job", body = j0_wire::schema::JobSchema)),
 )]
 pub(crate) async fn get(
     state: web::Data<ApiState>,
@@ -275,7 +208,7 @@ pub(crate) async fn accept(
     security(("bearer" = []), ("cookie" = [])),
     params(crate::openapi::IdParam),
     request_body = CompleteRequest,
-    responses((status = 200, description = "The completed job", body = CompleteResponse)),
+    responses((status = 200, description = "The completed job", body = Completed)),
 )]
 pub(crate) async fn complete(
     state: web::Data<ApiState>,
@@ -286,7 +219,7 @@ pub(crate) async fn complete(
     let id = job_id(&req)?;
     let result = JobResult::new(body.value.result)?;
     let done = state.app.complete_job(id, caller.user, result).await?;
-    Ok(HttpResponse::Ok().json(CompleteResponse {
+    Ok(HttpResponse::Ok().json(Completed {
         job: JobView::new(&done.job, Some(caller.user)),
         credits_earned: done.credits_earned,
     }))
@@ -300,7 +233,7 @@ pub(crate) async fn complete(
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
     params(crate::openapi::IdParam),
-    responses((status = 200, description = "The cancelled job", body = CancelResponse)),
+    responses((status = 200, description = "The cancelled job", body = Cancelled)),
 )]
 pub(crate) async fn cancel(
     state: web::Data<ApiState>,
@@ -309,7 +242,7 @@ pub(crate) async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&req)?;
     let cancelled = state.app.cancel_job(id, caller.user).await?;
-    Ok(HttpResponse::Ok().json(CancelResponse {
+    Ok(HttpResponse::Ok().json(Cancelled {
         job: JobView::new(&cancelled.job, Some(caller.user)),
         credits_refunded: cancelled.refunded.total(),
     }))
@@ -367,7 +300,7 @@ mod tests {
             for body in [bytes, document.to_string().into_bytes(), near_valid.to_string().into_bytes()] {
                 match parse_json::<PostJobRequest>(&body) {
                     Ok((request, _)) => {
-                        if let Err(e) = request.into_domain() {
+                        if let Err(e) = super::new_job(request) {
                             prop_assert_eq!(e.code(), "VALIDATION_ERROR");
                         }
                     }

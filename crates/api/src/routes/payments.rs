@@ -1,12 +1,11 @@
 //! `POST /payments/stripe/checkout`, `POST /payments/stripe/webhook`, `GET /payments/usdc/address`.
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use j0_app::{CheckoutFailure, WebhookFailure};
-use j0_domain::WalletAddress;
 use j0_ports::payments::WebhookError;
+use j0_wire::payments::{
+    Checkout, CheckoutRequest, DepositAddress, NETWORK_NAME, TOKEN_NAME, WebhookReceived,
+};
 
 use crate::{
     ApiState,
@@ -14,55 +13,6 @@ use crate::{
     extract::{Json, body_limit, read_body},
     token::Caller,
 };
-
-/// A card purchase of credits.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CheckoutRequest {
-    /// Dollars: one of 5, 10, 20, 50, 100 (another integer is 400 `INVALID_AMOUNT`); credits
-    /// `amount_usd * 95` cents of cash once paid.
-    #[schema(value_type = crate::openapi::AmountUsd)]
-    amount_usd: i64,
-}
-
-/// Where to send the user to pay.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Checkout)]
-pub(crate) struct CheckoutResponse {
-    /// The Stripe Checkout Session's page.
-    #[schema(format = "uri")]
-    checkout_url: String,
-}
-
-/// The event was handled (or deliberately ignored).
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = WebhookReceived)]
-pub(crate) struct Received {
-    /// Always `true`.
-    received: bool,
-}
-
-/// The caller's own USDC deposit address on Base.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = UsdcDepositAddress)]
-pub(crate) struct DepositAddress {
-    /// Unique to the caller, derived with CREATE2 (EIP-55).
-    #[schema(value_type = crate::openapi::Address)]
-    address: WalletAddress,
-    #[schema(inline, value_type = crate::openapi::NetworkName)]
-    network: &'static str,
-    /// 8453 unless configured otherwise.
-    #[schema(minimum = 1)]
-    chain_id: u64,
-    #[schema(inline, value_type = crate::openapi::TokenName)]
-    token: &'static str,
-    /// The USDC contract that counts (EIP-55).
-    #[schema(value_type = crate::openapi::Address)]
-    token_contract: WalletAddress,
-    /// Blocks on top of a transfer before it is credited.
-    #[schema(minimum = 0)]
-    min_confirmations: u64,
-}
 
 fn payments_unavailable() -> ApiError {
     ApiError::new(
@@ -80,7 +30,7 @@ fn payments_unavailable() -> ApiError {
     tag = "payments",
     security(("bearer" = []), ("cookie" = [])),
     request_body = CheckoutRequest,
-    responses((status = 200, description = "The Checkout Session's URL", body = CheckoutResponse)),
+    responses((status = 200, description = "The Checkout Session's URL", body = Checkout)),
 )]
 pub(crate) async fn checkout(
     state: web::Data<ApiState>,
@@ -92,7 +42,7 @@ pub(crate) async fn checkout(
         .create_checkout(caller.user, body.value.amount_usd)
         .await
     {
-        Ok(checkout_url) => Ok(HttpResponse::Ok().json(CheckoutResponse { checkout_url })),
+        Ok(checkout_url) => Ok(HttpResponse::Ok().json(Checkout { checkout_url })),
         Err(CheckoutFailure::InvalidAmount) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "INVALID_AMOUNT",
@@ -123,7 +73,7 @@ pub(crate) async fn checkout(
         content_type = "application/json",
         description = "A Stripe event, exactly as Stripe signed it",
     ),
-    responses((status = 200, description = "Handled; a credit, if any, has committed", body = Received)),
+    responses((status = 200, description = "Handled; a credit, if any, has committed", body = WebhookReceived)),
 )]
 pub(crate) async fn webhook(
     state: web::Data<ApiState>,
@@ -137,7 +87,7 @@ pub(crate) async fn webhook(
         .get("Stripe-Signature")
         .and_then(|v| v.to_str().ok());
     match state.app.stripe_webhook(&body, signature).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(Received { received: true })),
+        Ok(()) => Ok(HttpResponse::Ok().json(WebhookReceived { received: true })),
         Err(WebhookFailure::Refused(WebhookError::InvalidSignature)) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "INVALID_WEBHOOK_SIGNATURE",
@@ -168,9 +118,9 @@ pub(crate) async fn usdc_address(
     let info = state.app.deposit_address(caller.user).await?;
     Ok(HttpResponse::Ok().json(DepositAddress {
         address: info.address,
-        network: "Base L2",
+        network: NETWORK_NAME.to_owned(),
         chain_id: info.chain_id,
-        token: "USDC",
+        token: TOKEN_NAME.to_owned(),
         token_contract: info.token_contract,
         min_confirmations: info.min_confirmations,
     }))

@@ -1,61 +1,21 @@
 //! `GET /users/me`, `GET /users/:id`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use j0_domain::{
-    UserId, WalletAddress,
-    time::rfc3339,
-    user::{IDENTITY_TYPE_ETHEREUM_WALLET, User},
-};
+use j0_domain::{UserId, user::User};
+use j0_wire::users::{IdentityType, Me, PublicUser};
 
 use crate::{ApiState, error::ApiError, extract::PathId, token::Caller};
 
-/// The signed-in user as they see themselves.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Me)]
-pub(crate) struct MeView {
-    #[schema(value_type = i64, minimum = 1)]
-    id: UserId,
-    /// EIP-55 checksummed wallet address.
-    #[schema(value_type = crate::openapi::Address)]
-    public_key: WalletAddress,
-    #[schema(inline, value_type = crate::openapi::IdentityType)]
-    identity_type: &'static str,
-    /// Completed ÷ (completed + timed out after accepting), 0 before any.
-    #[schema(minimum = 0, maximum = 1)]
-    reputation_score: f64,
-    #[schema(value_type = crate::openapi::Timestamp)]
-    created_at: String,
-}
-
-impl From<&User> for MeView {
-    fn from(user: &User) -> Self {
-        Self {
-            id: user.id,
-            public_key: user.address,
-            identity_type: IDENTITY_TYPE_ETHEREUM_WALLET,
-            reputation_score: user.record.reputation(),
-            created_at: rfc3339(user.created_at),
-        }
+/// `user` as they see themselves.
+pub(crate) fn me_view(user: &User) -> Me {
+    Me {
+        id: user.id,
+        public_key: user.address,
+        identity_type: IdentityType::EthereumWallet,
+        reputation_score: user.record.reputation(),
+        created_at: user.created_at,
     }
-}
-
-/// What anyone may see of a user.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = PublicUser)]
-pub(crate) struct PublicView {
-    #[schema(value_type = i64, minimum = 1)]
-    id: UserId,
-    /// EIP-55 checksummed wallet address.
-    #[schema(value_type = crate::openapi::Address)]
-    public_key: WalletAddress,
-    /// Completed ÷ (completed + timed out after accepting), 0 before any.
-    #[schema(minimum = 0, maximum = 1)]
-    reputation_score: f64,
-    #[schema(value_type = crate::openapi::Timestamp)]
-    created_at: String,
 }
 
 fn user_not_found() -> ApiError {
@@ -69,7 +29,7 @@ fn user_not_found() -> ApiError {
     operation_id = "getMe",
     tag = "users",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The signed-in user", body = MeView)),
+    responses((status = 200, description = "The signed-in user", body = Me)),
 )]
 pub(crate) async fn me(
     state: web::Data<ApiState>,
@@ -80,7 +40,7 @@ pub(crate) async fn me(
         .user(caller.user)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    Ok(HttpResponse::Ok().json(MeView::from(&user)))
+    Ok(HttpResponse::Ok().json(me_view(&user)))
 }
 
 /// Public information about any user; no authentication needed.
@@ -90,7 +50,7 @@ pub(crate) async fn me(
     operation_id = "getUser",
     tag = "users",
     params(crate::openapi::IdParam),
-    responses((status = 200, description = "The user", body = PublicView)),
+    responses((status = 200, description = "The user", body = PublicUser)),
 )]
 pub(crate) async fn by_id(
     state: web::Data<ApiState>,
@@ -102,10 +62,10 @@ pub(crate) async fn by_id(
         .user(UserId(id))
         .await?
         .ok_or_else(user_not_found)?;
-    Ok(HttpResponse::Ok().json(PublicView {
+    Ok(HttpResponse::Ok().json(PublicUser {
         id: user.id,
         public_key: user.address,
         reputation_score: user.record.reputation(),
-        created_at: rfc3339(user.created_at),
+        created_at: user.created_at,
     }))
 }
