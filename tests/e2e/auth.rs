@@ -105,7 +105,7 @@ async fn addresses_are_accepted_in_any_case_but_a_bad_checksum_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn signing_in_with_a_known_key_creates_the_user_once_and_sets_the_cookie() {
     let app = spawn_app().await;
-    let wallet = Wallet::from_private_key_hex(KNOWN_KEY);
+    let wallet = Wallet::from_private_key(KNOWN_KEY).unwrap();
     assert_eq!(wallet.address().to_string(), KNOWN_ADDRESS);
     let c = challenge(&app, &KNOWN_ADDRESS.to_lowercase()).await;
     let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
@@ -160,7 +160,9 @@ async fn signing_in_with_a_known_key_creates_the_user_once_and_sets_the_cookie()
     );
     assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
 
-    let again = app.sign_in(Wallet::from_private_key_hex(KNOWN_KEY)).await;
+    let again = app
+        .sign_in(Wallet::from_private_key(KNOWN_KEY).unwrap())
+        .await;
     assert_eq!(again.user_id.0, user["id"].as_i64().unwrap());
     assert_ne!(again.token, token);
 }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod authz;
+mod client;
 mod deposits;
 mod edge;
 mod jobs;

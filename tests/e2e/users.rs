@@ -53,7 +53,7 @@ async fn the_signup_grant_is_paid_once_on_the_first_sign_in() {
     let key = wallet.private_key_hex();
     let session = app.sign_in(wallet).await;
     assert_eq!(session.balance(&app).await, (0, 250));
-    app.sign_in(Wallet::from_private_key_hex(&key)).await;
+    app.sign_in(Wallet::from_private_key(&key).unwrap()).await;
     assert_eq!(session.balance(&app).await, (0, 250));
     let history = session.get(&app, "/credits/transactions").await.ok();
     assert_eq!(

@@ -13,9 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-use j0_testkit::{Session, TestApp, spawn_app_with};
+use j0_client::{Capability, PostJob};
+use j0_testkit::{Session, spawn_app_with};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -26,31 +25,33 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 /// One pair's lifecycles until `deadline`: how many, and each request's latency.
 async fn run_pair(
-    app: &TestApp,
     requester: &Session,
     worker: &Session,
     deadline: Instant,
 ) -> (u64, Vec<Duration>) {
     let mut done = 0;
     let mut latencies = Vec::new();
-    let body = json!({ "capability": "sonnet", "credits": 5, "timeout_sec": 60, "prompt": "Summarize this" });
-    let result = json!({ "result": "done" });
     while Instant::now() < deadline {
         let t = Instant::now();
-        let posted = requester.post(app, "/jobs", &body).await.ok();
-        latencies.push(t.elapsed());
-        let id = posted["job"]["job_id"].as_i64().expect("job id");
-        let t = Instant::now();
-        worker
-            .post_empty(app, &format!("/jobs/{id}/accept"))
+        let posted = requester
+            .client
+            .post_job(PostJob::new(Capability::Sonnet, 5, 60, "Summarize this"))
             .await
-            .ok();
+            .expect("post");
         latencies.push(t.elapsed());
         let t = Instant::now();
         worker
-            .post(app, &format!("/jobs/{id}/complete"), &result)
+            .client
+            .accept_job(posted.job_id)
             .await
-            .ok();
+            .expect("accept");
+        latencies.push(t.elapsed());
+        let t = Instant::now();
+        worker
+            .client
+            .complete_job(posted.job_id, "done")
+            .await
+            .expect("complete");
         latencies.push(t.elapsed());
         done += 1;
     }
@@ -79,7 +80,7 @@ async fn main() {
     let started = Instant::now();
     let runs = pairs
         .iter()
-        .map(|(requester, worker)| run_pair(&app, requester, worker, deadline));
+        .map(|(requester, worker)| run_pair(requester, worker, deadline));
     let results = futures_util::future::join_all(runs).await;
     let elapsed = started.elapsed().as_secs_f64();
     let lifecycles: u64 = results.iter().map(|(n, _)| n).sum();

@@ -181,9 +181,9 @@ async fn serve_times_out_and_refunds_a_job_in_real_time() {
     let serving = Serving::start(j0(Some(db.url()), &["serve"]));
     let http = reqwest::Client::new();
     let base = serving.base.clone();
-    let requester = sign_in_at(&http, &base, Wallet::random()).await;
+    let requester = sign_in_at(&base, Wallet::random()).await;
     let (requester, token) = (requester.user_id.0, requester.token);
-    let worker_token = sign_in_at(&http, &base, Wallet::random()).await.token;
+    let worker_token = sign_in_at(&base, Wallet::random()).await.token;
     let (out, _, stderr) = run(&mut j0(
         Some(db.url()),
         &[
@@ -240,9 +240,7 @@ async fn request_logs_never_carry_a_token() {
     let db = TestDatabase::new().await;
     let serving = Serving::start(j0(Some(db.url()), &["serve"]));
     let http = reqwest::Client::new();
-    let token = sign_in_at(&http, &serving.base, Wallet::random())
-        .await
-        .token;
+    let token = sign_in_at(&serving.base, Wallet::random()).await.token;
     let ws = serving.base.replace("/api/v1", "/ws");
     let refused = http
         .get(format!("{ws}?token=not-a-token-but-secret-looking"))

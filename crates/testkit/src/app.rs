@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode, header::HeaderMap};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use j0_adapters_postgres::PgStore;
 use j0_app::App;
 use j0_domain::{Cents, UserId};
 use j0_server::{Config, Running};
+
+use j0_client::{Capability, Client, PostJob};
 
 use crate::{TestClock, TestDatabase, Wallet};
 
@@ -75,7 +77,8 @@ impl Response {
     }
 }
 
-/// A signed-in user.
+/// A signed-in user: the typed client, and its token for the raw requests of tests that send
+/// what a typed client cannot.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// The user's id.
@@ -84,37 +87,30 @@ pub struct Session {
     pub token: String,
     /// The wallet that signed in.
     pub wallet: Arc<Wallet>,
+    /// The client, signed in as this user, retrying nothing (tests see every answer).
+    pub client: Client,
+}
+
+/// A client of `api` (`http://host:port/api/v1`) signing in with `wallet`, without retries.
+pub fn client_at(api: &str, wallet: Wallet) -> Client {
+    Client::builder()
+        .base_url(api)
+        .wallet(wallet)
+        .max_retries(0)
+        .build()
+        .expect("client")
 }
 
 /// Signs `wallet` in through challenge and verify at `api` (`http://host:port/api/v1`), any
 /// running j0, in-process or not.
-pub async fn sign_in_at(http: &reqwest::Client, api: &str, wallet: Wallet) -> Session {
-    let post = |path: &str, body: Value| {
-        let request = http.post(format!("{api}{path}")).json(&body);
-        async move {
-            TestApp::read(request.send().await.expect("request sent"))
-                .await
-                .ok()
-        }
-    };
-    let address = wallet.address().to_string();
-    let challenge = post("/auth/challenge", json!({ "public_key": address })).await;
-    let message = challenge["message_to_sign"]
-        .as_str()
-        .expect("message_to_sign");
-    let verified = post(
-        "/auth/verify",
-        json!({
-            "public_key": address,
-            "challenge_nonce": challenge["challenge"]["nonce"],
-            "signature": wallet.sign_personal(message),
-        }),
-    )
-    .await;
+pub async fn sign_in_at(api: &str, wallet: Wallet) -> Session {
+    let client = client_at(api, wallet.clone());
+    let me = client.authenticate().await.expect("sign in");
     Session {
-        user_id: UserId(verified["user"]["id"].as_i64().expect("user id")),
-        token: verified["token"].as_str().expect("token").to_owned(),
+        user_id: me.id,
+        token: client.token().await.expect("token"),
         wallet: Arc::new(wallet),
+        client,
     }
 }
 
@@ -238,7 +234,7 @@ impl TestApp {
 
     /// Signs `wallet` in through challenge and verify.
     pub async fn sign_in(&self, wallet: Wallet) -> Session {
-        sign_in_at(&self.http, &self.url(""), wallet).await
+        sign_in_at(&self.url(""), wallet).await
     }
 
     /// A new user with a random wallet.
@@ -380,35 +376,55 @@ impl Session {
         self.call(app, Method::POST, path, None).await
     }
 
-    /// Posts a job of `credits` and returns its id.
+    /// The client as this user on `app`: its own, or one holding its token on another instance.
+    pub fn client_on(&self, app: &TestApp) -> Client {
+        let api = app.url("");
+        if self.client.base_url() == api {
+            return self.client.clone();
+        }
+        Client::builder()
+            .base_url(api)
+            .token(self.token.clone())
+            .max_retries(0)
+            .build()
+            .expect("client")
+    }
+
+    /// Posts an `opus` job of `credits` (30 s, a short prompt) and returns its id.
     pub async fn post_job(&self, app: &TestApp, credits: i64) -> i64 {
-        let body = json!({
-            "capability": "opus", "credits": credits, "timeout_sec": 30, "prompt": "Summarize this",
-        });
-        self.post(app, "/jobs", &body).await.ok()["job"]["job_id"]
-            .as_i64()
-            .expect("job id")
+        self.client_on(app)
+            .post_job(PostJob::new(
+                Capability::Opus,
+                credits,
+                30,
+                "Summarize this",
+            ))
+            .await
+            .expect("post a job")
+            .job_id
+            .get()
     }
 
     /// The caller's history rows of type `kind` (`purchase`, `job_refund`, …), newest first.
     pub async fn transactions_of(&self, app: &TestApp, kind: &str) -> Vec<Value> {
-        let history = self.get(app, "/credits/transactions?limit=100").await.ok();
-        history["transactions"]
-            .as_array()
+        self.client_on(app)
+            .transactions(Some(100), None)
+            .await
             .expect("transactions")
-            .iter()
-            .filter(|t| t["type"] == kind)
-            .cloned()
+            .into_iter()
+            .filter(|t| t.kind.as_str() == kind)
+            .map(|t| serde_json::to_value(t).expect("transaction JSON"))
             .collect()
     }
 
     /// The caller's balance as `(cash, promo)`.
     pub async fn balance(&self, app: &TestApp) -> (i64, i64) {
-        let b = self.get(app, "/credits/balance").await.ok();
-        let cash = b["cash_cents"].as_i64().expect("cash");
-        let promo = b["promo_cents"].as_i64().expect("promo");
-        assert_eq!(b["total_cents"].as_i64(), Some(cash + promo));
-        (cash, promo)
+        let b = self.client_on(app).balance().await.expect("balance");
+        assert_eq!(
+            b.total_cents.get(),
+            b.cash_cents.get() + b.promo_cents.get()
+        );
+        (b.cash_cents.get(), b.promo_cents.get())
     }
 }
 

@@ -7,12 +7,17 @@ pub mod anvil;
 mod app;
 mod clock;
 mod db;
+pub mod process;
+pub mod proxy;
 pub mod stripe_fake;
 pub mod wallet;
 mod ws;
 
-pub use app::{Response, Session, TestApp, app_secret, sign_in_at, spawn_app, spawn_app_with};
+pub use app::{
+    Response, Session, TestApp, app_secret, client_at, sign_in_at, spawn_app, spawn_app_with,
+};
 pub use clock::TestClock;
 pub use db::{TestDatabase, admin_url};
+pub use proxy::Proxy;
 pub use wallet::Wallet;
 pub use ws::{Ended, WsClient};
