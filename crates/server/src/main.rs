@@ -1,4 +1,5 @@
-//! `j0`: serve the API, migrate the database, or run an operator command.
+//! `j0`: serve the API, migrate the database, run an operator command, or act on a server as a
+//! signed-in user (the client commands, `j0 work` and `j0 mcp`).
 #![allow(
     clippy::print_stdout,
     reason = "the operator commands answer on standard output"
@@ -13,6 +14,9 @@ use j0_domain::{Cents, UserId};
 use j0_ports::SystemClock;
 use j0_server::{Config, build_app, database_url, secret, start};
 
+mod cli;
+mod mcp;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "j0",
@@ -24,6 +28,8 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     config: Config,
+    #[command(flatten)]
+    connection: cli::Connection,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +41,8 @@ enum Command {
     /// Operator commands.
     #[command(subcommand)]
     Admin(Admin),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +88,9 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Client(command) = command {
+        return cli::run(command, &cli.connection).await;
+    }
     if let Command::Serve = command {
         // The secret is checked before anything starts, a private cluster included.
         let secret = secret::load(config.jwt_secret.as_deref(), &config.state_dir)?;
@@ -92,7 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let url = database_url(&config).await?;
     match command {
-        Command::Serve => Ok(ExitCode::SUCCESS),
+        Command::Serve | Command::Client(_) => Ok(ExitCode::SUCCESS),
         Command::Migrate => {
             let applied = j0_adapters_postgres::run_migrations(&url).await?;
             println!("applied {} migration(s)", applied.len());
