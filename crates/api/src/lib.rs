@@ -128,7 +128,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     web::route().method(endpoint.method.clone()),
                 ));
             }
-            scope = scope.service(resource);
+            scope = scope
+                .service(resource.wrap(actix_web::middleware::from_fn(ratelimit::limit_by_route)));
         }
         cfg.app_data(web::Data::new(state))
             .app_data(web::Data::new(openapi::document()))
