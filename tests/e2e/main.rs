@@ -12,6 +12,7 @@ mod openapi;
 mod outbox;
 mod payments;
 mod races;
+mod shared_limits;
 mod users;
 mod watcher;
 mod ws;

@@ -11,11 +11,16 @@
 //! ([`RateLimits::forget_idle`]), so memory stays bounded by the clients of the last minute or
 //! so, not by every address ever seen.
 //!
+//! With Redis configured ([`SharedLimits`]) every instance spends one budget per key; the
+//! in-process limiters stay the first line and the fallback when Redis does not answer.
+//!
 //! The `/auth/*` limit is chosen by the route the request matched, not by its raw path: the
 //! router decodes percent-escapes (`/api/v1/%61uth/challenge` reaches the challenge handler), so
 //! a test on the raw text would let an encoded path skip the stricter limit.
 
-use std::{net::IpAddr, num::NonZeroU32, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    fmt::Display, hash::Hash, net::IpAddr, num::NonZeroU32, str::FromStr, sync::Arc, time::Duration,
+};
 
 use actix_web::{
     HttpMessage,
@@ -30,6 +35,10 @@ use ipnet::IpNet;
 use j0_domain::UserId;
 
 use crate::{ApiState, BASE_PATH, error::ApiError};
+
+mod shared;
+
+pub use shared::{SharedLimits, Verdict};
 
 /// Requests per minute for each limit; `0` turns that limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,17 +142,32 @@ pub fn client_bucket(ip: IpAddr) -> IpAddr {
 
 type Limiter<K> = DefaultKeyedRateLimiter<K>;
 
-fn limiter<K: Clone + std::hash::Hash + Eq>(per_minute: u32) -> Option<Arc<Limiter<K>>> {
-    NonZeroU32::new(per_minute).map(|n| Arc::new(Limiter::keyed(Quota::per_minute(n))))
+/// One limit: its rate, the instance's own limiter and the name of its keys in Redis.
+#[derive(Debug)]
+struct Limit<K: Clone + Hash + Eq> {
+    kind: &'static str,
+    per_minute: NonZeroU32,
+    local: Limiter<K>,
 }
 
-/// The limiters of one server, shared by its workers.
+fn limit<K: Clone + Hash + Eq>(kind: &'static str, per_minute: u32) -> Option<Arc<Limit<K>>> {
+    NonZeroU32::new(per_minute).map(|n| {
+        Arc::new(Limit {
+            kind,
+            per_minute: n,
+            local: Limiter::keyed(Quota::per_minute(n)),
+        })
+    })
+}
+
+/// The limiters of one server, shared by its workers, and (with Redis) by every instance.
 #[derive(Debug, Clone)]
 pub struct RateLimits {
-    ip: Option<Arc<Limiter<IpAddr>>>,
-    auth: Option<Arc<Limiter<IpAddr>>>,
-    user: Option<Arc<Limiter<UserId>>>,
+    ip: Option<Arc<Limit<IpAddr>>>,
+    auth: Option<Arc<Limit<IpAddr>>>,
+    user: Option<Arc<Limit<UserId>>>,
     proxies: TrustedProxies,
+    shared: Option<SharedLimits>,
 }
 
 /// 429 with the wait, rounded up to whole seconds, at least 1.
@@ -152,26 +176,23 @@ fn rate_limited(wait: Duration) -> ApiError {
     ApiError::rate_limited(secs.max(1))
 }
 
-fn check<K: Clone + std::hash::Hash + Eq>(
-    limiter: &Option<Arc<Limiter<K>>>,
-    key: &K,
-) -> Result<(), ApiError> {
-    match limiter {
-        Some(limiter) => limiter
-            .check_key(key)
-            .map_err(|not_until| rate_limited(not_until.wait_time_from(limiter.clock().now()))),
-        None => Ok(()),
-    }
-}
-
 impl RateLimits {
     /// Limiters at these rates, believing `X-Forwarded-For` from `proxies`.
     pub fn new(rates: RatePerMinute, proxies: TrustedProxies) -> Self {
         Self {
-            ip: limiter(rates.ip),
-            auth: limiter(rates.auth),
-            user: limiter(rates.user),
+            ip: limit("ip", rates.ip),
+            auth: limit("auth", rates.auth),
+            user: limit("user", rates.user),
             proxies,
+            shared: None,
+        }
+    }
+
+    /// The same limits, shared with every instance through `shared`.
+    pub fn shared_through(self, shared: SharedLimits) -> Self {
+        Self {
+            shared: Some(shared),
+            ..self
         }
     }
 
@@ -187,42 +208,65 @@ impl RateLimits {
         )
     }
 
+    /// Counts a request of `key`: first against this instance's limiter (a request it refuses
+    /// never reaches Redis), then against the shared budget, whose verdict wins while Redis
+    /// answers.
+    async fn check<K: Clone + Hash + Eq + Display>(
+        &self,
+        limit: &Option<Arc<Limit<K>>>,
+        key: &K,
+    ) -> Result<(), ApiError> {
+        let Some(limit) = limit else {
+            return Ok(());
+        };
+        limit.local.check_key(key).map_err(|not_until| {
+            rate_limited(not_until.wait_time_from(limit.local.clock().now()))
+        })?;
+        match &self.shared {
+            Some(shared) => match shared.check(limit.kind, key, limit.per_minute).await {
+                Verdict::Refused(wait) => Err(rate_limited(wait)),
+                Verdict::Allowed | Verdict::Unreachable => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
     /// Counts a request from the client counted as `bucket` (see [`client_bucket`]).
-    pub fn check_ip(&self, bucket: IpAddr) -> Result<(), ApiError> {
-        check(&self.ip, &bucket)
+    pub async fn check_ip(&self, bucket: IpAddr) -> Result<(), ApiError> {
+        self.check(&self.ip, &bucket).await
     }
 
     /// Counts a request from `bucket` to a route under `/auth/`.
-    pub fn check_auth(&self, bucket: IpAddr) -> Result<(), ApiError> {
-        check(&self.auth, &bucket)
+    pub async fn check_auth(&self, bucket: IpAddr) -> Result<(), ApiError> {
+        self.check(&self.auth, &bucket).await
     }
 
     /// Counts an authenticated request of `user`.
-    pub fn check_user(&self, user: UserId) -> Result<(), ApiError> {
-        check(&self.user, &user)
+    pub async fn check_user(&self, user: UserId) -> Result<(), ApiError> {
+        self.check(&self.user, &user).await
     }
 
     /// Drops the state of keys that are back to a full burst, and returns the memory.
     pub fn forget_idle(&self) {
         if let Some(l) = &self.ip {
-            l.retain_recent();
-            l.shrink_to_fit();
+            l.local.retain_recent();
+            l.local.shrink_to_fit();
         }
         if let Some(l) = &self.auth {
-            l.retain_recent();
-            l.shrink_to_fit();
+            l.local.retain_recent();
+            l.local.shrink_to_fit();
         }
         if let Some(l) = &self.user {
-            l.retain_recent();
-            l.shrink_to_fit();
+            l.local.retain_recent();
+            l.local.shrink_to_fit();
         }
     }
 
     /// Keys currently tracked, for tests of the bound.
     pub fn tracked_keys(&self) -> usize {
-        self.ip.as_ref().map_or(0, |l| l.len())
-            + self.auth.as_ref().map_or(0, |l| l.len())
-            + self.user.as_ref().map_or(0, |l| l.len())
+        self.ip.as_ref().map_or(0, |l| l.local.len())
+            + self.auth.as_ref().map_or(0, |l| l.local.len())
+            + self.user.as_ref().map_or(0, |l| l.local.len())
     }
 }
 
@@ -250,7 +294,7 @@ pub async fn limit_by_ip(
                 .filter_map(|v| v.to_str().ok());
             let bucket = client_bucket(state.limits.proxies.client_ip(peer.ip(), forwarded));
             req.extensions_mut().insert(ClientBucket(bucket));
-            state.limits.check_ip(bucket)
+            state.limits.check_ip(bucket).await
         }
         _ => Ok(()),
     };
@@ -279,7 +323,7 @@ pub async fn limit_by_route(
         (Some(state), Some(ClientBucket(bucket)))
             if req.match_pattern().is_some_and(|p| is_auth_route(&p)) =>
         {
-            state.limits.check_auth(bucket)
+            state.limits.check_auth(bucket).await
         }
         _ => Ok(()),
     };
@@ -390,8 +434,8 @@ mod tests {
         assert_eq!(client_bucket(ip("::ffff:1.2.3.4")), ip("1.2.3.4"));
     }
 
-    #[test]
-    fn bursts_then_refuses_with_a_whole_second_wait() {
+    #[tokio::test]
+    async fn bursts_then_refuses_with_a_whole_second_wait() {
         let limits = RateLimits::new(
             RatePerMinute {
                 ip: 3,
@@ -402,23 +446,23 @@ mod tests {
         );
         let a = ip("1.1.1.1");
         for _ in 0..3 {
-            assert!(limits.check_ip(a).is_ok());
+            assert!(limits.check_ip(a).await.is_ok());
         }
-        let refused = limits.check_ip(a).unwrap_err();
+        let refused = limits.check_ip(a).await.unwrap_err();
         assert_eq!(refused.code(), "RATE_LIMITED");
         assert!(refused.retry_after().is_some_and(|s| (1..=20).contains(&s)));
-        assert!(limits.check_auth(ip("2.2.2.2")).is_ok());
+        assert!(limits.check_auth(ip("2.2.2.2")).await.is_ok());
         assert!(
-            limits.check_auth(ip("2.2.2.2")).is_err(),
+            limits.check_auth(ip("2.2.2.2")).await.is_err(),
             "auth is stricter"
         );
-        assert!(limits.check_user(UserId(1)).is_ok());
-        assert!(limits.check_user(UserId(1)).is_ok());
-        assert!(limits.check_user(UserId(1)).is_err());
-        assert!(limits.check_user(UserId(2)).is_ok());
+        assert!(limits.check_user(UserId(1)).await.is_ok());
+        assert!(limits.check_user(UserId(1)).await.is_ok());
+        assert!(limits.check_user(UserId(1)).await.is_err());
+        assert!(limits.check_user(UserId(2)).await.is_ok());
         let off = RateLimits::off();
         for _ in 0..1_000 {
-            assert!(off.check_ip(a).is_ok() && off.check_auth(a).is_ok());
+            assert!(off.check_ip(a).await.is_ok() && off.check_auth(a).await.is_ok());
         }
     }
 }

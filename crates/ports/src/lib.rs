@@ -19,10 +19,12 @@ use j0_domain::{
 };
 
 pub mod chain;
+pub mod error_chain;
 pub mod events;
 pub mod ledger;
 pub mod payments;
 
+pub use error_chain::ErrorChain;
 pub use events::{EventHorizon, EventStore, EventStream, OutboxEvent};
 
 /// Storage failed underneath a use case.

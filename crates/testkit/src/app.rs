@@ -149,6 +149,8 @@ fn test_config(db: &TestDatabase) -> Config {
         rate_user_per_min: 0,
         rate_auth_per_min: 0,
         trusted_proxies: Default::default(),
+        redis_url: None,
+        redis_prefix: "j0:".to_owned(),
         cors_allowed_origins: Vec::new(),
         stripe_secret_key: None,
         stripe_webhook_secret: None,

@@ -7,6 +7,7 @@ pub mod anvil;
 mod app;
 mod clock;
 mod db;
+pub mod redis;
 pub mod stripe_fake;
 pub mod wallet;
 mod ws;
