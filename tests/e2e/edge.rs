@@ -23,12 +23,60 @@ async fn routing_failures_answer_in_the_envelope() {
         r.json::<serde_json::Value>().await.unwrap()["code"],
         "NOT_FOUND"
     );
-    app.call(Method::DELETE, "/auth/challenge", None, None)
+    for (method, path, allow) in [
+        (Method::DELETE, "/auth/challenge", "POST"),
+        (Method::PUT, "/jobs", "GET, POST"),
+        (Method::POST, "/jobs/1", "GET"),
+    ] {
+        let r = app.call(method, path, None, None).await;
+        r.assert_error(405, "METHOD_NOT_ALLOWED");
+        assert_eq!(r.headers[header::ALLOW], allow, "{path}");
+    }
+    let r = app
+        .http
+        .post(app.ws_url().replacen("ws", "http", 1))
+        .send()
         .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
-    app.call(Method::PUT, "/jobs", None, None)
-        .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()[header::ALLOW], "GET");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_query_parameters_name_themselves() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    for (query, message) in [
+        ("/jobs?limit=abc", "limit must be an integer"),
+        ("/jobs?limit=1.5", "limit must be an integer"),
+        ("/jobs?limit=0", "limit must be at least 1"),
+        ("/jobs?before=x", "before must be an integer"),
+        ("/jobs?before=0", "before must be at least 1"),
+        ("/jobs?requester_id=x", "requester_id must be an integer"),
+        ("/jobs?requester_id=0", "requester_id must be at least 1"),
+        ("/jobs?worker_id=-1", "worker_id must be at least 1"),
+        ("/jobs?worker_id=0", "worker_id must be at least 1"),
+        (
+            "/jobs?worker_id=9223372036854775808",
+            "worker_id must be at most 9223372036854775807",
+        ),
+        (
+            "/credits/transactions?limit=abc",
+            "limit must be an integer",
+        ),
+        (
+            "/credits/transactions?before=abc",
+            "before must be an integer",
+        ),
+        (
+            "/credits/transactions?before=0",
+            "before must be at least 1",
+        ),
+    ] {
+        let r = user.get(&app, query).await;
+        r.assert_error(400, "VALIDATION_ERROR");
+        assert_eq!(r.body["error"], message, "{query}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

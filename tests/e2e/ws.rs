@@ -476,3 +476,38 @@ async fn a_socket_closes_when_its_token_expires() {
         Ended::Closed(1008, "token expired".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_since_beyond_the_last_event_or_beyond_64_bits_is_refused_before_the_upgrade() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let refused = |since: &'static str| {
+        let url = format!("{}?token={}&since={since}", app.ws_url(), user.token);
+        async move {
+            match WsClient::connect_request(url.into_client_request().unwrap()).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    assert_eq!(response.status(), 400, "since={since}");
+                    let body: Value =
+                        serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+                    assert_eq!(body["code"], "VALIDATION_ERROR");
+                    body["error"].as_str().unwrap().to_owned()
+                }
+                other => panic!("since={since}: expected 400, got {:?}", other.map(|_| ())),
+            }
+        }
+    };
+    assert_eq!(
+        refused("9223372036854775808").await,
+        "since must be at most 9223372036854775807"
+    );
+    assert!(
+        refused("9223372036854775807")
+            .await
+            .starts_with("since must be at most 0")
+    );
+    assert_eq!(refused("-1").await, "since must be at least 0");
+    assert_eq!(refused("x").await, "since must be an integer");
+    // At the last id exactly is a resume with nothing missed.
+    let mut ws = WsClient::connect(&app, &user.token, Some(0)).await;
+    ws.assert_silent(QUIET).await;
+}

@@ -39,7 +39,7 @@ impl EventHorizon {
     /// Whether a client that saw everything up to `since` has missed pruned events.
     pub fn is_truncated_after(&self, since: EventId) -> bool {
         match self.oldest_kept {
-            Some(oldest) => oldest.0 > since.0 + 1,
+            Some(oldest) => oldest.0 > since.0.saturating_add(1),
             None => self.last_assigned.0 > since.0,
         }
     }
@@ -111,6 +111,10 @@ mod tests {
         assert!(!kept.is_truncated_after(EventId(9)));
         assert!(!kept.is_truncated_after(EventId(15)));
         assert!(kept.is_truncated_after(EventId(8)));
+        assert!(
+            !kept.is_truncated_after(EventId(i64::MAX)),
+            "the largest id must not wrap"
+        );
         let empty = EventHorizon {
             oldest_kept: None,
             last_assigned: EventId(20),

@@ -78,7 +78,7 @@ pub fn configure(state: WsState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state)).service(
             web::resource(j0_api::openapi::WS_PATH)
                 .route(web::get().to(session::upgrade))
-                .default_service(web::to(j0_api::method_not_allowed)),
+                .default_service(j0_api::method_not_allowed(&[actix_web::http::Method::GET])),
         );
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use j0_api::{
     error::ApiError,
-    extract::Query,
+    extract::{Query, QueryInt, at_least},
     token::{Caller, authenticate, presented_token},
 };
 use j0_domain::{EventId, job::Capability};
@@ -30,7 +30,7 @@ const REPLAY_PAGE: i64 = 500;
 #[derive(Debug, Deserialize)]
 pub(crate) struct ConnectQuery {
     token: Option<String>,
-    since: Option<i64>,
+    since: Option<QueryInt>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,9 +80,9 @@ pub(crate) async fn upgrade(
     // Listen before checking, so a revocation between the check and the upgrade is heard.
     let revocations = state.hub.revocations();
     let caller = authenticate(&state.api, &token).await?;
-    let since = match since {
-        Some(n) if n < 0 => return Err(ApiError::validation("since: must not be negative")),
-        other => other.map(EventId),
+    let since = match at_least("since", since, 0)? {
+        Some(n) => Some(since_within_horizon(&state, EventId(n)).await?),
+        None => None,
     };
     // Subscribe before replaying, so no live event can fall between the two.
     let live = state.hub.subscribe();
@@ -97,6 +97,19 @@ pub(crate) async fn upgrade(
         run(state, caller, since, (live, revocations), session, stream).await;
     });
     Ok(response)
+}
+
+/// A `since` no larger than the last delivery id ever assigned: a larger one names events
+/// that do not exist, and honouring it would silently hide every event up to it.
+async fn since_within_horizon(state: &WsState, since: EventId) -> Result<EventId, ApiError> {
+    let last = state.api.app.event_horizon().await?.last_assigned;
+    if since > last {
+        return Err(ApiError::validation(format!(
+            "since must be at most {} (the last event id)",
+            last.0
+        )));
+    }
+    Ok(since)
 }
 
 /// Sends `text`, waiting at most the send timeout: a client that does not read is too slow.
