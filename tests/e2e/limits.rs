@@ -186,3 +186,23 @@ async fn cors_answers_only_for_configured_origins() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_origins_listed_with_spaces_are_allowed() {
+    // As clap splits `J0_CORS_ALLOWED_ORIGINS="https://a.example, https://b.example"`.
+    let app = spawn_app_with(|c| {
+        c.cors_allowed_origins = vec!["https://a.example".into(), " https://b.example ".into()]
+    })
+    .await;
+    for origin in ["https://a.example", "https://b.example"] {
+        let r = app
+            .http
+            .get(app.url("/health"))
+            .header(header::ORIGIN, origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{origin}");
+        assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+    }
+}

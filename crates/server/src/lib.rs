@@ -193,11 +193,13 @@ pub async fn start(
         cookie_secure: config.cookie_secure,
         limits: limits.clone(),
     };
+    // `https://a.com, https://b.com` is how people write lists: the spaces are not the origin's.
     let origins: Vec<String> = config
         .cors_allowed_origins
         .iter()
-        .filter(|o| !o.trim().is_empty())
-        .cloned()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
         .collect();
     let (stop_tasks, stopped) = watch::channel(false);
     let hub = Hub::default();
