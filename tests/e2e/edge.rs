@@ -4,7 +4,7 @@
 use reqwest::{Method, header};
 use serde_json::json;
 
-use j0_testkit::spawn_app;
+use j0_testkit::{spawn_app, spawn_app_with};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn routing_failures_answer_in_the_envelope() {
@@ -206,5 +206,32 @@ async fn a_lost_database_is_503_not_500() {
             .get(&app, "/credits/balance")
             .await
             .assert_error(503, "SERVICE_UNAVAILABLE");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_answers_while_every_pool_connection_is_busy() {
+    let app = spawn_app_with(|c| c.db_pool_size = 2).await;
+    let user = app.new_user().await;
+    let lock = app.lock_table("users").await;
+    // Each of these waits on the lock holding a pool connection; together they hold the pool.
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let request = app.http.get(app.url(&format!("/users/{}", user.user_id)));
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // With the pool's 5 s wait this would be a 503: the health check must not queue for it.
+    let health = app.get_anon("/health").await;
+    assert_eq!(
+        health.ok(),
+        json!({"status": "ok", "database": "ok"}),
+        "a busy server is not a dead one"
+    );
+    lock.release().await;
+    for request in busy {
+        let status = request.await.unwrap().unwrap();
+        assert!(status == 200 || status == 503, "{status}");
     }
 }

@@ -12,7 +12,9 @@ pub mod stripe_fake;
 pub mod wallet;
 mod ws;
 
-pub use app::{Response, Session, TestApp, app_secret, sign_in_at, spawn_app, spawn_app_with};
+pub use app::{
+    Response, Session, TableLock, TestApp, app_secret, sign_in_at, spawn_app, spawn_app_with,
+};
 pub use clock::TestClock;
 pub use db::{TestDatabase, admin_url};
 pub use wallet::Wallet;
