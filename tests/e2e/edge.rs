@@ -4,7 +4,7 @@
 use reqwest::{Method, header};
 use serde_json::json;
 
-use j0_testkit::spawn_app;
+use j0_testkit::{spawn_app, spawn_app_with};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn routing_failures_answer_in_the_envelope() {
@@ -23,12 +23,60 @@ async fn routing_failures_answer_in_the_envelope() {
         r.json::<serde_json::Value>().await.unwrap()["code"],
         "NOT_FOUND"
     );
-    app.call(Method::DELETE, "/auth/challenge", None, None)
+    for (method, path, allow) in [
+        (Method::DELETE, "/auth/challenge", "POST"),
+        (Method::PUT, "/jobs", "GET, POST"),
+        (Method::POST, "/jobs/1", "GET"),
+    ] {
+        let r = app.call(method, path, None, None).await;
+        r.assert_error(405, "METHOD_NOT_ALLOWED");
+        assert_eq!(r.headers[header::ALLOW], allow, "{path}");
+    }
+    let r = app
+        .http
+        .post(app.ws_url().replacen("ws", "http", 1))
+        .send()
         .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
-    app.call(Method::PUT, "/jobs", None, None)
-        .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()[header::ALLOW], "GET");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_query_parameters_name_themselves() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    for (query, message) in [
+        ("/jobs?limit=abc", "limit must be an integer"),
+        ("/jobs?limit=1.5", "limit must be an integer"),
+        ("/jobs?limit=0", "limit must be at least 1"),
+        ("/jobs?before=x", "before must be an integer"),
+        ("/jobs?before=0", "before must be at least 1"),
+        ("/jobs?requester_id=x", "requester_id must be an integer"),
+        ("/jobs?requester_id=0", "requester_id must be at least 1"),
+        ("/jobs?worker_id=-1", "worker_id must be at least 1"),
+        ("/jobs?worker_id=0", "worker_id must be at least 1"),
+        (
+            "/jobs?worker_id=9223372036854775808",
+            "worker_id must be at most 9223372036854775807",
+        ),
+        (
+            "/credits/transactions?limit=abc",
+            "limit must be an integer",
+        ),
+        (
+            "/credits/transactions?before=abc",
+            "before must be an integer",
+        ),
+        (
+            "/credits/transactions?before=0",
+            "before must be at least 1",
+        ),
+    ] {
+        let r = user.get(&app, query).await;
+        r.assert_error(400, "VALIDATION_ERROR");
+        assert_eq!(r.body["error"], message, "{query}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,5 +206,32 @@ async fn a_lost_database_is_503_not_500() {
             .get(&app, "/credits/balance")
             .await
             .assert_error(503, "SERVICE_UNAVAILABLE");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_answers_while_every_pool_connection_is_busy() {
+    let app = spawn_app_with(|c| c.db_pool_size = 2).await;
+    let user = app.new_user().await;
+    let lock = app.lock_table("users").await;
+    // Each of these waits on the lock holding a pool connection; together they hold the pool.
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let request = app.http.get(app.url(&format!("/users/{}", user.user_id)));
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // With the pool's 5 s wait this would be a 503: the health check must not queue for it.
+    let health = app.get_anon("/health").await;
+    assert_eq!(
+        health.ok(),
+        json!({"status": "ok", "database": "ok"}),
+        "a busy server is not a dead one"
+    );
+    lock.release().await;
+    for request in busy {
+        let status = request.await.unwrap().unwrap();
+        assert!(status == 200 || status == 503, "{status}");
     }
 }

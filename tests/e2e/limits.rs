@@ -39,6 +39,20 @@ async fn auth_routes_have_their_own_stricter_per_ip_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_encoded_auth_path_counts_against_the_auth_limit() {
+    let app = spawn_app_with(|c| c.rate_auth_per_min = 2).await;
+    let body = json!({ "public_key": "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23" });
+    let encoded = format!("{}/api/v1/%61uth/challenge", app.base_url);
+    for _ in 0..2 {
+        let r = app.http.post(&encoded).json(&body).send().await.unwrap();
+        TestApp::read(r).await.ok();
+    }
+    let r = app.http.post(&encoded).json(&body).send().await.unwrap();
+    assert_limited(&TestApp::read(r).await);
+    assert_limited(&challenge(&app).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_request_counts_per_ip_the_websocket_upgrade_included() {
     let app = spawn_app_with(|c| c.rate_ip_per_min = 4).await;
     let user = app.new_user().await;
@@ -109,6 +123,31 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn forwarded_for_lines_ports_and_ipv6_prefixes_share_one_bucket() {
+    let app = spawn_app_with(|c| {
+        c.rate_ip_per_min = 2;
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    let from = |lines: &'static [&'static str]| {
+        let mut request = app.http.get(app.url("/health"));
+        for line in lines {
+            request = request.header("X-Forwarded-For", *line);
+        }
+        async move { TestApp::read(request.send().await.unwrap()).await }
+    };
+    // The proxy appended its own line: the client's first line must not pick the bucket.
+    from(&["198.51.100.1", "203.0.113.7"]).await.ok();
+    from(&["198.51.100.2", "203.0.113.7:5678"]).await.ok();
+    assert_limited(&from(&["198.51.100.3", "203.0.113.7"]).await);
+
+    from(&["[2001:db8:1:2::1]:443"]).await.ok();
+    from(&["2001:db8:1:2:ffff::9"]).await.ok();
+    assert_limited(&from(&["2001:db8:1:2::abcd"]).await);
+    from(&["2001:db8:1:3::1"]).await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cors_answers_only_for_configured_origins() {
     let preflight = |app: &TestApp, origin: &str| {
         app.http
@@ -146,4 +185,24 @@ async fn cors_answers_only_for_configured_origins() {
             .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
             .is_none()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_origins_listed_with_spaces_are_allowed() {
+    // As clap splits `J0_CORS_ALLOWED_ORIGINS="https://a.example, https://b.example"`.
+    let app = spawn_app_with(|c| {
+        c.cors_allowed_origins = vec!["https://a.example".into(), " https://b.example ".into()]
+    })
+    .await;
+    for origin in ["https://a.example", "https://b.example"] {
+        let r = app
+            .http
+            .get(app.url("/health"))
+            .header(header::ORIGIN, origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{origin}");
+        assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+    }
 }

@@ -13,6 +13,7 @@ mod openapi;
 mod outbox;
 mod payments;
 mod races;
+mod shared_limits;
 mod users;
 mod watcher;
 mod ws;

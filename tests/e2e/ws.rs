@@ -429,3 +429,85 @@ async fn the_server_pings_and_closes_a_silent_connection() {
         Ended::Dropped => {}
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_on_one_instance_closes_the_tokens_sockets_on_every_instance() {
+    let a = spawn_app().await;
+    let b = a.spawn_peer().await;
+    let (user, other) = (a.new_user().await, a.new_user().await);
+    // A second session of the same user (another token) stays open.
+    let same_user_other_token = a.sign_in((*user.wallet).clone()).await;
+    let mut on_b = connect(&b, &user).await;
+    let mut on_a = connect(&a, &user).await;
+    let mut kept = connect(&b, &same_user_other_token).await;
+    let mut stranger = connect(&b, &other).await;
+    // The sockets are registered before the sign-out: a subscription round trip proves it.
+    for ws in [&mut on_b, &mut on_a, &mut kept, &mut stranger] {
+        ws.send(&json!({"action": "subscribe", "capabilities": []}))
+            .await;
+        assert_eq!(ws.next().await["event"], "subscribed");
+    }
+
+    user.post_empty(&a, "/auth/logout").await.ok();
+    let revoked = Ended::Closed(1008, "token revoked".into());
+    assert_eq!(on_b.ended(Duration::from_secs(10)).await, revoked);
+    assert_eq!(on_a.ended(Duration::from_secs(10)).await, revoked);
+    kept.send(&json!({"action": "subscribe", "capabilities": ["opus"]}))
+        .await;
+    assert_eq!(kept.next().await["event"], "subscribed");
+    stranger
+        .send(&json!({"action": "subscribe", "capabilities": ["opus"]}))
+        .await;
+    assert_eq!(stranger.next().await["event"], "subscribed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_socket_closes_when_its_token_expires() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    // Two seconds before the token's exp by the server's clock.
+    app.clock.advance(time::Duration::seconds(86_400 - 2));
+    let mut ws = connect(&app, &user).await;
+    ws.send(&json!({"action": "subscribe", "capabilities": []}))
+        .await;
+    assert_eq!(ws.next().await["event"], "subscribed");
+    assert_eq!(
+        ws.ended(Duration::from_secs(10)).await,
+        Ended::Closed(1008, "token expired".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_since_beyond_the_last_event_or_beyond_64_bits_is_refused_before_the_upgrade() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let refused = |since: &'static str| {
+        let url = format!("{}?token={}&since={since}", app.ws_url(), user.token);
+        async move {
+            match WsClient::connect_request(url.into_client_request().unwrap()).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    assert_eq!(response.status(), 400, "since={since}");
+                    let body: Value =
+                        serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+                    assert_eq!(body["code"], "VALIDATION_ERROR");
+                    body["error"].as_str().unwrap().to_owned()
+                }
+                other => panic!("since={since}: expected 400, got {:?}", other.map(|_| ())),
+            }
+        }
+    };
+    assert_eq!(
+        refused("9223372036854775808").await,
+        "since must be at most 9223372036854775807"
+    );
+    assert!(
+        refused("9223372036854775807")
+            .await
+            .starts_with("since must be at most 0")
+    );
+    assert_eq!(refused("-1").await, "since must be at least 0");
+    assert_eq!(refused("x").await, "since must be an integer");
+    // At the last id exactly is a resume with nothing missed.
+    let mut ws = WsClient::connect(&app, &user.token, Some(0)).await;
+    ws.assert_silent(QUIET).await;
+}

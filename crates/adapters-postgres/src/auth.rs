@@ -143,13 +143,22 @@ impl AuthStore for PgStore {
     async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {
         use schema::revoked_tokens::dsl as r;
         let mut conn = self.conn().await?;
-        diesel::insert_into(r::revoked_tokens)
-            .values((r::jti.eq(jti), r::expires_at.eq(expires_at)))
-            .on_conflict_do_nothing()
-            .execute(&mut conn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            diesel::insert_into(r::revoked_tokens)
+                .values((r::jti.eq(jti), r::expires_at.eq(expires_at)))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            // Delivered to every instance's listener once this commits, never before.
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(crate::events::REVOCATIONS_CHANNEL)
+                .bind::<diesel::sql_types::Text, _>(jti)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+        .map_err(db_error)
     }
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {

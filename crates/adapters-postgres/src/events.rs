@@ -16,12 +16,16 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 
 use j0_domain::{EventId, UserId};
-use j0_ports::{EventHorizon, EventStore, EventStream, OutboxEvent, StoreError, events::Notices};
+use j0_ports::{
+    EventHorizon, EventStore, EventStream, Notice, OutboxEvent, StoreError, events::Notices,
+};
 
 use crate::{PgStore, db_error};
 
 /// The channel the sequencer announces on.
 const CHANNEL: &str = "j0_events";
+/// The channel revocations are announced on, the token id as payload.
+pub(crate) const REVOCATIONS_CHANNEL: &str = "j0_revocations";
 /// How the listening connection names itself in `pg_stat_activity`.
 pub const LISTENER_APPLICATION_NAME: &str = "j0-events-listener";
 
@@ -188,16 +192,18 @@ impl EventStream for PgStore {
         .execute(&mut conn)
         .await
         .map_err(db_error)?;
-        diesel::sql_query(format!("LISTEN {CHANNEL}"))
-            .execute(&mut conn)
-            .await
-            .map_err(db_error)?;
+        for channel in [CHANNEL, REVOCATIONS_CHANNEL] {
+            diesel::sql_query(format!("LISTEN {channel}"))
+                .execute(&mut conn)
+                .await
+                .map_err(db_error)?;
+        }
         Ok(notices_of(conn))
     }
 }
 
-/// The connection's notifications as delivery ids; the stream owns the connection and ends
-/// with it (or on the first error).
+/// The connection's notifications as notices; the stream owns the connection and ends with it
+/// (or on the first error).
 fn notices_of(conn: AsyncPgConnection) -> Notices {
     let stream = futures_util::stream::unfold(conn, |mut conn| async move {
         let next = {
@@ -205,7 +211,13 @@ fn notices_of(conn: AsyncPgConnection) -> Notices {
             notifications.next().await
         };
         match next {
-            Some(Ok(n)) => Some((EventId(n.payload.parse().unwrap_or(0)), conn)),
+            Some(Ok(n)) if n.channel == REVOCATIONS_CHANNEL => {
+                Some((Notice::TokenRevoked(n.payload), conn))
+            }
+            Some(Ok(n)) => Some((
+                Notice::EventsUpTo(EventId(n.payload.parse().unwrap_or(0))),
+                conn,
+            )),
             _ => None,
         }
     });

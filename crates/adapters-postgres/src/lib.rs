@@ -33,12 +33,18 @@ pub use migrate::{MigrationError, ensure_database, run_migrations};
 /// How long a request waits for a free connection before answering 503.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
+/// Longest health check: connecting (when needed) and `SELECT 1` on the health connection.
+const HEALTH_WAIT: Duration = Duration::from_secs(2);
+
 /// The storage adapter: one pool, implementing every storage port.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
-    /// For the connections that cannot come from the pool (the event listener's).
+    /// For the connections that cannot come from the pool (the event listener's, health's).
     url: String,
+    /// The health check's own connection, outside the pool: a server whose pool is exhausted
+    /// by slow requests is busy, not dead, and its health check must say so.
+    health: std::sync::Arc<tokio::sync::Mutex<Option<AsyncPgConnection>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -72,6 +78,7 @@ impl PgStore {
         Ok(Self {
             pool,
             url: database_url.to_owned(),
+            health: Default::default(),
         })
     }
 
@@ -126,13 +133,29 @@ pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
 
 #[async_trait::async_trait]
 impl j0_ports::HealthCheck for PgStore {
+    /// `SELECT 1` on the health connection (opened on first use and after any failure), never
+    /// on a pool connection, within [`HEALTH_WAIT`].
     async fn ping(&self) -> Result<(), StoreError> {
-        use diesel_async::RunQueryDsl;
-        let mut conn = self.conn().await?;
-        diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        use diesel_async::{AsyncConnection, RunQueryDsl};
+        let check = async {
+            let mut slot = self.health.lock().await;
+            let mut conn = match slot.take() {
+                Some(conn) => conn,
+                None => AsyncPgConnection::establish(&self.url)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(Box::new(e)))?,
+            };
+            diesel::sql_query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+            // Only a connection that just answered is kept; a broken one is replaced next time.
+            *slot = Some(conn);
+            Ok(())
+        };
+        match tokio::time::timeout(HEALTH_WAIT, check).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(StoreError::Unavailable(Box::new(elapsed))),
+        }
     }
 }

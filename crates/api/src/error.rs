@@ -9,7 +9,7 @@ use j0_domain::{
     auth::ChallengeRefusal,
     job::{AcceptRefusal, CancelRefusal, CompleteRefusal, FieldError},
 };
-use j0_ports::{AcceptError, CancelError, CompleteError, PostError, StoreError};
+use j0_ports::{AcceptError, CancelError, CompleteError, ErrorChain, PostError, StoreError};
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,21 +107,6 @@ impl ApiError {
     /// The machine-readable code.
     pub fn code(&self) -> &'static str {
         self.code
-    }
-}
-
-/// Displays an error with its sources, `a: b: c`.
-struct ErrorChain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(e) = source {
-            write!(f, ": {e}")?;
-            source = e.source();
-        }
-        Ok(())
     }
 }
 

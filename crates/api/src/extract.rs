@@ -122,29 +122,81 @@ impl PathId {
     }
 }
 
-/// Query parameters read with serde, refusing bad values with the field's name.
+/// Query parameters read with serde, refusing bad values with the parameter's name first
+/// (`limit must be an integer`).
 #[derive(Debug)]
 pub struct Query<T>(pub T);
+
+/// Reads `T` from a query string, naming the offending parameter in the error.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let parser = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(parser).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::validation(format!("query string {inner}"))
+        } else {
+            ApiError::validation(format!("{path} {inner}"))
+        }
+    })
+}
 
 impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = serde_urlencoded::from_str::<T>(req.query_string())
-            .map(Query)
-            .map_err(|e| ApiError::validation(format!("query: {e}")));
-        std::future::ready(parsed)
+        std::future::ready(parse_query(req.query_string()).map(Query))
+    }
+}
+
+/// An integer query parameter. Its errors read after the parameter's name: "must be an
+/// integer", or "must be at most 9223372036854775807" for one that does not fit in 64 bits
+/// (never wrapped, never clamped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryInt(pub i64);
+
+impl<'de> serde::Deserialize<'de> for QueryInt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = QueryInt;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<QueryInt, E> {
+                let digits = text.strip_prefix('-').unwrap_or(text);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(E::custom("must be an integer"));
+                }
+                text.parse().map(QueryInt).map_err(|_| {
+                    if text.starts_with('-') {
+                        E::custom(format!("must be at least {}", i64::MIN))
+                    } else {
+                        E::custom(format!("must be at most {}", i64::MAX))
+                    }
+                })
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// `value` of the parameter `name`, refused below `min` with the parameter's name first.
+pub fn at_least(name: &str, value: Option<QueryInt>, min: i64) -> Result<Option<i64>, ApiError> {
+    match value {
+        Some(QueryInt(n)) if n < min => Err(ApiError::validation(format!(
+            "{name} must be at least {min}"
+        ))),
+        other => Ok(other.map(|q| q.0)),
     }
 }
 
 /// Reads `limit` for a list: default when absent, capped at `max`, 400 below 1.
-pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(default),
-        Some(n) if n < 1 => Err(ApiError::validation("limit: must be at least 1")),
-        Some(n) => Ok(n.min(max)),
-    }
+pub fn page_limit(limit: Option<QueryInt>, default: i64, max: i64) -> Result<i64, ApiError> {
+    Ok(at_least("limit", limit, 1)?.map_or(default, |n| n.min(max)))
 }
 
 #[cfg(test)]
@@ -163,7 +215,45 @@ mod tests {
     #[test]
     fn limits_cap_and_refuse() {
         assert_eq!(page_limit(None, 50, 100).ok(), Some(50));
-        assert_eq!(page_limit(Some(500), 50, 100).ok(), Some(100));
-        assert!(page_limit(Some(0), 50, 100).is_err());
+        assert_eq!(page_limit(Some(QueryInt(500)), 50, 100).ok(), Some(100));
+        assert!(page_limit(Some(QueryInt(0)), 50, 100).is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Params {
+        limit: Option<QueryInt>,
+        #[allow(dead_code)]
+        status: Option<String>,
+    }
+
+    fn message(query: &str) -> String {
+        match parse_query::<Params>(query) {
+            Ok(p) => format!("ok {:?}", p.limit),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_query_parameters_name_themselves_first() {
+        assert_eq!(message("limit=7&status=posted"), "ok Some(QueryInt(7))");
+        assert_eq!(message(""), "ok None");
+        for bad in ["abc", "1.5", "", "-", "1e3", "%20"] {
+            assert_eq!(
+                message(&format!("limit={bad}")),
+                "400 VALIDATION_ERROR: limit must be an integer",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            message("limit=9223372036854775808"),
+            "400 VALIDATION_ERROR: limit must be at most 9223372036854775807"
+        );
+        assert_eq!(message("limit=-3"), "ok Some(QueryInt(-3))");
+        assert_eq!(
+            at_least("worker_id", Some(QueryInt(0)), 1)
+                .unwrap_err()
+                .to_string(),
+            "400 VALIDATION_ERROR: worker_id must be at least 1"
+        );
     }
 }

@@ -122,13 +122,17 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                 .map(|e| declared_body_limit(&e.method, &full_path))
                 .max()
                 .unwrap_or(DEFAULT_BODY_LIMIT);
-            let mut resource = resource(first.path).app_data(BodyLimit(limit));
+            let methods: Vec<Method> = same_path().map(|e| e.method.clone()).collect();
+            let mut resource = web::resource(first.path)
+                .app_data(BodyLimit(limit))
+                .default_service(method_not_allowed(&methods));
             for endpoint in same_path() {
                 resource = resource.route((endpoint.handler)(
                     web::route().method(endpoint.method.clone()),
                 ));
             }
-            scope = scope.service(resource);
+            scope = scope
+                .service(resource.wrap(actix_web::middleware::from_fn(ratelimit::limit_by_route)));
         }
         cfg.app_data(web::Data::new(state))
             .app_data(web::Data::new(openapi::document()))
@@ -144,18 +148,29 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// A resource that answers 405 in the envelope for methods it has no route for.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-/// The answer for a known path asked with a method it does not serve.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "Method not allowed",
-    ))
+/// The answer for a known path asked with a method it does not serve: 405 in the envelope,
+/// with the `Allow` header listing the methods it does serve (RFC 9110 §15.5.6).
+pub fn method_not_allowed(allowed: &[Method]) -> actix_web::Route {
+    let allow = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    web::to(move || {
+        let allow = header::HeaderValue::from_str(&allow).ok();
+        async move {
+            let error = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Method not allowed",
+            );
+            let mut response = actix_web::ResponseError::error_response(&error);
+            if let Some(allow) = allow {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            response
+        }
+    })
 }
 
 /// The answer for a path no route matches.

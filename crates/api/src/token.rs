@@ -196,7 +196,7 @@ pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiEr
         .map_err(|_| ApiError::unauthorized())?;
     let expires_at =
         OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|_| ApiError::unauthorized())?;
-    state.limits.check_user(user)?;
+    state.limits.check_user(user).await?;
     if state.app.is_token_revoked(&claims.jti).await? {
         return Err(ApiError::unauthorized());
     }

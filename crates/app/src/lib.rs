@@ -337,7 +337,7 @@ impl App {
         self.ports.events.prune_events(self.now() - retention).await
     }
 
-    /// Listens for newly numbered events.
+    /// Listens for newly numbered events and revoked tokens.
     pub async fn listen_events(&self) -> Result<Notices, StoreError> {
         self.ports.event_stream.listen().await
     }

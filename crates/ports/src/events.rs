@@ -39,15 +39,26 @@ impl EventHorizon {
     /// Whether a client that saw everything up to `since` has missed pruned events.
     pub fn is_truncated_after(&self, since: EventId) -> bool {
         match self.oldest_kept {
-            Some(oldest) => oldest.0 > since.0 + 1,
+            Some(oldest) => oldest.0 > since.0.saturating_add(1),
             None => self.last_assigned.0 > since.0,
         }
     }
 }
 
-/// A stream of "events up to this id are readable" notices; it ends when the listening
-/// connection is lost, and the listener then re-reads from its last seen id.
-pub type Notices = Pin<Box<dyn Stream<Item = EventId> + Send>>;
+/// What every instance hears on its listening connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Events up to this delivery id are readable.
+    EventsUpTo(EventId),
+    /// The token with this id was revoked (signed out) on some instance: sockets holding it
+    /// must close.
+    TokenRevoked(String),
+}
+
+/// A stream of [`Notice`]s; it ends when the listening connection is lost, and the listener
+/// then re-reads events from its last seen id and re-checks the tokens of its sockets (notices
+/// sent while nobody listened are not repeated).
+pub type Notices = Pin<Box<dyn Stream<Item = Notice> + Send>>;
 
 /// The outbox, read side and housekeeping.
 #[async_trait]
@@ -78,8 +89,9 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
-/// Announcements that new events are readable, shared by every instance. A notice carries only
-/// a delivery id; the events themselves are read from the [`EventStore`].
+/// Announcements shared by every instance: new events are readable (the notice carries only a
+/// delivery id; the events themselves are read from the [`EventStore`]), and tokens were
+/// revoked ([`crate::AuthStore::revoke_token`] announces each).
 #[async_trait]
 pub trait EventStream: Send + Sync + std::fmt::Debug {
     /// Starts listening on a connection of its own; the stream ends if that connection is lost.
@@ -99,6 +111,10 @@ mod tests {
         assert!(!kept.is_truncated_after(EventId(9)));
         assert!(!kept.is_truncated_after(EventId(15)));
         assert!(kept.is_truncated_after(EventId(8)));
+        assert!(
+            !kept.is_truncated_after(EventId(i64::MAX)),
+            "the largest id must not wrap"
+        );
         let empty = EventHorizon {
             oldest_kept: None,
             last_assigned: EventId(20),

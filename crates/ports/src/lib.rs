@@ -19,11 +19,13 @@ use j0_domain::{
 };
 
 pub mod chain;
+pub mod error_chain;
 pub mod events;
 pub mod ledger;
 pub mod payments;
 
-pub use events::{EventHorizon, EventStore, EventStream, OutboxEvent};
+pub use error_chain::ErrorChain;
+pub use events::{EventHorizon, EventStore, EventStream, Notice, OutboxEvent};
 
 /// Storage failed underneath a use case.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +102,9 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug {
         signup_promo: Cents,
     ) -> Result<User, ConsumeError>;
 
-    /// Refuses the token `jti` until `expires_at`.
+    /// Refuses the token `jti` until `expires_at`, and announces the revocation to every
+    /// instance's [`EventStream`] in the same transaction (so open WebSockets holding the token
+    /// close).
     async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Whether `jti` was revoked.
@@ -305,7 +309,7 @@ pub struct Ports {
     pub ledger: Arc<dyn ledger::LedgerStore>,
     /// The outbox's read side.
     pub events: Arc<dyn EventStore>,
-    /// Notices of newly numbered events.
+    /// Notices of newly numbered events and of revoked tokens.
     pub event_stream: Arc<dyn EventStream>,
     /// Card payments, when configured.
     pub payments: Option<Arc<dyn payments::PaymentProvider>>,

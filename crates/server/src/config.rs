@@ -168,6 +168,14 @@ pub struct Config {
     #[arg(long, env = "J0_TRUSTED_PROXIES", default_value = "", value_parser = parse_proxies)]
     pub trusted_proxies: TrustedProxies,
 
+    /// Redis shared by every instance for the rate limits; unset, each instance limits alone.
+    #[arg(long, env = "J0_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every key j0 writes to Redis (several deployments may share one Redis).
+    #[arg(long, env = "J0_REDIS_PREFIX", default_value = "j0:")]
+    pub redis_prefix: String,
+
     /// Comma-separated origins allowed to call the API from a browser, with credentials;
     /// empty (the default) sends no CORS headers at all.
     #[arg(

@@ -14,7 +14,7 @@ use j0_adapters_postgres::{PgStore, cluster::PrivateCluster};
 use j0_adapters_stripe::StripeGateway;
 use j0_api::{
     ApiState, TokenService,
-    ratelimit::{RateLimits, RatePerMinute},
+    ratelimit::{RateLimits, RatePerMinute, SharedLimits},
 };
 use j0_app::{App, CheckoutSettings, DepositSettings, Scan, Settings};
 use j0_domain::{Cents, auth::AuthDomain};
@@ -174,7 +174,7 @@ pub async fn start(
     }
     let store = PgStore::connect(database_url, config.db_pool_size as usize)?;
     let app = build_app(&store, clock, config)?;
-    let limits = RateLimits::new(
+    let mut limits = RateLimits::new(
         RatePerMinute {
             ip: config.rate_ip_per_min,
             user: config.rate_user_per_min,
@@ -182,17 +182,24 @@ pub async fn start(
         },
         config.trusted_proxies.clone(),
     );
+    if let Some(url) = &config.redis_url {
+        let shared = SharedLimits::new(url, &config.redis_prefix).context("J0_REDIS_URL")?;
+        limits = limits.shared_through(shared);
+        tracing::info!(prefix = %config.redis_prefix, "rate limits shared through Redis");
+    }
     let state = ApiState {
         app: app.clone(),
         tokens,
         cookie_secure: config.cookie_secure,
         limits: limits.clone(),
     };
+    // `https://a.com, https://b.com` is how people write lists: the spaces are not the origin's.
     let origins: Vec<String> = config
         .cors_allowed_origins
         .iter()
-        .filter(|o| !o.trim().is_empty())
-        .cloned()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
         .collect();
     let (stop_tasks, stopped) = watch::channel(false);
     let hub = Hub::default();

@@ -36,6 +36,26 @@ pub struct TestApp {
     pub db: Arc<TestDatabase>,
 }
 
+/// A table lock held by [`TestApp::lock_table`]; dropping it closes its connection, which
+/// releases the lock too.
+pub struct TableLock {
+    conn: diesel_async::AsyncPgConnection,
+}
+
+impl std::fmt::Debug for TableLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableLock").finish_non_exhaustive()
+    }
+}
+
+impl TableLock {
+    /// Releases the lock.
+    pub async fn release(mut self) {
+        use diesel_async::SimpleAsyncConnection;
+        self.conn.batch_execute("ROLLBACK").await.expect("unlock");
+    }
+}
+
 /// An HTTP answer: status, headers and the JSON body (`Null` when empty or not JSON).
 #[derive(Debug)]
 pub struct Response {
@@ -145,6 +165,8 @@ fn test_config(db: &TestDatabase) -> Config {
         rate_user_per_min: 0,
         rate_auth_per_min: 0,
         trusted_proxies: Default::default(),
+        redis_url: None,
+        redis_prefix: "j0:".to_owned(),
         cors_allowed_origins: Vec::new(),
         stripe_secret_key: None,
         stripe_webhook_secret: None,
@@ -313,6 +335,21 @@ impl TestApp {
         .execute(&mut conn)
         .await
         .expect("insert events");
+    }
+
+    /// Locks `table` against every other statement until the returned lock is released, so
+    /// requests that read it wait, each holding one of the server's pool connections.
+    pub async fn lock_table(&self, table: &str) -> TableLock {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+        let mut conn = AsyncPgConnection::establish(self.db.url())
+            .await
+            .expect("connect");
+        conn.batch_execute(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .expect("lock the table");
+        TableLock { conn }
     }
 
     /// Terminates this database's event-listener connections; returns how many.

@@ -9,12 +9,14 @@ mod clock;
 mod db;
 pub mod process;
 pub mod proxy;
+pub mod redis;
 pub mod stripe_fake;
 pub mod wallet;
 mod ws;
 
 pub use app::{
-    Response, Session, TestApp, app_secret, client_at, sign_in_at, spawn_app, spawn_app_with,
+    Response, Session, TableLock, TestApp, app_secret, client_at, sign_in_at, spawn_app,
+    spawn_app_with,
 };
 pub use clock::TestClock;
 pub use db::{TestDatabase, admin_url};

@@ -1,4 +1,5 @@
-//! Follows the outbox and publishes each event, rendered once, to this instance's connections.
+//! Follows the outbox and publishes each event, rendered once, to this instance's connections;
+//! relays token revocations announced by any instance to the connections holding those tokens.
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,7 +10,7 @@ use tokio::sync::{broadcast, watch};
 
 use j0_app::App;
 use j0_domain::{EventId, UserId, job::Capability, time::rfc3339};
-use j0_ports::OutboxEvent;
+use j0_ports::{Notice, OutboxEvent};
 
 /// Events a connection may fall behind before it is closed as too slow.
 pub const QUEUE_BOUND: usize = 4096;
@@ -62,16 +63,31 @@ impl Delivery {
     }
 }
 
-/// This instance's live events.
+/// What a connection is told about tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// This token was revoked: a connection holding it closes.
+    Token(Arc<str>),
+    /// Revocations may have been missed (the listener was down): every connection asks the
+    /// database about its own token.
+    RecheckAll,
+}
+
+/// Revocations a connection may fall behind before it re-checks its token in the database.
+const REVOCATION_BOUND: usize = 1024;
+
+/// This instance's live events and revocations.
 #[derive(Debug, Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Delivery>>,
+    revocations: broadcast::Sender<Revocation>,
 }
 
 impl Default for Hub {
     fn default() -> Self {
         Self {
             sender: broadcast::channel(QUEUE_BOUND).0,
+            revocations: broadcast::channel(REVOCATION_BOUND).0,
         }
     }
 }
@@ -80,6 +96,16 @@ impl Hub {
     /// A receiver of every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivery>> {
         self.sender.subscribe()
+    }
+
+    /// A receiver of every revocation heard from now on.
+    pub fn revocations(&self) -> broadcast::Receiver<Revocation> {
+        self.revocations.subscribe()
+    }
+
+    fn announce(&self, revocation: Revocation) {
+        // No receivers is fine: nobody is connected to this instance.
+        let _ = self.revocations.send(revocation);
     }
 
     fn publish(&self, event: &OutboxEvent) {
@@ -134,12 +160,16 @@ pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
                 }
             }
         };
+        // Revocations announced while nobody listened are not repeated: ask every socket to
+        // check its own token.
+        hub.announce(Revocation::RecheckAll);
         last = drain(&app, &hub, last).await;
         loop {
             tokio::select! {
                 notice = notices.next() => match notice {
-                    Some(up_to) if up_to <= last => {}
-                    Some(_) => last = drain(&app, &hub, last).await,
+                    Some(Notice::TokenRevoked(jti)) => hub.announce(Revocation::Token(jti.into())),
+                    Some(Notice::EventsUpTo(up_to)) if up_to <= last => {}
+                    Some(Notice::EventsUpTo(_)) => last = drain(&app, &hub, last).await,
                     None => {
                         tracing::warn!(last_id = last.0, "event listener lost; listening again");
                         break;

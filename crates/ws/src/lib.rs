@@ -13,6 +13,11 @@
 //!    given, so the seam has no duplicate and no gap.
 //! 3. Sends wait at most a few seconds; a client that does not read, or falls further behind
 //!    than the channel holds, is closed (1008) instead of being buffered for.
+//!
+//! A connection lives no longer than its token: it closes (1008, `token expired`) at the
+//! token's `exp`, and (1008, `token revoked`) as soon as a sign-out on any instance is
+//! announced (`NOTIFY` in the revocation's own transaction), with a periodic re-check in the
+//! database as the backstop.
 
 pub mod hub;
 mod session;
@@ -37,6 +42,9 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Largest frame a client may send.
     pub max_frame_bytes: usize,
+    /// How often a connection asks the database whether its token was revoked, the backstop
+    /// behind the revocation notices (which close a socket within moments).
+    pub token_recheck_every: Duration,
 }
 
 impl Default for Limits {
@@ -46,6 +54,7 @@ impl Default for Limits {
             silence_limit: Duration::from_secs(60),
             send_timeout: Duration::from_secs(5),
             max_frame_bytes: 64 * 1024,
+            token_recheck_every: Duration::from_secs(30),
         }
     }
 }
@@ -69,7 +78,7 @@ pub fn configure(state: WsState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state)).service(
             web::resource(j0_api::openapi::WS_PATH)
                 .route(web::get().to(session::upgrade))
-                .default_service(web::to(j0_api::method_not_allowed)),
+                .default_service(j0_api::method_not_allowed(&[actix_web::http::Method::GET])),
         );
     }
 }

@@ -1,6 +1,6 @@
 //! One WebSocket connection: authenticate before the upgrade, replay after `since`, then relay
 //! live events addressed to this user, answer subscriptions, ping, and close when the client is
-//! silent, too slow, or the server stops.
+//! silent, too slow, its token expires or is revoked (on any instance), or the server stops.
 
 use std::{collections::HashSet, convert::Infallible, sync::Arc, time::Instant};
 
@@ -9,16 +9,20 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use j0_api::{
     error::ApiError,
-    extract::Query,
+    extract::{Query, QueryInt, at_least},
     token::{Caller, authenticate, presented_token},
 };
 use j0_domain::{EventId, job::Capability};
+use j0_ports::ErrorChain;
 
-use crate::{WsState, hub::Delivery};
+use crate::{
+    WsState,
+    hub::{Delivery, Revocation},
+};
 
 /// Replayed events read per query.
 const REPLAY_PAGE: i64 = 500;
@@ -26,7 +30,7 @@ const REPLAY_PAGE: i64 = 500;
 #[derive(Debug, Deserialize)]
 pub(crate) struct ConnectQuery {
     token: Option<String>,
-    since: Option<i64>,
+    since: Option<QueryInt>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +44,8 @@ enum Ending {
     ClientClosed,
     Idle,
     TooSlow,
+    TokenExpired,
+    TokenRevoked,
     ShuttingDown,
 }
 
@@ -49,6 +55,8 @@ impl Ending {
             Ending::ClientClosed => return None,
             Ending::Idle => (CloseCode::Away, "idle timeout"),
             Ending::TooSlow => (CloseCode::Policy, "client too slow"),
+            Ending::TokenExpired => (CloseCode::Policy, "token expired"),
+            Ending::TokenRevoked => (CloseCode::Policy, "token revoked"),
             Ending::ShuttingDown => (CloseCode::Away, "server shutting down"),
         };
         Some(CloseReason {
@@ -69,10 +77,12 @@ pub(crate) async fn upgrade(
     let token = presented_token(&req)?
         .or(token)
         .ok_or_else(ApiError::unauthorized)?;
+    // Listen before checking, so a revocation between the check and the upgrade is heard.
+    let revocations = state.hub.revocations();
     let caller = authenticate(&state.api, &token).await?;
-    let since = match since {
-        Some(n) if n < 0 => return Err(ApiError::validation("since: must not be negative")),
-        other => other.map(EventId),
+    let since = match at_least("since", since, 0)? {
+        Some(n) => Some(since_within_horizon(&state, EventId(n)).await?),
+        None => None,
     };
     // Subscribe before replaying, so no live event can fall between the two.
     let live = state.hub.subscribe();
@@ -84,9 +94,22 @@ pub(crate) async fn upgrade(
         .max_continuation_size(state.limits.max_frame_bytes);
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        run(state, caller, since, live, session, stream).await;
+        run(state, caller, since, (live, revocations), session, stream).await;
     });
     Ok(response)
+}
+
+/// A `since` no larger than the last delivery id ever assigned: a larger one names events
+/// that do not exist, and honouring it would silently hide every event up to it.
+async fn since_within_horizon(state: &WsState, since: EventId) -> Result<EventId, ApiError> {
+    let last = state.api.app.event_horizon().await?.last_assigned;
+    if since > last {
+        return Err(ApiError::validation(format!(
+            "since must be at most {} (the last event id)",
+            last.0
+        )));
+    }
+    Ok(since)
 }
 
 /// Sends `text`, waiting at most the send timeout: a client that does not read is too slow.
@@ -169,15 +192,39 @@ fn subscribe(text: &str, filter: &mut HashSet<Capability>) -> serde_json::Value 
     }
 }
 
+/// Whether the caller's token still holds: unexpired by the application's clock and not
+/// revoked. A database that cannot answer keeps the socket open (the next check decides).
+async fn token_holds(state: &WsState, caller: &Caller) -> Result<(), Ending> {
+    if state.api.app.now() >= caller.expires_at {
+        return Err(Ending::TokenExpired);
+    }
+    match state.api.app.is_token_revoked(&caller.jti).await {
+        Ok(true) => Err(Ending::TokenRevoked),
+        Ok(false) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "re-checking a WebSocket token failed");
+            Ok(())
+        }
+    }
+}
+
+/// What a connection hears from the hub: live events and revocations.
+type Feeds = (Receiver<Arc<Delivery>>, Receiver<Revocation>);
+
 async fn run(
     state: Arc<WsState>,
     caller: Caller,
     since: Option<EventId>,
-    mut live: tokio::sync::broadcast::Receiver<Arc<Delivery>>,
+    (mut live, mut revocations): Feeds,
     mut session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
     let mut shutdown = state.shutdown.clone();
+    let left: std::time::Duration = (caller.expires_at - state.api.app.now())
+        .try_into()
+        .unwrap_or_default();
+    let expiry = tokio::time::sleep(left);
+    tokio::pin!(expiry);
     let outcome: Result<Infallible, Ending> = async {
         let mut sent_up_to = match since {
             Some(since) => replay(&state, &mut session, &caller, since).await?,
@@ -187,8 +234,22 @@ async fn run(
         let mut heard = Instant::now();
         let mut ping = tokio::time::interval(state.limits.ping_every);
         ping.tick().await;
+        let mut recheck = tokio::time::interval(state.limits.token_recheck_every);
+        recheck.tick().await;
         loop {
             tokio::select! {
+                () = &mut expiry => return Err(Ending::TokenExpired),
+                revocation = revocations.recv() => match revocation {
+                    Ok(Revocation::Token(jti)) if *jti == *caller.jti => {
+                        return Err(Ending::TokenRevoked);
+                    }
+                    Ok(Revocation::Token(_)) => {}
+                    Ok(Revocation::RecheckAll) | Err(RecvError::Lagged(_)) => {
+                        token_holds(&state, &caller).await?;
+                    }
+                    Err(RecvError::Closed) => return Err(Ending::ShuttingDown),
+                },
+                _ = recheck.tick() => token_holds(&state, &caller).await?,
                 delivery = live.recv() => match delivery {
                     Ok(d) if d.id <= sent_up_to || !is_for(&d, &caller, &filter) => {}
                     Ok(d) => {

@@ -10,7 +10,7 @@ use j0_wire::credits::{Transaction, Transactions};
 use crate::{
     ApiState,
     error::ApiError,
-    extract::{Query, page_limit},
+    extract::{Query, QueryInt, at_least, page_limit},
     token::Caller,
 };
 
@@ -19,11 +19,11 @@ use crate::{
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
     /// Rows per page: default 50; above 100 is capped to 100; below 1 is a 400.
-    #[param(minimum = 1)]
-    limit: Option<i64>,
+    #[param(minimum = 1, value_type = Option<i64>)]
+    limit: Option<QueryInt>,
     /// Only rows with a smaller transaction id: the last `id` of the previous page.
-    #[param(minimum = 1)]
-    before: Option<i64>,
+    #[param(minimum = 1, value_type = Option<i64>)]
+    before: Option<QueryInt>,
 }
 
 /// The caller's balance.
@@ -59,7 +59,7 @@ pub(crate) async fn transactions(
     query: Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.0.limit, 50, 100)?;
-    let before = query.0.before.map(TransactionId);
+    let before = at_least("before", query.0.before, 1)?.map(TransactionId);
     let rows = state.app.history(caller.user, before, limit).await?;
     let transactions = rows
         .into_iter()

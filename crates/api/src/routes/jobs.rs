@@ -18,7 +18,7 @@ use j0_wire::{
 use crate::{
     ApiState,
     error::ApiError,
-    extract::{Json, PathId, Query, page_limit},
+    extract::{Json, PathId, Query, QueryInt, at_least, page_limit},
     token::Caller,
 };
 
@@ -54,20 +54,20 @@ pub(crate) struct ListQuery {
     #[param(value_type = Option<j0_wire::schema::JobStatusSchema>)]
     status: Option<String>,
     /// Only jobs posted by this user.
-    #[param(minimum = 1)]
-    requester_id: Option<i64>,
+    #[param(minimum = 1, value_type = Option<i64>)]
+    requester_id: Option<QueryInt>,
     /// Only jobs accepted by this user.
-    #[param(minimum = 1)]
-    worker_id: Option<i64>,
+    #[param(minimum = 1, value_type = Option<i64>)]
+    worker_id: Option<QueryInt>,
     /// Only jobs for this model; an unknown capability is a 400.
     #[param(value_type = Option<j0_wire::schema::CapabilitySchema>)]
     capability: Option<String>,
     /// Jobs per page: default 50; above 100 is capped to 100; below 1 is a 400.
-    #[param(minimum = 1)]
-    limit: Option<i64>,
+    #[param(minimum = 1, value_type = Option<i64>)]
+    limit: Option<QueryInt>,
     /// Only jobs with a smaller id: the last `job_id` of the previous page.
-    #[param(minimum = 1)]
-    before: Option<i64>,
+    #[param(minimum = 1, value_type = Option<i64>)]
+    before: Option<QueryInt>,
 }
 
 fn job_not_found() -> ApiError {
@@ -143,10 +143,10 @@ pub(crate) async fn list(
     let q = query.0;
     let filter = JobFilter {
         status: q.status.as_deref().map(JobStatus::parse).transpose()?,
-        requester_id: q.requester_id.map(UserId),
-        worker_id: q.worker_id.map(UserId),
+        requester_id: at_least("requester_id", q.requester_id, 1)?.map(UserId),
+        worker_id: at_least("worker_id", q.worker_id, 1)?.map(UserId),
         capability: q.capability.as_deref().map(Capability::parse).transpose()?,
-        before: q.before.map(JobId),
+        before: at_least("before", q.before, 1)?.map(JobId),
         limit: page_limit(q.limit, 50, 100)?,
     };
     let jobs = state.app.jobs(&filter).await?;
