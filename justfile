@@ -6,10 +6,9 @@ export CARGO_BUILD_JOBS := "2"
 run:
     cargo run --release
 
-# Every test: unit, property, end-to-end and binary tests, against real PostgreSQL.
+# Every test: unit, property, end-to-end, binary, CLI and MCP tests, and both SDKs' suites.
 test:
-    npm ci --no-audit --no-fund
-    cargo nextest run --workspace
+    tests/run
 
 # Format check, clippy with warnings as errors, and the hexagon check.
 lint:
