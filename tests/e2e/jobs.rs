@@ -440,6 +440,111 @@ async fn accept_refusals_come_in_the_contracts_order() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_worker_at_the_open_jobs_cap_is_refused_only_after_every_other_rule() {
+    let app = spawn_app_with(|c| {
+        c.sweep_interval_ms = 3_600_000;
+        c.max_open_jobs_per_worker = 2;
+    })
+    .await;
+    let requester = app.funded_user(1_000).await;
+    let worker = app.funded_user(100).await;
+    let accept = |id: i64| format!("/jobs/{id}/accept");
+
+    let held = [
+        requester.post_job(&app, 10).await,
+        requester.post_job(&app, 10).await,
+    ];
+    for id in held {
+        worker.post_empty(&app, &accept(id)).await.ok();
+    }
+    let cancelled = requester.post_job(&app, 10).await;
+    requester
+        .post_empty(&app, &format!("/jobs/{cancelled}/cancel"))
+        .await
+        .ok();
+    let own = worker.post_job(&app, 10).await;
+    let open = requester.post_job(&app, 10).await;
+
+    // Every answer the contract gives before the cap stays as it was.
+    worker
+        .post_empty(&app, "/jobs/999999/accept")
+        .await
+        .assert_error(404, "JOB_NOT_FOUND");
+    worker
+        .post_empty(&app, &accept(own))
+        .await
+        .assert_error(403, "OWN_JOB");
+    worker
+        .post_empty(&app, &accept(held[0]))
+        .await
+        .assert_error(400, "JOB_ALREADY_ACCEPTED");
+    worker
+        .post_empty(&app, &accept(cancelled))
+        .await
+        .assert_error(400, "JOB_NOT_AVAILABLE");
+
+    let r = worker.post_empty(&app, &accept(open)).await;
+    r.assert_error(400, "TOO_MANY_OPEN_JOBS");
+    assert_eq!(
+        r.body["error"],
+        "Too many open jobs: at most 2 accepted at once"
+    );
+    let job = requester.get(&app, &format!("/jobs/{open}")).await.ok();
+    assert_eq!(job["status"], "posted");
+    assert_eq!(job["worker_id"], Value::Null);
+    assert!(
+        app.outbox()
+            .await
+            .iter()
+            .all(|(kind, _, data)| !(kind == "job.accepted" && data["job_id"] == open)),
+        "a refused accept announced nothing"
+    );
+
+    // Finishing one frees a place; so does a deadline passing, before any sweep.
+    worker
+        .post(
+            &app,
+            &format!("/jobs/{}/complete", held[0]),
+            &json!({ "result": "done" }),
+        )
+        .await
+        .ok();
+    worker.post_empty(&app, &accept(open)).await.ok();
+    let another = requester.post_job(&app, 10).await;
+    worker
+        .post_empty(&app, &accept(another))
+        .await
+        .assert_error(400, "TOO_MANY_OPEN_JOBS");
+    app.clock.advance(Duration::seconds(30));
+    worker.post_empty(&app, &accept(another)).await.ok();
+    app.core.expire_due(100).await.unwrap();
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cap_of_zero_lets_one_worker_hold_any_number_of_jobs() {
+    let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 0).await;
+    let requester = app.funded_user(1_000).await;
+    let worker = app.new_user().await;
+    for _ in 0..12 {
+        let id = requester.post_job(&app, 10).await;
+        worker
+            .post_empty(&app, &format!("/jobs/{id}/accept"))
+            .await
+            .ok();
+    }
+    let mine = worker
+        .get(
+            &app,
+            &format!("/jobs?status=accepted&worker_id={}", worker.user_id),
+        )
+        .await
+        .ok();
+    assert_eq!(mine["jobs"].as_array().unwrap().len(), 12);
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn complete_refusals_come_in_the_contracts_order_with_or_without_the_sweeper() {
     let app = spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await;
     let requester = app.funded_user(1_000).await;

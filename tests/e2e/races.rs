@@ -95,6 +95,57 @@ async fn of_fifty_concurrent_accepts_exactly_one_wins() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn one_worker_accepting_ten_jobs_at_once_under_a_cap_of_three_gets_exactly_three() {
+    let app = Arc::new(spawn_app_with(|c| c.max_open_jobs_per_worker = 3).await);
+    let requester = app.funded_user(10_000).await;
+    for _round in 0..3 {
+        let worker = app.new_user().await;
+        let mut ids = Vec::new();
+        for _ in 0..10 {
+            ids.push(requester.post_job(&app, 10).await);
+        }
+        let ids = Arc::new(ids);
+        let answers = at_once(10, |i| {
+            let (app, worker, ids) = (app.clone(), worker.clone(), ids.clone());
+            async move {
+                worker
+                    .post_empty(&app, &format!("/jobs/{}/accept", ids[i]))
+                    .await
+            }
+        })
+        .await;
+        let codes = outcomes(&answers);
+        assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 3, "{codes:?}");
+        assert!(
+            codes.iter().all(|c| c == "OK" || c == "TOO_MANY_OPEN_JOBS"),
+            "{codes:?}"
+        );
+        let held = worker
+            .get(
+                &app,
+                &format!("/jobs?status=accepted&worker_id={}", worker.user_id),
+            )
+            .await
+            .ok();
+        assert_eq!(held["jobs"].as_array().unwrap().len(), 3);
+        let posted = requester
+            .get(
+                &app,
+                &format!("/jobs?status=posted&requester_id={}", requester.user_id),
+            )
+            .await
+            .ok();
+        assert_eq!(posted["jobs"].as_array().unwrap().len(), 7);
+        for id in ids.iter() {
+            requester
+                .post_empty(&app, &format!("/jobs/{id}/cancel"))
+                .await;
+        }
+    }
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn thirty_concurrent_posts_on_a_balance_for_ten_post_exactly_ten() {
     let app = Arc::new(spawn_app().await);
     for _round in 0..3 {
@@ -258,7 +309,13 @@ async fn complete_racing_an_expiry_sweep_is_never_both_paid_and_refunded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sweepers_at_once_refund_each_job_once() {
-    let app = Arc::new(spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await);
+    let app = Arc::new(
+        spawn_app_with(|c| {
+            c.sweep_interval_ms = 3_600_000;
+            c.max_open_jobs_per_worker = 0;
+        })
+        .await,
+    );
     let requester = app.funded_user(10_000).await;
     let worker = app.new_user().await;
     let mut ids = Vec::new();

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use j0_domain::{
     Cents, JobId, UserId, event,
-    job::{Job, JobResult, JobState, JobStatus, NewJob},
+    job::{AcceptRefusal, Job, JobResult, JobState, JobStatus, NewJob, OpenJobsCap},
     ledger::{self, Balance, HistoryType, RefundReason, Transfer, describe},
     time::whole_seconds,
 };
@@ -281,6 +281,51 @@ fn tx_store_error(e: TxError<StoreError>) -> StoreError {
     }
 }
 
+/// Why an accept's transaction rolled back after its guarded update matched.
+enum AcceptAbort {
+    Refused(AcceptRefusal),
+    Store(StoreError),
+}
+
+/// How many unexpired jobs `worker` holds in `accepted` besides `job`, counted while holding
+/// the worker's own row lock.
+///
+/// The lock serialises one worker's accepts (and only theirs: no row other accepts need), so of
+/// concurrent accepts by one worker each counts the ones committed before it. It is `NO KEY
+/// UPDATE`, not `UPDATE`: the job's new `worker_id` already holds a `KEY SHARE` lock on this row
+/// (its foreign key), which `FOR UPDATE` would wait on, deadlocking two accepts that each hold
+/// one; `NO KEY UPDATE` still excludes itself and the balance updates. It is taken after
+/// the job's row, the order every transaction that touches both (complete, the sweeper's
+/// refunds) already uses. The count is its own statement: under READ COMMITTED it then sees
+/// what the transactions that held the lock before this one committed. Jobs past their deadline
+/// no longer count: they cannot be completed, and a worker is not held up by the sweeper's lag.
+async fn open_jobs_besides(
+    conn: &mut AsyncPgConnection,
+    worker: UserId,
+    job: JobId,
+    now: OffsetDateTime,
+) -> QueryResult<u64> {
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = BigInt)]
+        held: i64,
+    }
+    diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind::<BigInt, _>(worker.0)
+        .execute(conn)
+        .await?;
+    let Held { held } = diesel::sql_query(
+        "SELECT count(*) AS held FROM jobs
+         WHERE worker_id = $1 AND status = 'accepted' AND expires_at > $2 AND id <> $3",
+    )
+    .bind::<BigInt, _>(worker.0)
+    .bind::<Timestamptz, _>(now)
+    .bind::<BigInt, _>(job.0)
+    .get_result(conn)
+    .await?;
+    Ok(held.unsigned_abs())
+}
+
 /// The outcome of one guarded transition attempt.
 enum Attempt<T, R> {
     Done(T),
@@ -329,12 +374,13 @@ impl JobStore for PgStore {
         job: JobId,
         worker: UserId,
         now: OffsetDateTime,
+        cap: OpenJobsCap,
     ) -> Result<j0_domain::job::Job, AcceptError> {
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
         for _ in 0..ATTEMPTS {
             let attempt = conn
-                .transaction::<_, TxError<StoreError>, _>(async |conn| {
+                .transaction::<_, TxError<AcceptAbort>, _>(async |conn| {
                     let accepted: Option<JobRow> = diesel::sql_query(
                         "UPDATE jobs
                          SET status = 'accepted', worker_id = $2, accepted_at = $3,
@@ -353,18 +399,32 @@ impl JobStore for PgStore {
                         let Some(row) = load_job(conn, job.0).await? else {
                             return Ok(Attempt::Missing);
                         };
-                        let current = to_job(row).map_err(TxError::Outcome)?;
+                        let current =
+                            to_job(row).map_err(|e| TxError::Outcome(AcceptAbort::Store(e)))?;
                         return Ok(match JobState::from(&current).check_accept(worker, now) {
                             Err(refusal) => Attempt::Refused(refusal),
                             Ok(()) => Attempt::Retry,
                         });
                     };
-                    let accepted = to_job(row).map_err(TxError::Outcome)?;
+                    let accepted =
+                        to_job(row).map_err(|e| TxError::Outcome(AcceptAbort::Store(e)))?;
+                    if cap.max().is_some() {
+                        let held = open_jobs_besides(conn, worker, job, now).await?;
+                        cap.check(held)
+                            .map_err(|r| TxError::Outcome(AcceptAbort::Refused(r)))?;
+                    }
                     write_events(conn, event::job_accepted(&accepted), now).await?;
                     Ok(Attempt::Done(accepted))
                 })
-                .await
-                .map_err(tx_store_error)?;
+                .await;
+            let attempt = match attempt {
+                Ok(attempt) => attempt,
+                Err(TxError::Outcome(AcceptAbort::Refused(refusal))) => {
+                    return Err(AcceptError::Refused(refusal));
+                }
+                Err(TxError::Outcome(AcceptAbort::Store(e))) => return Err(AcceptError::Store(e)),
+                Err(TxError::Db(e)) => return Err(AcceptError::Store(db_error(e))),
+            };
             match attempt {
                 Attempt::Done(job) => return Ok(job),
                 Attempt::Refused(refusal) => return Err(AcceptError::Refused(refusal)),

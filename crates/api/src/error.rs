@@ -223,6 +223,9 @@ impl From<AcceptError> for ApiError {
                     }
                     AcceptRefusal::Expired => (StatusCode::BAD_REQUEST, "JOB_EXPIRED"),
                     AcceptRefusal::NotAvailable => (StatusCode::BAD_REQUEST, "JOB_NOT_AVAILABLE"),
+                    AcceptRefusal::TooManyOpenJobs { .. } => {
+                        (StatusCode::BAD_REQUEST, "TOO_MANY_OPEN_JOBS")
+                    }
                 };
                 Self::new(status, code, r.to_string())
             }

@@ -542,6 +542,7 @@ pub(crate) const ERRORS: &[(&str, &[(u16, Codes)])] = &[
                     "JOB_ALREADY_ACCEPTED",
                     "JOB_EXPIRED",
                     "JOB_NOT_AVAILABLE",
+                    "TOO_MANY_OPEN_JOBS",
                 ],
             ),
             (403, &["OWN_JOB"]),
@@ -661,6 +662,11 @@ const MEANINGS: &[(&str, &str)] = &[
         "the job was never accepted, or is already completed",
     ),
     ("TIMEOUT_EXPIRED", "the worker's time ran out"),
+    (
+        "TOO_MANY_OPEN_JOBS",
+        "the caller already holds `J0_MAX_OPEN_JOBS_PER_WORKER` unexpired accepted jobs \
+         (default 10); checked after every other rule, and nothing changed",
+    ),
     ("OWN_JOB", "the caller posted this job"),
     ("NOT_THE_WORKER", "the caller did not accept this job"),
     ("NOT_THE_REQUESTER", "the caller did not post this job"),

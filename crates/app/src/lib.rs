@@ -14,7 +14,7 @@ pub use payments::{
 use j0_domain::{
     Cents, EventId, JobId, TransactionId, UserId, WalletAddress,
     auth::{AuthDomain, Challenge, ChallengeRefusal, NONCE_BYTES, Nonce},
-    job::{Job, JobResult, NewJob},
+    job::{Job, JobResult, NewJob, OpenJobsCap},
     ledger::Balance,
     user::User,
 };
@@ -32,6 +32,8 @@ pub struct Settings {
     pub auth_domain: AuthDomain,
     /// How long a posted job waits for a worker.
     pub accept_window: Duration,
+    /// How many jobs one worker may hold in `accepted` at once.
+    pub max_open_jobs: OpenJobsCap,
     /// Promo credits granted on a user's first sign-in.
     pub signup_promo: Cents,
     /// Checkout redirect targets.
@@ -237,9 +239,12 @@ impl App {
         Ok(posted)
     }
 
-    /// Accepts a job for `worker`; first to accept wins.
+    /// Accepts a job for `worker`; first to accept wins, within the worker's open-jobs cap.
     pub async fn accept_job(&self, job: JobId, worker: UserId) -> Result<Job, AcceptError> {
-        self.ports.jobs.accept_job(job, worker, self.now()).await
+        self.ports
+            .jobs
+            .accept_job(job, worker, self.now(), self.settings.max_open_jobs)
+            .await
     }
 
     /// Submits `worker`'s result and pays them.

@@ -4,7 +4,7 @@
 //! nothing to change, the functions here classify why, in the order the contract checks, so the
 //! answer is the same whichever instance or sweeper got there first.
 
-use std::fmt;
+use std::{fmt, num::NonZeroU32};
 
 use time::{Duration, OffsetDateTime};
 
@@ -26,6 +26,8 @@ pub const TIMEOUT_MIN_SEC: i32 = 10;
 pub const TIMEOUT_MAX_SEC: i32 = 60;
 /// Default time a posted job waits for a worker (`J0_ACCEPT_WINDOW_SEC`).
 pub const DEFAULT_ACCEPT_WINDOW: Duration = Duration::seconds(420);
+/// Default of `J0_MAX_OPEN_JOBS_PER_WORKER`.
+pub const DEFAULT_MAX_OPEN_JOBS_PER_WORKER: u32 = 10;
 
 /// A field of a job that failed validation, with the reason; printed as `field: reason`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -383,6 +385,51 @@ pub enum AcceptRefusal {
     /// It was cancelled.
     #[error("Job is no longer available")]
     NotAvailable,
+    /// The caller already holds as many accepted jobs as one worker may.
+    #[error("Too many open jobs: at most {max} accepted at once")]
+    TooManyOpenJobs {
+        /// The cap in force.
+        max: u32,
+    },
+}
+
+/// How many jobs one worker may hold in `accepted` at once (`J0_MAX_OPEN_JOBS_PER_WORKER`).
+///
+/// Accepting costs nothing and the first accept wins, so without a cap one wallet could take
+/// every posted job, read every prompt and let them all time out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenJobsCap(Option<NonZeroU32>);
+
+impl OpenJobsCap {
+    /// At most `max` jobs at once; `0` means no cap.
+    pub fn new(max: u32) -> Self {
+        Self(NonZeroU32::new(max))
+    }
+
+    /// The cap, if there is one.
+    pub fn max(self) -> Option<u32> {
+        self.0.map(NonZeroU32::get)
+    }
+
+    /// Whether a worker who holds `held` other unexpired accepted jobs may take one more.
+    ///
+    /// This is the last of the accept checks: it is asked only once every rule of
+    /// [`JobState::check_accept`] has passed, so a refused accept answers the same as it would
+    /// without a cap, and only an accept that would otherwise succeed is refused for it.
+    pub fn check(self, held: u64) -> Result<(), AcceptRefusal> {
+        match self.0 {
+            Some(max) if held >= u64::from(max.get()) => {
+                Err(AcceptRefusal::TooManyOpenJobs { max: max.get() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Default for OpenJobsCap {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_OPEN_JOBS_PER_WORKER)
+    }
 }
 
 /// Why a result is refused.
@@ -415,7 +462,7 @@ pub enum CancelRefusal {
 
 impl JobState {
     /// Whether `caller` may accept at `now`; the checks run in the contract's order, status
-    /// before the clock.
+    /// before the clock. The per-worker cap ([`OpenJobsCap::check`]) comes after all of them.
     pub fn check_accept(&self, caller: UserId, now: OffsetDateTime) -> Result<(), AcceptRefusal> {
         if self.requester_id == caller {
             return Err(AcceptRefusal::OwnJob);
@@ -559,6 +606,23 @@ mod tests {
             cancelled.check_accept(STRANGER, BEFORE),
             Err(AcceptRefusal::NotAvailable)
         );
+    }
+
+    #[test]
+    fn the_open_jobs_cap_counts_the_other_jobs_held_and_zero_means_none() {
+        let cap = OpenJobsCap::new(3);
+        assert_eq!(cap.max(), Some(3));
+        assert_eq!(cap.check(0), Ok(()));
+        assert_eq!(cap.check(2), Ok(()));
+        assert_eq!(cap.check(3), Err(AcceptRefusal::TooManyOpenJobs { max: 3 }));
+        assert_eq!(
+            AcceptRefusal::TooManyOpenJobs { max: 10 }.to_string(),
+            "Too many open jobs: at most 10 accepted at once"
+        );
+        let none = OpenJobsCap::new(0);
+        assert_eq!(none.max(), None);
+        assert_eq!(none.check(u64::MAX), Ok(()));
+        assert_eq!(OpenJobsCap::default().max(), Some(10));
     }
 
     #[test]

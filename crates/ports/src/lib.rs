@@ -13,7 +13,10 @@ use time::OffsetDateTime;
 use j0_domain::{
     Cents, JobId, UserId, WalletAddress,
     auth::{Challenge, Nonce, StoredChallenge},
-    job::{AcceptRefusal, CancelRefusal, CompleteRefusal, Job, JobResult, JobStatus, NewJob},
+    job::{
+        AcceptRefusal, CancelRefusal, CompleteRefusal, Job, JobResult, JobStatus, NewJob,
+        OpenJobsCap,
+    },
     ledger::{Hold, InsufficientCredits},
     user::User,
 };
@@ -254,11 +257,17 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 
     /// Gives the job to `worker` if it is `posted` and unexpired at `now`; exactly one of any
     /// number of concurrent accepts succeeds.
+    ///
+    /// Refusals come in the contract's order (`JobState::check_accept`); only an accept
+    /// that passes them all is held against `cap`, counting the other jobs `worker` holds in `accepted` with an unexpired deadline. Over the cap the answer is
+    /// `Refused(TooManyOpenJobs)` and nothing changes. The count and the accept are one
+    /// transaction serialised per worker, so concurrent accepts by one worker never overshoot.
     async fn accept_job(
         &self,
         job: JobId,
         worker: UserId,
         now: OffsetDateTime,
+        cap: OpenJobsCap,
     ) -> Result<Job, AcceptError>;
 
     /// Records the result and pays the worker if they hold the job and `now` is before its

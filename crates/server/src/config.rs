@@ -49,6 +49,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub accept_window_sec: u32,
 
+    /// Jobs one worker may hold in `accepted` at once; 0 = no cap.
+    #[arg(long, env = "J0_MAX_OPEN_JOBS_PER_WORKER",
+          default_value_t = j0_domain::job::DEFAULT_MAX_OPEN_JOBS_PER_WORKER)]
+    pub max_open_jobs_per_worker: u32,
+
     /// Promo credits granted on a user's first sign-in.
     #[arg(long, env = "J0_SIGNUP_PROMO_CENTS", default_value_t = 0,
           value_parser = clap::value_parser!(i64).range(0..))]

@@ -17,7 +17,7 @@ use j0_api::{
     ratelimit::{RateLimits, RatePerMinute, SharedLimits},
 };
 use j0_app::{App, CheckoutSettings, DepositSettings, Scan, Settings};
-use j0_domain::{Cents, auth::AuthDomain};
+use j0_domain::{Cents, auth::AuthDomain, job::OpenJobsCap};
 use j0_ports::{Clock, Ports, chain::ChainReader, payments::PaymentProvider};
 use j0_ws::{Hub, WsState};
 
@@ -103,6 +103,7 @@ pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> any
     let settings = Settings {
         auth_domain: AuthDomain::new(config.auth_domain.clone()),
         accept_window: time::Duration::seconds(i64::from(config.accept_window_sec)),
+        max_open_jobs: OpenJobsCap::new(config.max_open_jobs_per_worker),
         signup_promo: Cents(config.signup_promo_cents),
         checkout: CheckoutSettings {
             success_url: config.checkout_success_url.clone(),

@@ -154,6 +154,7 @@ fn test_config(db: &TestDatabase) -> Config {
         jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
         auth_domain: "j0.com".to_owned(),
         accept_window_sec: 420,
+        max_open_jobs_per_worker: 10,
         signup_promo_cents: 0,
         cookie_secure: true,
         db_pool_size: 16,

@@ -178,6 +178,10 @@ pub(crate) async fn get(
 }
 
 /// Accepts a posted job; of concurrent accepts exactly one wins.
+///
+/// A worker holds at most `J0_MAX_OPEN_JOBS_PER_WORKER` jobs in `accepted` at once (default
+/// 10); an accept that every other rule allows but that would exceed it is refused with
+/// `TOO_MANY_OPEN_JOBS` and changes nothing.
 #[utoipa::path(
     post,
     path = "/jobs/{id}/accept",
