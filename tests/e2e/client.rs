@@ -176,6 +176,23 @@ async fn every_refusal_is_its_own_error() {
 }
 
 #[tokio::test]
+async fn accepting_past_the_open_jobs_cap_is_too_many_open_jobs() {
+    let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 1).await;
+    let requester = app.funded_user(100).await;
+    let worker = app.new_user().await;
+    let first = requester.client.post_job(job(5)).await.unwrap().job_id;
+    let second = requester.client.post_job(job(5)).await.unwrap().job_id;
+    worker.client.accept_job(first).await.unwrap();
+    let e = worker.client.accept_job(second).await.unwrap_err();
+    assert!(matches!(e, Error::TooManyOpenJobs { .. }), "{e:?}");
+    assert_eq!(
+        (e.code(), e.status()),
+        (Some("TOO_MANY_OPEN_JOBS"), Some(400))
+    );
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test]
 async fn sign_in_refusals_are_their_own_errors() {
     let app = spawn_app().await;
     let wallet = Wallet::random();
