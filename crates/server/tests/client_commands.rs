@@ -160,9 +160,27 @@ async fn wait_for(
     panic!("job {id} never reached {status}");
 }
 
-fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+/// Sends `signal` to a `j0 work` process and returns how it exited and what it printed.
+async fn stop(
+    mut worker: std::process::Child,
+    signal: nix::sys::signal::Signal,
+) -> (std::process::ExitStatus, String) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(worker.id()).unwrap());
     nix::sys::signal::kill(pid, signal).unwrap();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let status = worker.wait().unwrap();
+        let mut stdout = String::new();
+        worker
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        (status, stdout)
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,7 +195,7 @@ async fn j0_work_answers_jobs_of_its_capabilities_with_a_command() {
         .await
         .unwrap();
     let worker_wallet = Wallet::random();
-    let mut worker = as_user(
+    let worker = as_user(
         &serving,
         &worker_wallet,
         &["work", "--capability", "opus", "--exec", "tr a-z A-Z"],
@@ -205,21 +223,7 @@ async fn j0_work_answers_jobs_of_its_capabilities_with_a_command() {
         JobStatus::Posted
     );
 
-    signal(&worker, nix::sys::signal::Signal::SIGTERM);
-    let out = tokio::task::spawn_blocking(move || {
-        let status = worker.wait().unwrap();
-        let mut stdout = String::new();
-        use std::io::Read;
-        worker
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
-        (status, stdout)
-    })
-    .await
-    .unwrap();
+    let out = stop(worker, nix::sys::signal::Signal::SIGTERM).await;
     assert!(out.0.success(), "exits 0 on SIGTERM: {out:?}");
     assert!(
         out.1.contains(&format!(
@@ -253,7 +257,7 @@ async fn a_command_that_overruns_the_deadline_is_killed_and_nothing_is_submitted
         "echo $$ > {}; sleep 60; echo never",
         pid_file.path().display()
     );
-    let mut worker = as_user(
+    let worker = as_user(
         &serving,
         &Wallet::random(),
         &["work", "--capability", "gpt4", "--exec", &exec],
@@ -281,21 +285,7 @@ async fn a_command_that_overruns_the_deadline_is_killed_and_nothing_is_submitted
         .unwrap();
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
     assert!(!alive, "the command's process group was killed");
-    signal(&worker, nix::sys::signal::Signal::SIGINT);
-    let out = tokio::task::spawn_blocking(move || {
-        let status = worker.wait().unwrap();
-        let mut stdout = String::new();
-        use std::io::Read;
-        worker
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
-        (status, stdout)
-    })
-    .await
-    .unwrap();
+    let out = stop(worker, nix::sys::signal::Signal::SIGINT).await;
     assert!(out.0.success());
     let line = format!(
         "failed    job #{}: the command overran the deadline and was killed",
