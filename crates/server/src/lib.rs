@@ -211,6 +211,7 @@ pub async fn start(
         limits: j0_ws::Limits {
             ping_every: Duration::from_secs(config.ws_ping_sec),
             silence_limit: Duration::from_secs(config.ws_idle_sec),
+            max_backlog_bytes: config.ws_max_backlog_bytes,
             ..j0_ws::Limits::default()
         },
     };

@@ -251,6 +251,10 @@ async fn run(
                 },
                 _ = recheck.tick() => token_holds(&state, &caller).await?,
                 delivery = live.recv() => match delivery {
+                    // Whatever it is addressed to, what waits behind this connection is memory.
+                    Ok(d) if d.backlog_bytes(&state.hub) > state.limits.max_backlog_bytes => {
+                        return Err(Ending::TooSlow);
+                    }
                     Ok(d) if d.id <= sent_up_to || !is_for(&d, &caller, &filter) => {}
                     Ok(d) => {
                         send(&state, &mut session, d.text.clone()).await?;
