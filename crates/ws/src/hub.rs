@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, watch};
 
 use j0_app::App;
 use j0_domain::{EventId, UserId, job::Capability, time::rfc3339};
-use j0_ports::{Notice, OutboxEvent};
+use j0_ports::{ErrorChain, Notice, OutboxEvent};
 
 /// Events a connection may fall behind before it is closed as too slow (the byte bound is
 /// [`crate::Limits::max_backlog_bytes`]).
@@ -158,7 +158,7 @@ async fn drain(app: &App, hub: &Hub, mut last: EventId) -> EventId {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, last_id = last.0, "reading the outbox failed; retrying");
+                tracing::warn!(error = %ErrorChain(&e), last_id = last.0, "reading the outbox failed; retrying");
                 return last;
             }
         }
@@ -171,7 +171,7 @@ pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
         match app.event_horizon().await {
             Ok(h) => break h.last_assigned,
             Err(e) => {
-                tracing::warn!(error = %e, "reading the outbox horizon failed; retrying");
+                tracing::warn!(error = %ErrorChain(&e), "reading the outbox horizon failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(RELISTEN_BACKOFF) => {}
                     _ = stop.changed() => return,
@@ -185,7 +185,7 @@ pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
         let mut notices = match app.listen_events().await {
             Ok(notices) => notices,
             Err(e) => {
-                tracing::warn!(error = %e, "listening for events failed; retrying");
+                tracing::warn!(error = %ErrorChain(&e), "listening for events failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(RELISTEN_BACKOFF) => continue,
                     _ = stop.changed() => return,

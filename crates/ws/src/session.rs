@@ -141,7 +141,7 @@ async fn replay(
         }
         Ok(_) => {}
         Err(e) => {
-            tracing::warn!(error = %e, user_id = %caller.user, "replay unavailable");
+            tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "replay unavailable");
             return Err(Ending::ShuttingDown);
         }
     }
@@ -150,7 +150,7 @@ async fn replay(
             .events_for(caller.user, last, REPLAY_PAGE)
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, user_id = %caller.user, "replay failed");
+                tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "replay failed");
                 Ending::ShuttingDown
             })?;
         if events.is_empty() {
