@@ -279,9 +279,7 @@ async fn a_failed_checkout_is_logged_with_why() {
         .env("J0_STRIPE_API_BASE", format!("http://{closed}"));
     let serving = Serving::start(cmd);
     let http = reqwest::Client::new();
-    let token = sign_in_at(&http, &serving.base, Wallet::random())
-        .await
-        .token;
+    let token = sign_in_at(&serving.base, Wallet::random()).await.token;
     let r = http
         .post(format!("{}/payments/stripe/checkout", serving.base))
         .bearer_auth(&token)
