@@ -511,3 +511,24 @@ async fn a_since_beyond_the_last_event_or_beyond_64_bits_is_refused_before_the_u
     let mut ws = WsClient::connect(&app, &user.token, Some(0)).await;
     ws.assert_silent(QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_falling_behind_by_more_bytes_than_the_bound_is_closed() {
+    let app = spawn_app_with(|c| c.ws_max_backlog_bytes = 1024 * 1024).await;
+    let user = app.new_user().await;
+    let mut slow = connect(&app, &user).await;
+    // 2,000 events of 50 KB: half the count bound, 100 MB. The client reads, slowly, so no send
+    // waits long enough to time out: only the byte bound can close it.
+    app.insert_broadcast_events(2_000, 50_000).await;
+    let read = slow
+        .read_slowly(Duration::from_secs(4), Duration::from_millis(20))
+        .await;
+    assert!(read > 0, "the client was reading");
+    // Reading at full speed now, it reaches the close behind what the socket buffers held.
+    match slow.ended(Duration::from_secs(30)).await {
+        Ended::Closed(code, reason) => {
+            assert_eq!((code, reason.as_str()), (1008, "client too slow"))
+        }
+        Ended::Dropped => {}
+    }
+}

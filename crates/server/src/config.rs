@@ -89,6 +89,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(2..))]
     pub ws_idle_sec: u64,
 
+    /// Bytes of events a WebSocket may fall behind before it is closed as too slow.
+    #[arg(long, env = "J0_WS_MAX_BACKLOG_BYTES", default_value_t = 128 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub ws_max_backlog_bytes: u64,
+
     /// Stripe secret API key; with the webhook secret, enables card payments.
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,

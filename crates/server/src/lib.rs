@@ -18,7 +18,7 @@ use j0_api::{
 };
 use j0_app::{App, CheckoutSettings, DepositSettings, Scan, Settings};
 use j0_domain::{Cents, auth::AuthDomain, job::OpenJobsCap};
-use j0_ports::{Clock, Ports, chain::ChainReader, payments::PaymentProvider};
+use j0_ports::{Clock, ErrorChain, Ports, chain::ChainReader, payments::PaymentProvider};
 use j0_ws::{Hub, WsState};
 
 pub mod audit;
@@ -211,6 +211,7 @@ pub async fn start(
         limits: j0_ws::Limits {
             ping_every: Duration::from_secs(config.ws_ping_sec),
             silence_limit: Duration::from_secs(config.ws_idle_sec),
+            max_backlog_bytes: config.ws_max_backlog_bytes,
             ..j0_ws::Limits::default()
         },
     };
@@ -332,7 +333,7 @@ async fn sweep(app: App, period: Duration, stop: watch::Receiver<bool>) {
                 Ok(n) if n as i64 == SWEEP_BATCH => continue,
                 Ok(_) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "expiry sweep failed; retrying next tick");
+                    tracing::warn!(error = %ErrorChain(&e), "expiry sweep failed; retrying next tick");
                     break;
                 }
             }
@@ -349,7 +350,7 @@ async fn sequence(app: App, stop: watch::Receiver<bool>) {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "numbering outbox events failed; retrying");
+                    tracing::warn!(error = %ErrorChain(&e), "numbering outbox events failed; retrying");
                     break;
                 }
             }
@@ -362,7 +363,7 @@ async fn sequence(app: App, stop: watch::Receiver<bool>) {
 async fn prune_events(app: App, retention: time::Duration, stop: watch::Receiver<bool>) {
     every(PRUNE_EVENTS_EVERY, stop, || async {
         if let Err(e) = app.prune_events(retention).await {
-            tracing::warn!(error = %e, "pruning old events failed");
+            tracing::warn!(error = %ErrorChain(&e), "pruning old events failed");
         }
     })
     .await;
@@ -384,7 +385,7 @@ async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool
             }
             Err(e) => {
                 backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);
-                tracing::warn!(error = %e, retry_in_sec = backoff.as_secs(), "deposit scan failed");
+                tracing::warn!(error = %ErrorChain(&e), retry_in_sec = backoff.as_secs(), "deposit scan failed");
                 backoff
             }
         };
@@ -399,7 +400,7 @@ async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool
 async fn prune(app: App, stop: watch::Receiver<bool>) {
     every(PRUNE_EVERY, stop, || async {
         if let Err(e) = app.prune_expired().await {
-            tracing::warn!(error = %e, "pruning expired rows failed");
+            tracing::warn!(error = %ErrorChain(&e), "pruning expired rows failed");
         }
     })
     .await;

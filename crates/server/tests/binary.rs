@@ -266,6 +266,43 @@ async fn request_logs_never_carry_a_token() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_failed_checkout_is_logged_with_why() {
+    let db = TestDatabase::new().await;
+    // A port nothing listens on: Stripe refuses the connection.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut cmd = j0(Some(db.url()), &["serve"]);
+    cmd.env("STRIPE_SECRET_KEY", "sk_test_unreachable")
+        .env("STRIPE_WEBHOOK_SECRET", "whsec_unreachable")
+        .env("J0_STRIPE_API_BASE", format!("http://{closed}"));
+    let serving = Serving::start(cmd);
+    let http = reqwest::Client::new();
+    let token = sign_in_at(&serving.base, Wallet::random()).await.token;
+    let r = http
+        .post(format!("{}/payments/stripe/checkout", serving.base))
+        .bearer_auth(&token)
+        .json(&json!({"amount_usd": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = serving.logs.lock().unwrap().clone();
+    let failure: Value = logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|log| log["fields"]["message"] == "creating a checkout session failed")
+        .expect("the failure is logged");
+    let error = failure["fields"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("payment provider unavailable: ") && error.len() > 40,
+        "the log says why: {error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn with_no_configuration_serve_starts_a_private_cluster_and_keeps_a_secret() {
     let dir = tempfile::Builder::new()
         .prefix("j0-private-")

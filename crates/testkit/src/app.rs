@@ -162,6 +162,7 @@ fn test_config(db: &TestDatabase) -> Config {
         event_retention_sec: 3600,
         ws_ping_sec: 20,
         ws_idle_sec: 60,
+        ws_max_backlog_bytes: 128 * 1024 * 1024,
         rate_ip_per_min: 0,
         rate_user_per_min: 0,
         rate_auth_per_min: 0,

@@ -79,6 +79,21 @@ impl WsClient {
         out
     }
 
+    /// Reads one message every `pause` for `during` (a client that keeps up, slowly); stops
+    /// early if the connection ends. Returns how many messages it read.
+    pub async fn read_slowly(&mut self, during: Duration, pause: Duration) -> usize {
+        let until = tokio::time::Instant::now() + during;
+        let mut read = 0;
+        while tokio::time::Instant::now() < until {
+            match tokio::time::timeout_at(until, self.next_text()).await {
+                Ok(Some(_)) => read += 1,
+                Ok(None) | Err(_) => break,
+            }
+            tokio::time::sleep(pause).await;
+        }
+        read
+    }
+
     /// Asserts that no text message arrives within `quiet`.
     pub async fn assert_silent(&mut self, quiet: Duration) {
         if let Ok(Some(message)) = tokio::time::timeout(quiet, self.next_text()).await {

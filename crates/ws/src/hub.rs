@@ -1,7 +1,13 @@
 //! Follows the outbox and publishes each event, rendered once, to this instance's connections;
 //! relays token revocations announced by any instance to the connections holding those tokens.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use bytestring::ByteString;
 use futures_util::StreamExt;
@@ -10,9 +16,10 @@ use tokio::sync::{broadcast, watch};
 
 use j0_app::App;
 use j0_domain::{EventId, UserId, job::Capability, time::rfc3339};
-use j0_ports::{Notice, OutboxEvent};
+use j0_ports::{ErrorChain, Notice, OutboxEvent};
 
-/// Events a connection may fall behind before it is closed as too slow.
+/// Events a connection may fall behind before it is closed as too slow (the byte bound is
+/// [`crate::Limits::max_backlog_bytes`]).
 pub const QUEUE_BOUND: usize = 4096;
 /// Events read from the table per query.
 const PAGE: i64 = 500;
@@ -32,6 +39,18 @@ pub struct Delivery {
     pub capability: Option<Capability>,
     /// The message text `{"id","event","data","timestamp"}`.
     pub text: ByteString,
+    /// Bytes the hub had published up to and including this message (0 outside the hub):
+    /// with [`Hub::published_bytes`] it tells a connection how many bytes wait behind it.
+    pub published_up_to: u64,
+}
+
+impl Delivery {
+    /// Bytes published from this message on, this one included: what a connection that has
+    /// just taken it still has queued for it.
+    pub fn backlog_bytes(&self, hub: &Hub) -> u64 {
+        let start = self.published_up_to - self.text.len() as u64;
+        hub.published_bytes().saturating_sub(start)
+    }
 }
 
 #[derive(Serialize)]
@@ -59,6 +78,7 @@ impl Delivery {
                 .as_str()
                 .and_then(|c| Capability::parse(c).ok()),
             text: ByteString::from(text),
+            published_up_to: 0,
         }
     }
 }
@@ -81,6 +101,8 @@ const REVOCATION_BOUND: usize = 1024;
 pub struct Hub {
     sender: broadcast::Sender<Arc<Delivery>>,
     revocations: broadcast::Sender<Revocation>,
+    /// Bytes of every message published so far.
+    published: Arc<AtomicU64>,
 }
 
 impl Default for Hub {
@@ -88,6 +110,7 @@ impl Default for Hub {
         Self {
             sender: broadcast::channel(QUEUE_BOUND).0,
             revocations: broadcast::channel(REVOCATION_BOUND).0,
+            published: Arc::default(),
         }
     }
 }
@@ -108,9 +131,18 @@ impl Hub {
         let _ = self.revocations.send(revocation);
     }
 
+    /// Bytes of every message published so far.
+    pub fn published_bytes(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
+    }
+
     fn publish(&self, event: &OutboxEvent) {
+        let mut delivery = Delivery::render(event);
+        let len = delivery.text.len() as u64;
+        // Only this task publishes, so the count and the send stay in order.
+        delivery.published_up_to = self.published.fetch_add(len, Ordering::AcqRel) + len;
         // No receivers is fine: nobody is connected to this instance.
-        let _ = self.sender.send(Arc::new(Delivery::render(event)));
+        let _ = self.sender.send(Arc::new(delivery));
     }
 }
 
@@ -126,7 +158,7 @@ async fn drain(app: &App, hub: &Hub, mut last: EventId) -> EventId {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, last_id = last.0, "reading the outbox failed; retrying");
+                tracing::warn!(error = %ErrorChain(&e), last_id = last.0, "reading the outbox failed; retrying");
                 return last;
             }
         }
@@ -139,7 +171,7 @@ pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
         match app.event_horizon().await {
             Ok(h) => break h.last_assigned,
             Err(e) => {
-                tracing::warn!(error = %e, "reading the outbox horizon failed; retrying");
+                tracing::warn!(error = %ErrorChain(&e), "reading the outbox horizon failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(RELISTEN_BACKOFF) => {}
                     _ = stop.changed() => return,
@@ -153,7 +185,7 @@ pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
         let mut notices = match app.listen_events().await {
             Ok(notices) => notices,
             Err(e) => {
-                tracing::warn!(error = %e, "listening for events failed; retrying");
+                tracing::warn!(error = %ErrorChain(&e), "listening for events failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(RELISTEN_BACKOFF) => continue,
                     _ = stop.changed() => return,

@@ -12,7 +12,8 @@
 //!    gets its events after `since` from the table, then live ones, skipping ids it was just
 //!    given, so the seam has no duplicate and no gap.
 //! 3. Sends wait at most a few seconds; a client that does not read, or falls further behind
-//!    than the channel holds, is closed (1008) instead of being buffered for.
+//!    than the channel holds (in messages or in bytes), is closed (1008) instead of being
+//!    buffered for.
 //!
 //! A connection lives no longer than its token: it closes (1008, `token expired`) at the
 //! token's `exp`, and (1008, `token revoked`) as soon as a sign-out on any instance is
@@ -42,6 +43,9 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Largest frame a client may send.
     pub max_frame_bytes: usize,
+    /// Bytes of messages a connection may fall behind (besides [`hub::QUEUE_BOUND`] messages)
+    /// before it is closed as too slow: a few large results must not pin memory either.
+    pub max_backlog_bytes: u64,
     /// How often a connection asks the database whether its token was revoked, the backstop
     /// behind the revocation notices (which close a socket within moments).
     pub token_recheck_every: Duration,
@@ -54,6 +58,7 @@ impl Default for Limits {
             silence_limit: Duration::from_secs(60),
             send_timeout: Duration::from_secs(5),
             max_frame_bytes: 64 * 1024,
+            max_backlog_bytes: 128 * 1024 * 1024,
             token_recheck_every: Duration::from_secs(30),
         }
     }

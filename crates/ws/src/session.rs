@@ -141,7 +141,7 @@ async fn replay(
         }
         Ok(_) => {}
         Err(e) => {
-            tracing::warn!(error = %e, user_id = %caller.user, "replay unavailable");
+            tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "replay unavailable");
             return Err(Ending::ShuttingDown);
         }
     }
@@ -150,7 +150,7 @@ async fn replay(
             .events_for(caller.user, last, REPLAY_PAGE)
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, user_id = %caller.user, "replay failed");
+                tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "replay failed");
                 Ending::ShuttingDown
             })?;
         if events.is_empty() {
@@ -251,6 +251,10 @@ async fn run(
                 },
                 _ = recheck.tick() => token_holds(&state, &caller).await?,
                 delivery = live.recv() => match delivery {
+                    // Whatever it is addressed to, what waits behind this connection is memory.
+                    Ok(d) if d.backlog_bytes(&state.hub) > state.limits.max_backlog_bytes => {
+                        return Err(Ending::TooSlow);
+                    }
                     Ok(d) if d.id <= sent_up_to || !is_for(&d, &caller, &filter) => {}
                     Ok(d) => {
                         send(&state, &mut session, d.text.clone()).await?;

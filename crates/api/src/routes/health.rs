@@ -1,7 +1,7 @@
 //! `GET /health`: the process is up and the database answers.
 
 use actix_web::{HttpResponse, web};
-use j0_ports::StoreError;
+use j0_ports::{ErrorChain, StoreError};
 use j0_wire::Health;
 
 use crate::{ApiState, error::ApiError};
@@ -24,7 +24,7 @@ pub(crate) async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, A
             database: "ok".to_owned(),
         })),
         Err(e @ StoreError::Unavailable(_)) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
+            tracing::warn!(error = %ErrorChain(&e), "health check: database unreachable");
             Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
                 "status": "unavailable",
                 "database": "unreachable",

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use j0_app::{CheckoutFailure, WebhookFailure};
-use j0_ports::payments::WebhookError;
+use j0_ports::{ErrorChain, payments::WebhookError};
 use j0_wire::payments::{
     Checkout, CheckoutRequest, DepositAddress, NETWORK_NAME, TOKEN_NAME, WebhookReceived,
 };
@@ -50,7 +50,7 @@ pub(crate) async fn checkout(
         )),
         Err(CheckoutFailure::NotConfigured) => Err(payments_unavailable()),
         Err(CheckoutFailure::Provider(e)) => {
-            tracing::warn!(error = %e, user_id = %caller.user, "creating a checkout session failed");
+            tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "creating a checkout session failed");
             Err(payments_unavailable())
         }
     }
