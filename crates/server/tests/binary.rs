@@ -288,6 +288,46 @@ async fn with_no_configuration_serve_starts_a_private_cluster_and_keeps_a_secret
     assert_eq!(mode, 0o600);
     assert!(std::fs::read_to_string(&secret).unwrap().len() >= 32);
     assert!(dir.path().join(".j0/pg/data/PG_VERSION").exists());
+
+    // Closed to every other local user: nothing under .j0 can be listed or read by them, the
+    // socket is the server user's only, and a connection needs the generated password.
+    let mode = |path: &str| {
+        std::fs::metadata(dir.path().join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(".j0"), 0o711);
+    for private in [".j0/pg", ".j0/pg/data", ".j0/pg/run", ".j0/pg/log"] {
+        assert_eq!(mode(private), 0o700, "{private}");
+    }
+    assert_eq!(mode(".j0/pg/run/.s.PGSQL.5432"), 0o700);
+    assert_eq!(mode(".j0/pg/password"), 0o600);
+    let nobody = Command::new("runuser")
+        .args(["-u", "nobody", "--", "ls"])
+        .arg(dir.path().join(".j0"))
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success(), "another user listed .j0");
+    let socket = dir.path().join(".j0/pg/run");
+    let no_password = format!("postgresql://postgres@/j0?host={}", socket.display());
+    let refused = AsyncPgConnection::establish(&no_password).await;
+    assert!(refused.is_err(), "connected without the password");
+    let wrong = format!("postgresql://postgres:wrong@/j0?host={}", socket.display());
+    let refused = AsyncPgConnection::establish(&wrong).await;
+    assert!(
+        refused
+            .err()
+            .is_some_and(|e| e.to_string().contains("password authentication failed")),
+        "connected with a wrong password"
+    );
+    let logs = serving.logs.lock().unwrap().join("\n");
+    let password = std::fs::read_to_string(dir.path().join(".j0/pg/password")).unwrap();
+    assert!(
+        !logs.contains(password.trim()),
+        "the cluster's password was logged"
+    );
     drop(serving);
     drop(stop_cluster);
 }
