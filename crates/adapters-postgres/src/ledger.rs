@@ -217,6 +217,22 @@ pub(crate) async fn grant_promo_in(
     .await
 }
 
+/// Locks the rows of `users` in id order, for a transaction about to move several balances.
+///
+/// Every transaction that changes more than one user's row takes them this way first (the
+/// sweeper's refunds, the deposit watcher's credits), so two of them never wait on each other in
+/// a cycle: whoever holds the lower id goes first. `NO KEY UPDATE` is the lock the balance
+/// `UPDATE` takes anyway; one statement takes them all, in the order it returns the rows.
+pub(crate) async fn lock_users(conn: &mut AsyncPgConnection, users: &[i64]) -> QueryResult<()> {
+    if users.len() > 1 {
+        diesel::sql_query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind::<Array<BigInt>, _>(users)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Credits `purchase` inside the caller's transaction.
 pub(crate) async fn credit_purchase_in(
     conn: &mut AsyncPgConnection,
