@@ -161,6 +161,61 @@ async fn operator_commands_grant_promo_and_audit_the_ledger() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_with_a_reference_pays_once_however_often_it_is_retried() {
+    let app = spawn_app().await;
+    let url = app.db.url().to_owned();
+    let (user, other) = (app.new_user().await, app.new_user().await);
+    let grant = |user_id: j0_domain::UserId, cents: &str, reference: &str| {
+        let id = user_id.to_string();
+        run(&mut j0(
+            Some(&url),
+            &[
+                "admin",
+                "grant-promo",
+                "--user-id",
+                &id,
+                "--cents",
+                cents,
+                "--reference",
+                reference,
+            ],
+        ))
+    };
+
+    let (out, stdout, stderr) = grant(user.user_id, "500", "campaign-7");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("granted 500 cents"), "{stdout}");
+    let (out, stdout, stderr) = grant(user.user_id, "500", "campaign-7");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("already granted"), "{stdout}");
+    assert_eq!(user.balance(&app).await, (0, 500));
+
+    let (out, _, stderr) = grant(user.user_id, "700", "campaign-7");
+    assert!(
+        !out.status.success(),
+        "another amount under a used reference succeeded"
+    );
+    assert!(
+        stderr.contains("already granted 500 cents") && stderr.contains("nothing changed"),
+        "{stderr}"
+    );
+    assert_eq!(user.balance(&app).await, (0, 500));
+
+    // The reference is the user's: another user under it is another grant.
+    let (out, _, stderr) = grant(other.user_id, "700", "campaign-7");
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(other.balance(&app).await, (0, 700));
+
+    for bad in ["", "tab\there"] {
+        let (out, _, stderr) = grant(user.user_id, "5", bad);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(stderr.contains("--reference"), "{stderr}");
+    }
+    assert_eq!(user.transactions_of(&app, "promo").await.len(), 1);
+    app.assert_ledger_clean().await;
+}
+
 #[test]
 fn a_short_jwt_secret_stops_the_server_with_a_clear_message() {
     let db_free = j0(Some("postgres://postgres@127.0.0.1:1/none"), &["serve"])
