@@ -364,6 +364,138 @@ async fn two_sweepers_at_once_refund_each_job_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn two_sweepers_and_the_deposit_watcher_over_shared_users_never_abort_each_other() {
+    use j0_adapters_evm::Create2Deposits;
+    use j0_ports::chain::{Deposit, DepositAddresses, DepositStore};
+
+    let app = Arc::new(
+        spawn_app_with(|c| {
+            c.sweep_interval_ms = 3_600_000;
+            c.max_open_jobs_per_worker = 0;
+        })
+        .await,
+    );
+    let mut requesters = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..6 {
+        requesters.push(app.funded_user(10_000).await);
+        workers.push(app.new_user().await);
+    }
+    let addresses = Create2Deposits::new(
+        app.config.deposit_factory,
+        app.config.deposit_init_code_hash,
+    );
+    let everyone: Vec<_> = requesters.iter().chain(&workers).cloned().collect();
+    let store = j0_adapters_postgres::PgStore::connect(app.db.url(), 4).unwrap();
+    let ahead = Arc::new(TestClock::default());
+    ahead.advance(Duration::seconds(421));
+    let mut posted = vec![0usize; requesters.len()];
+    let mut credited = 0i64;
+    let mut seed = 7u64;
+    let mut next = move |n: usize| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) as usize % n
+    };
+    for round in 0..4u64 {
+        // Jobs of every user interleaved at random, half of them held by random workers: each
+        // sweeper batch refunds several users, in an order unlike the other's.
+        for _ in 0..60 {
+            let r = next(requesters.len());
+            let id = requesters[r].post_job(&app, 5).await;
+            posted[r] += 1;
+            if next(2) == 0 {
+                workers[next(workers.len())]
+                    .post_empty(&app, &format!("/jobs/{id}/accept"))
+                    .await
+                    .ok();
+            }
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(3));
+        let sweep = |core: j0_app::App, barrier: Arc<tokio::sync::Barrier>| {
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut total = 0;
+                loop {
+                    match core.expire_due(5).await {
+                        Ok(0) => return Ok(total),
+                        Ok(n) => total += n,
+                        Err(e) => return Err(format!("{e:?}")),
+                    }
+                }
+            })
+        };
+        let one = sweep(app.core_with_clock(ahead.clone()), barrier.clone());
+        let two = sweep(app.core_with_clock(ahead.clone()), barrier.clone());
+        // The watcher credits every user in one transaction per scan, highest id first.
+        let deposits: Vec<Vec<Deposit>> = (0..20u64)
+            .map(|scan| {
+                everyone
+                    .iter()
+                    .rev()
+                    .enumerate()
+                    .map(|(i, user)| Deposit {
+                        to: addresses.deposit_address(user.user_id),
+                        tx_hash: format!("0x{:064x}", round * 1_000 + scan),
+                        log_index: i as u64,
+                        amount: j0_domain::Cents(1),
+                    })
+                    .collect()
+            })
+            .collect();
+        let watcher = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut total = 0;
+                for (scan, batch) in deposits.iter().enumerate() {
+                    let block = round * 100 + scan as u64;
+                    match store
+                        .record_deposits(8453, batch, block, time::OffsetDateTime::now_utc())
+                        .await
+                    {
+                        Ok(n) => total += n,
+                        Err(e) => return Err(format!("{e:?}")),
+                    }
+                }
+                Ok(total)
+            })
+        };
+        let (a, b, w) = (
+            one.await.unwrap(),
+            two.await.unwrap(),
+            watcher.await.unwrap(),
+        );
+        let (a, b, w) = (
+            a.expect("sweeper one"),
+            b.expect("sweeper two"),
+            w.expect("watcher"),
+        );
+        assert_eq!(a + b, 60, "sweepers expired {a} and {b}");
+        assert_eq!(w, 20 * everyone.len());
+        credited += 20;
+    }
+    for (r, requester) in requesters.iter().enumerate() {
+        // Every job timed out, and the promo it held came back exactly once.
+        let timed_out = requester
+            .get(
+                &app,
+                &format!(
+                    "/jobs?status=timeout&requester_id={}&limit=100",
+                    requester.user_id
+                ),
+            )
+            .await
+            .ok();
+        assert_eq!(timed_out["jobs"].as_array().unwrap().len(), posted[r]);
+        assert_eq!(requester.balance(&app).await, (credited, 10_000));
+    }
+    for worker in &workers {
+        assert_eq!(worker.balance(&app).await, (credited, 0));
+    }
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn one_idempotency_key_sent_twenty_times_at_once_posts_one_job() {
     let app = Arc::new(spawn_app().await);
     for round in 0..3 {

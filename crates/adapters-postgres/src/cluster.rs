@@ -15,7 +15,16 @@
 //!   `/usr/lib/postgresql/<version>/bin`.
 //! * **Unix socket only** (`listen_addresses=''`). The private server never opens a TCP port,
 //!   so it cannot clash with a system server on `127.0.0.1:5432` or be reached from the
-//!   network; authentication is `trust`, protected by the directory permissions.
+//!   network.
+//! * **Closed to other local users.** The cluster holds every balance, so no other account on
+//!   the host may reach it: the root and every directory in it are 0700, owned by the user the
+//!   server runs as; the socket is 0700 (`unix_socket_permissions`); and every connection
+//!   authenticates with `scram-sha-256` as `postgres`, with a password generated once into
+//!   `<root>/password` (0600). A new cluster is created closed (`initdb --auth=scram-sha-256
+//!   --pwfile`, directories made 0700); a cluster made by an older j0 with `trust` is tightened
+//!   at start, under the lock: its password set, `pg_hba.conf` replaced and reloaded, and the
+//!   server restarted for the socket's mode when no other client is connected (until then the
+//!   0700 directories alone keep others out).
 //! * **Runs as `postgres` when we are root.** PostgreSQL refuses to run as root, so the binaries
 //!   are started with `runuser -u postgres --` (not `sudo`, which may be absent) after the
 //!   directory tree has been handed to that user.
@@ -28,10 +37,12 @@
 //!   is wrong, including the failing command's stderr, and — where the operator has to act —
 //!   what to do (install PostgreSQL, fix a directory's permissions, or set `DATABASE_URL`).
 //!
-//! Layout under the root directory: `data/` (the cluster, mode 0700), `run/` (the Unix socket
-//! `.s.PGSQL.5432`), `log/postgresql.log` (the server log) and `.lock`.
+//! Layout under the root directory (all 0700): `data/` (the cluster), `run/` (the Unix socket
+//! `.s.PGSQL.5432`), `log/postgresql.log` (the server log), `password` (0600) and `.lock`.
 
 use std::ffi::OsStr;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use std::fmt::Write as _;
@@ -65,6 +76,13 @@ const REQUIRED_BINARIES: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
 const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 /// Lines of the server log quoted in a start failure.
 const LOG_TAIL_LINES: usize = 5;
+/// Mode of every directory of the cluster and of its socket: the server's user only.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+/// The only way in: the `postgres` role's password over the Unix socket.
+const PG_HBA: &str = "# Written by j0: only password (SCRAM) logins over the private Unix socket.\n\
+                      local all all scram-sha-256\n";
+/// Random bytes in the generated password (hex-encoded in the file).
+const PASSWORD_BYTES: usize = 32;
 
 /// Errors from starting, reusing or stopping a [`PrivateCluster`].
 ///
@@ -214,6 +232,14 @@ pub enum ClusterError {
         detail: String,
     },
 
+    /// No randomness for the password.
+    #[error("no randomness for the private PostgreSQL cluster's password: {0}")]
+    Randomness(String),
+
+    /// A statement run to tighten an older cluster failed.
+    #[error("cannot tighten the private PostgreSQL cluster: {0}")]
+    Sql(String),
+
     /// Any other file-system error.
     #[error("{action} {path}: {error}")]
     Io {
@@ -232,6 +258,7 @@ pub enum ClusterError {
 /// (call [`PrivateCluster::stop`] to shut it down).
 #[derive(Debug, Clone)]
 pub struct PrivateCluster {
+    password: Password,
     root: PathBuf,
     data_dir: PathBuf,
     socket_dir: PathBuf,
@@ -240,6 +267,16 @@ pub struct PrivateCluster {
     run_as_postgres: bool,
     /// `runuser`, resolved when `run_as_postgres` (PATH may lack `/usr/sbin`).
     runuser: PathBuf,
+}
+
+/// The `postgres` role's password; `Debug` does not show it.
+#[derive(Clone, Default)]
+struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
 }
 
 impl PrivateCluster {
@@ -267,6 +304,7 @@ impl PrivateCluster {
         let socket_dir = root.join("run");
 
         let mut cluster = Self {
+            password: Password::default(),
             data_dir: root.join("data"),
             log_file: root.join("log").join("postgresql.log"),
             socket_dir,
@@ -278,19 +316,59 @@ impl PrivateCluster {
 
         let _lock = ClusterLock::acquire(&cluster.root.join(".lock"))?;
         for dir in [&cluster.socket_dir, &cluster.root.join("log")] {
-            create_dir(dir)?;
+            create_private_dir(dir)?;
         }
-        if cluster.run_as_postgres {
-            cluster.hand_to_postgres()?;
+        // Trees made by older versions were 0755; close them before anything else happens.
+        for dir in [
+            &cluster.root,
+            &cluster.socket_dir,
+            &cluster.root.join("log"),
+        ] {
+            set_mode(dir, PRIVATE_DIR_MODE)?;
         }
 
-        if cluster.data_dir.join("PG_VERSION").is_file() {
-            cluster.match_data_version()?;
-        } else {
+        let created = !cluster.data_dir.join("PG_VERSION").is_file();
+        if created {
+            cluster.new_password()?;
+            if cluster.run_as_postgres {
+                cluster.hand_to_postgres()?;
+            }
             cluster.initdb()?;
+        } else {
+            if cluster.run_as_postgres {
+                cluster.hand_to_postgres()?;
+            }
+            cluster.match_data_version()?;
         }
 
-        if cluster.is_running()? {
+        let mut running = cluster.is_running()?;
+        if running && !matches!(cluster.wait_ready()?, Readiness::Ready) {
+            tracing::warn!(
+                data_dir = %cluster.data_dir.display(),
+                "private PostgreSQL server went away while probed; starting it again"
+            );
+            running = false;
+        }
+        match cluster.read_password()? {
+            Some(password) => cluster.password = password,
+            None => {
+                // Made by an older j0 with `trust`: its old `pg_hba.conf` still lets the
+                // postgres role in without a password, once, to set one.
+                if !running {
+                    cluster.start_and_wait()?;
+                    running = true;
+                }
+                cluster.set_first_password()?;
+            }
+        }
+        // Only now, with the password set, is `trust` replaced.
+        let hba_changed = cluster.write_hba()?;
+        if running && hba_changed {
+            cluster.reload()?;
+        }
+
+        if running {
+            cluster.close_socket()?;
             if let Readiness::Ready = cluster.wait_ready()? {
                 tracing::info!(
                     data_dir = %cluster.data_dir.display(),
@@ -303,14 +381,126 @@ impl PrivateCluster {
                 "private PostgreSQL server went away while probed; starting it again"
             );
         }
-        cluster.start()?;
-        match cluster.wait_ready()? {
-            Readiness::Ready => Ok(cluster),
+        cluster.start_and_wait()?;
+        Ok(cluster)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    fn start_and_wait(&self) -> Result<(), ClusterError> {
+        self.start()?;
+        match self.wait_ready()? {
+            Readiness::Ready => Ok(()),
             Readiness::Gone => Err(ClusterError::Exited {
-                detail: log_tail(&cluster.log_file).unwrap_or_else(|| "no server log".to_owned()),
-                log_file: cluster.log_file,
+                detail: log_tail(&self.log_file).unwrap_or_else(|| "no server log".to_owned()),
+                log_file: self.log_file.clone(),
             }),
         }
+    }
+
+    fn password_file(&self) -> PathBuf {
+        self.root.join("password")
+    }
+
+    /// Generates the password and writes it, 0600, to `<root>/password` (for `initdb --pwfile`
+    /// and for every later start).
+    fn new_password(&self) -> Result<Password, ClusterError> {
+        let mut bytes = [0u8; PASSWORD_BYTES];
+        getrandom::fill(&mut bytes).map_err(|e| ClusterError::Randomness(e.to_string()))?;
+        let password = hex::encode(bytes);
+        let path = self.password_file();
+        let staged = self.root.join("password.new");
+        let _ = fs::remove_file(&staged);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staged)
+            .map_err(|error| io_error("cannot create", &staged, error))?;
+        file.write_all(format!("{password}\n").as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|error| io_error("cannot write", &staged, error))?;
+        fs::rename(&staged, &path).map_err(|error| io_error("cannot rename to", &path, error))?;
+        Ok(Password(password))
+    }
+
+    /// The password on record; `None` for a cluster an older j0 made without one.
+    fn read_password(&self) -> Result<Option<Password>, ClusterError> {
+        let path = self.password_file();
+        match fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => {
+                set_mode(&path, 0o600)?;
+                Ok(Some(Password(text.trim().to_owned())))
+            }
+            Ok(_) => Ok(None),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(io_error("cannot read", &path, error)),
+        }
+    }
+
+    /// Sets a first password on a running cluster that still trusts local connections.
+    fn set_first_password(&mut self) -> Result<(), ClusterError> {
+        tracing::warn!(
+            data_dir = %self.data_dir.display(),
+            "the private PostgreSQL cluster trusted every local connection: setting a password"
+        );
+        let password = self.new_password()?;
+        if self.run_as_postgres {
+            self.hand_to_postgres()?;
+        }
+        // The password is hex, so it needs no quoting beyond the literal's quotes.
+        sql(
+            &self.url_with(&Password::default(), "postgres"),
+            &format!("ALTER ROLE {PG_USER} PASSWORD '{}'", password.0),
+        )?;
+        self.password = password;
+        Ok(())
+    }
+
+    /// Writes j0's `pg_hba.conf` unless it is already in place; returns whether it changed.
+    fn write_hba(&self) -> Result<bool, ClusterError> {
+        let path = self.data_dir.join("pg_hba.conf");
+        if fs::read_to_string(&path).is_ok_and(|current| current == PG_HBA) {
+            return Ok(false);
+        }
+        // Written in place so it keeps the owner (postgres) and mode initdb gave it.
+        fs::write(&path, PG_HBA).map_err(|error| io_error("cannot write", &path, error))?;
+        Ok(true)
+    }
+
+    /// `pg_ctl reload`: the server rereads `pg_hba.conf`.
+    fn reload(&self) -> Result<(), ClusterError> {
+        let mut cmd = self.pg_command("pg_ctl");
+        cmd.arg("-D").arg(&self.data_dir).arg("reload");
+        run_checked(cmd)?;
+        Ok(())
+    }
+
+    /// Restarts a server started by an older j0 with a world-writable socket, if no other
+    /// client is connected: `unix_socket_permissions` only takes effect at start.
+    fn close_socket(&self) -> Result<(), ClusterError> {
+        let socket = socket_file(&self.socket_dir);
+        let open = fs::metadata(&socket)
+            .is_ok_and(|meta| meta.permissions().mode() & 0o777 != PRIVATE_DIR_MODE);
+        if !open {
+            return Ok(());
+        }
+        let others = sql_count(
+            &self.url("postgres"),
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )?;
+        if others > 0 {
+            tracing::warn!(
+                socket = %socket.display(),
+                clients = others,
+                "the private PostgreSQL socket keeps its old mode until a start with no other \
+                 client connected; its 0700 directory already closes it"
+            );
+            return Ok(());
+        }
+        tracing::info!(socket = %socket.display(), "restarting the private PostgreSQL server to close its socket");
+        self.stop_locked()?;
+        self.start_and_wait()
     }
 
     /// Connection URL for `database` as user `postgres` over the cluster's Unix socket:
@@ -320,10 +510,24 @@ impl PrivateCluster {
     /// *and* a `host=` parameter as two hosts and would try TCP `localhost:5432` — possibly a
     /// system server — first. Both `tokio-postgres` and libpq (`psql`) read `host=` starting
     /// with `/` as a socket directory. The database name and path are percent-encoded.
+    ///
+    /// It carries the password (`postgres:<password>@`), so it is a secret: never log it.
     #[must_use]
     pub fn url(&self, database: &str) -> String {
+        self.url_with(&self.password, database)
+    }
+
+    fn url_with(&self, password: &Password, database: &str) -> String {
+        let credentials = if password.0.is_empty() {
+            PG_USER.to_owned()
+        } else {
+            format!(
+                "{PG_USER}:{}",
+                percent_encode(password.0.as_bytes(), COMPONENT)
+            )
+        };
         format!(
-            "postgresql://{PG_USER}@/{}?host={}&port={PORT}",
+            "postgresql://{credentials}@/{}?host={}&port={PORT}",
             percent_encode(database.as_bytes(), COMPONENT),
             percent_encode(self.socket_dir.as_os_str().as_encoded_bytes(), PATH),
         )
@@ -355,6 +559,11 @@ impl PrivateCluster {
     /// The lock cannot be taken or `pg_ctl stop` fails.
     pub fn stop(&self) -> Result<(), ClusterError> {
         let _lock = ClusterLock::acquire(&self.root.join(".lock"))?;
+        self.stop_locked()
+    }
+
+    /// [`PrivateCluster::stop`] for a caller that holds the lock.
+    fn stop_locked(&self) -> Result<(), ClusterError> {
         if !self.is_running()? {
             tracing::debug!(
                 data_dir = %self.data_dir.display(),
@@ -463,10 +672,12 @@ impl PrivateCluster {
             .args([
                 "-U",
                 PG_USER,
-                "--auth=trust",
+                "--auth=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale=C",
             ])
+            .arg("--pwfile")
+            .arg(self.password_file())
             .arg("--no-instructions");
         run_checked(cmd)?;
         // rename(2) replaces an empty `data` directory.
@@ -525,6 +736,7 @@ impl PrivateCluster {
         // `prepare_root` rejects the characters that would break this quoting.
         let options = format!(
             "-c listen_addresses='' -c unix_socket_directories='{}' -c port={PORT} \
+             -c unix_socket_permissions={PRIVATE_DIR_MODE:04o} \
              -c max_connections=200 -c fsync=on",
             self.socket_dir.display()
         );
@@ -806,7 +1018,12 @@ fn prepare_root(root: &Path) -> Result<PathBuf, ClusterError> {
     let absolute =
         std::path::absolute(root).map_err(|error| io_error("cannot resolve", root, error))?;
     check_root_path(&absolute)?;
-    create_dir(&absolute)?;
+    // The ancestors keep the operator's modes (the server user must pass through them); the
+    // root itself is private from the moment it exists.
+    if let Some(parent) = absolute.parent() {
+        create_dir(parent)?;
+    }
+    create_private_dir(&absolute)?;
     let canonical = fs::canonicalize(&absolute)
         .map_err(|error| directory_error(&absolute, "cannot resolve", error))?;
     check_root_path(&canonical)?;
@@ -849,6 +1066,73 @@ fn socket_file(socket_dir: &Path) -> PathBuf {
 
 fn create_dir(dir: &Path) -> Result<(), ClusterError> {
     fs::create_dir_all(dir).map_err(|error| directory_error(dir, "cannot create it", error))
+}
+
+/// Creates `dir` (its parent exists) with mode 0700 from the start, whatever the umask.
+fn create_private_dir(dir: &Path) -> Result<(), ClusterError> {
+    match fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(dir) {
+        Ok(()) => set_mode(dir, PRIVATE_DIR_MODE),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(error) => Err(directory_error(dir, "cannot create it", error)),
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), ClusterError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|error| directory_error(path, "cannot change its mode", error))
+}
+
+/// Runs `statement` over one connection to `url`.
+fn sql(url: &str, statement: &str) -> Result<(), ClusterError> {
+    let statement = statement.to_owned();
+    on_own_runtime(url, move |mut conn| async move {
+        diesel_async::RunQueryDsl::execute(diesel::sql_query(statement), &mut conn)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// The single `count` column `query` returns, over one connection to `url`.
+fn sql_count(url: &str, query: &str) -> Result<i64, ClusterError> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let query = query.to_owned();
+    on_own_runtime(url, move |mut conn| async move {
+        diesel_async::RunQueryDsl::get_result::<Count>(diesel::sql_query(query), &mut conn)
+            .await
+            .map(|c| c.count)
+    })
+}
+
+/// Connects to `url` and runs `work` on a thread with its own runtime: the cluster is managed
+/// synchronously, sometimes from inside another runtime, where none can be entered.
+fn on_own_runtime<T, F, Fut>(url: &str, work: F) -> Result<T, ClusterError>
+where
+    T: Send + 'static,
+    F: FnOnce(diesel_async::AsyncPgConnection) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = diesel::QueryResult<T>>,
+{
+    use diesel_async::AsyncConnection;
+    let url = url.to_owned();
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ClusterError::Sql(e.to_string()))?;
+        runtime.block_on(async move {
+            let conn = diesel_async::AsyncPgConnection::establish(&url)
+                .await
+                .map_err(|e| ClusterError::Sql(with_sources(&e)))?;
+            work(conn)
+                .await
+                .map_err(|e| ClusterError::Sql(with_sources(&e)))
+        })
+    })
+    .join()
+    .map_err(|_| ClusterError::Sql("the connection thread panicked".to_owned()))?
 }
 
 /// Permission problems are the operator's to fix; others are plain I/O errors.
@@ -923,6 +1207,17 @@ fn command_line(cmd: &Command) -> String {
         .join(" ")
 }
 
+/// `error: source: source…` on one line (a refused login says why only in its sources).
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let _ = write!(text, ": {e}");
+        source = e.source();
+    }
+    text
+}
+
 /// Trimmed, non-empty lines joined with " | ".
 fn one_line(text: &str) -> String {
     text.lines()
@@ -965,6 +1260,7 @@ mod tests {
 
     fn cluster_at(root: &Path) -> PrivateCluster {
         PrivateCluster {
+            password: Password::default(),
             root: root.to_path_buf(),
             data_dir: root.join("data"),
             socket_dir: root.join("run"),
@@ -989,6 +1285,52 @@ mod tests {
             }
             let _ = fs::remove_dir_all(&self.base);
         }
+    }
+
+    fn unique_base() -> Result<PathBuf, Box<dyn std::error::Error>> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos();
+        Ok(std::env::temp_dir().join(format!("j0-cluster-test-{}-{nanos}", std::process::id())))
+    }
+
+    fn mode(path: &Path) -> Result<u32, io::Error> {
+        Ok(fs::metadata(path)?.permissions().mode() & 0o777)
+    }
+
+    /// Nothing of the cluster is open to other users, and the socket wants the password.
+    fn assert_closed(cluster: &PrivateCluster) -> TestResult {
+        for dir in [
+            cluster.root.clone(),
+            cluster.data_dir.clone(),
+            cluster.socket_dir.clone(),
+            cluster.root.join("log"),
+        ] {
+            assert_eq!(mode(&dir)?, 0o700, "{}", dir.display());
+        }
+        assert_eq!(mode(&socket_file(&cluster.socket_dir))?, 0o700);
+        assert_eq!(mode(&cluster.password_file())?, 0o600);
+        assert_eq!(
+            sql_count(&cluster.url("postgres"), "SELECT 1::bigint AS count")?,
+            1
+        );
+        let refused = sql(
+            &cluster.url_with(&Password::default(), "postgres"),
+            "SELECT 1",
+        );
+        // The client will not even try without one: the server asked for a password.
+        assert!(matches!(refused, Err(ClusterError::Sql(_))), "{refused:?}");
+        let wrong = sql(
+            &cluster.url_with(&Password("not-it".to_owned()), "postgres"),
+            "SELECT 1",
+        );
+        assert!(
+            matches!(&wrong, Err(ClusterError::Sql(e)) if e.contains("password authentication failed")),
+            "{wrong:?}"
+        );
+        let hba = fs::read_to_string(cluster.data_dir.join("pg_hba.conf"))?;
+        assert!(!hba.contains("trust"), "{hba}");
+        Ok(())
     }
 
     fn postmaster_pid(cluster: &PrivateCluster) -> Result<String, io::Error> {
@@ -1046,11 +1388,7 @@ mod tests {
     /// Needs PostgreSQL server binaries; takes about two seconds.
     #[test]
     fn concurrent_start_then_reuse_then_stop() -> TestResult {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .subsec_nanos();
-        let base =
-            std::env::temp_dir().join(format!("j0-cluster-test-{}-{nanos}", std::process::id()));
+        let base = unique_base()?;
         let _cleanup = Cleanup { base: base.clone() };
         let root = base.join("pg");
 
@@ -1068,8 +1406,7 @@ mod tests {
         let url = first.url("postgres");
         assert!(clusters.iter().all(|c| c.url("postgres") == url));
         assert!(!first.root.join("data.initdb").exists());
-        let mode = fs::metadata(first.data_dir())?.permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
+        assert_closed(first)?;
 
         let psql = first.bin_dir.join("psql");
         let psql = if is_executable(&psql) {
@@ -1096,6 +1433,61 @@ mod tests {
         again.stop()?;
         assert!(!again.data_dir().join("postmaster.pid").exists());
         again.stop()?;
+        Ok(())
+    }
+
+    /// What j0 made before clusters were closed: 0755 directories, `trust` for every local
+    /// connection and a world-writable socket; the next start closes all of it.
+    #[test]
+    fn a_cluster_an_older_version_left_open_is_closed_at_start() -> TestResult {
+        let base = unique_base()?;
+        let _cleanup = Cleanup { base: base.clone() };
+        let root = base.join("pg");
+        for dir in [root.join("run"), root.join("log")] {
+            fs::create_dir_all(&dir)?;
+        }
+        for dir in [root.clone(), root.join("run"), root.join("log")] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+        }
+        let old = cluster_at(&fs::canonicalize(&root)?);
+        if old.run_as_postgres {
+            old.hand_to_postgres()?;
+        }
+        let mut initdb = old.pg_command("initdb");
+        initdb.arg("-D").arg(old.data_dir()).args([
+            "-U",
+            PG_USER,
+            "--auth=trust",
+            "--no-instructions",
+        ]);
+        run_checked(initdb)?;
+        let mut start = old.pg_command("pg_ctl");
+        start
+            .arg("-D")
+            .arg(old.data_dir())
+            .arg("-l")
+            .arg(old.log_file())
+            .args(["-w", "-o"])
+            .arg(format!(
+                "-c listen_addresses='' -c unix_socket_directories='{}' -c port={PORT}",
+                old.socket_dir().display()
+            ))
+            .arg("start");
+        run_checked(start)?;
+        assert_eq!(mode(&socket_file(old.socket_dir()))?, 0o777);
+        let old_pid = postmaster_pid(&old)?;
+
+        let cluster = PrivateCluster::start_or_reuse(&root)?;
+        assert_closed(&cluster)?;
+        assert_ne!(
+            postmaster_pid(&cluster)?,
+            old_pid,
+            "restarted for the socket's mode"
+        );
+
+        let again = PrivateCluster::start_or_reuse(&root)?;
+        assert_eq!(again.url("postgres"), cluster.url("postgres"));
+        assert_eq!(postmaster_pid(&again)?, postmaster_pid(&cluster)?);
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! USDC deposits in PostgreSQL: deposit addresses, and credits that move the cursor with them.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -15,7 +17,11 @@ use j0_ports::{
     ledger::{CreditOutcome, Purchase},
 };
 
-use crate::{PgStore, db_error, ledger::credit_purchase_in, schema};
+use crate::{
+    PgStore, db_error,
+    ledger::{credit_purchase_in, lock_users},
+    schema,
+};
 
 /// The idempotency key of a deposit: one credit per chain, transaction and log.
 fn deposit_key(chain_id: u64, deposit: &Deposit) -> String {
@@ -66,15 +72,28 @@ impl DepositStore for PgStore {
         use schema::{chain_cursors::dsl as c, deposit_addresses::dsl as d};
         let mut conn = self.conn().await?;
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            let recipients: Vec<&[u8]> = deposits
+                .iter()
+                .map(|d| d.to.as_bytes().as_slice())
+                .collect();
+            let owners: HashMap<Vec<u8>, i64> = if recipients.is_empty() {
+                HashMap::new()
+            } else {
+                d::deposit_addresses
+                    .filter(d::address.eq_any(&recipients))
+                    .select((d::address, d::user_id))
+                    .load::<(Vec<u8>, i64)>(conn)
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
+            let users: Vec<i64> = owners.values().copied().collect();
+            lock_users(conn, &users).await?;
             let mut credited = 0;
             for deposit in deposits {
-                let owner: Option<i64> = d::deposit_addresses
-                    .filter(d::address.eq(deposit.to.as_bytes().as_slice()))
-                    .select(d::user_id)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let Some(user) = owner else { continue };
+                let Some(&user) = owners.get(deposit.to.as_bytes().as_slice()) else {
+                    continue;
+                };
                 let purchase = Purchase {
                     key: deposit_key(chain_id, deposit),
                     user: UserId(user),

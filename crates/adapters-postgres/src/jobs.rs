@@ -26,7 +26,7 @@ use j0_ports::{
 
 use crate::{
     PgStore, TxError, db_error,
-    ledger::{History, LedgerWrite, write_events},
+    ledger::{History, LedgerWrite, lock_users, write_events},
     rows::JobRow,
     schema,
 };
@@ -574,6 +574,11 @@ impl JobStore for PgStore {
             .bind::<BigInt, _>(batch)
             .load(conn)
             .await?;
+            let users: Vec<i64> = due
+                .iter()
+                .flat_map(|row| std::iter::once(row.requester_id).chain(row.worker_id))
+                .collect();
+            lock_users(conn, &users).await?;
             let mut expired = Vec::with_capacity(due.len());
             for row in due {
                 expired.push(PgStore::refund(conn, row, RefundReason::Timeout, now).await?);

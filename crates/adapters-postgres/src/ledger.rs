@@ -24,7 +24,7 @@ use j0_domain::{
 };
 use j0_ports::{
     StoreError,
-    ledger::{AuditReport, CreditOutcome, GrantError, HistoryRow, LedgerStore, Purchase},
+    ledger::{AuditReport, CreditOutcome, GrantError, Granted, HistoryRow, LedgerStore, Purchase},
 };
 
 use crate::{PgStore, TxError, corrupt, db_error, schema};
@@ -215,6 +215,46 @@ pub(crate) async fn grant_promo_in(
     }
     .apply(conn)
     .await
+}
+
+/// Locks the rows of `users` in id order, for a transaction about to move several balances.
+///
+/// Every transaction that changes more than one user's row takes them this way first (the
+/// sweeper's refunds, the deposit watcher's credits), so two of them never wait on each other in
+/// a cycle: whoever holds the lower id goes first. `NO KEY UPDATE` is the lock the balance
+/// `UPDATE` takes anyway; one statement takes them all, in the order it returns the rows.
+pub(crate) async fn lock_users(conn: &mut AsyncPgConnection, users: &[i64]) -> QueryResult<()> {
+    if users.len() > 1 {
+        diesel::sql_query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind::<Array<BigInt>, _>(users)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What the transfer under `key` gave `user`'s promo, if there is one.
+async fn granted_under(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    user: UserId,
+) -> QueryResult<Option<Cents>> {
+    #[derive(QueryableByName)]
+    struct Amount {
+        #[diesel(sql_type = BigInt)]
+        amount_cents: i64,
+    }
+    let first: Option<Amount> = diesel::sql_query(
+        "SELECT e.amount_cents FROM ledger_transfers t
+         JOIN ledger_entries e ON e.transfer_id = t.id
+         WHERE t.idempotency_key = $1 AND e.account = 'user_promo' AND e.user_id = $2",
+    )
+    .bind::<Text, _>(key)
+    .bind::<BigInt, _>(user.0)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(first.map(|a| Cents(a.amount_cents)))
 }
 
 /// Credits `purchase` inside the caller's transaction.
@@ -443,7 +483,7 @@ impl LedgerStore for PgStore {
         amount: Cents,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Balance, GrantError> {
+    ) -> Result<Granted, GrantError> {
         use schema::users::dsl as u;
         let mut conn = self.conn().await?;
         let key = key.to_owned();
@@ -459,20 +499,32 @@ impl LedgerStore for PgStore {
                 if exists.is_none() {
                     return Err(TxError::Outcome(GrantError::UnknownUser(user)));
                 }
-                grant_promo_in(conn, key, user, amount, now).await?;
+                let granted = grant_promo_in(conn, key.clone(), user, amount, now).await?;
+                if !granted {
+                    let first = granted_under(conn, &key, user).await?;
+                    if first != Some(amount) {
+                        return Err(TxError::Outcome(GrantError::KeyReused {
+                            user,
+                            granted: first.unwrap_or(Cents(0)),
+                        }));
+                    }
+                }
                 let (cash, promo): (i64, i64) = u::users
                     .filter(u::id.eq(user.0))
                     .select((u::cash_cents, u::promo_cents))
                     .first(conn)
                     .await?;
-                Ok(Balance {
-                    cash: Cents(cash),
-                    promo: Cents(promo),
+                Ok(Granted {
+                    balance: Balance {
+                        cash: Cents(cash),
+                        promo: Cents(promo),
+                    },
+                    granted,
                 })
             })
             .await;
         match result {
-            Ok(balance) => Ok(balance),
+            Ok(granted) => Ok(granted),
             Err(TxError::Outcome(e)) => Err(e),
             Err(TxError::Db(e)) => Err(GrantError::Store(db_error(e))),
         }

@@ -15,14 +15,14 @@ use j0_domain::{
     Cents, EventId, JobId, TransactionId, UserId, WalletAddress,
     auth::{AuthDomain, Challenge, ChallengeRefusal, NONCE_BYTES, Nonce},
     job::{Job, JobResult, NewJob, OpenJobsCap},
-    ledger::Balance,
+    ledger::{Balance, PromoReference},
     user::User,
 };
 use j0_ports::{
     AcceptError, CancelError, Cancelled, CompleteError, Completed, ConsumeError, EventHorizon,
     IdempotencyKey, JobFilter, OutboxEvent, Ports, PostError, Posted, StoreError,
     events::Notices,
-    ledger::{AuditReport, GrantError, HistoryRow},
+    ledger::{AuditReport, GrantError, Granted, HistoryRow},
 };
 
 /// The settings the use cases need, parsed once at start.
@@ -293,7 +293,7 @@ impl App {
         self.ports.auth.prune_expired(self.now()).await
     }
 
-    /// Grants promo credits to a user (operator command).
+    /// Grants promo credits to a user (operator command), every call anew.
     pub async fn grant_promo(&self, user: UserId, amount: Cents) -> Result<Balance, GrantError> {
         let key = format!(
             "promo:grant:{}",
@@ -302,9 +302,25 @@ impl App {
                     .map_err(|e| GrantError::Store(StoreError::Unknown(Box::new(e))))?
             )
         );
-        self.ports
+        let granted = self
+            .ports
             .ledger
             .grant_promo(user, amount, &key, self.now())
+            .await?;
+        Ok(granted.balance)
+    }
+
+    /// Grants promo credits to a user once per `reference` (operator command, safe to retry):
+    /// a repeat with the same amount changes nothing, another amount is refused.
+    pub async fn grant_promo_once(
+        &self,
+        user: UserId,
+        amount: Cents,
+        reference: &PromoReference,
+    ) -> Result<Granted, GrantError> {
+        self.ports
+            .ledger
+            .grant_promo(user, amount, &reference.key(user), self.now())
             .await
     }
 

@@ -94,6 +94,39 @@ pub fn usdc_credit(units: u128) -> Option<Cents> {
     i64::try_from(units / USDC_UNITS_PER_CENT).ok().map(Cents)
 }
 
+/// An operator's name for one promo grant (`j0 admin grant-promo --reference`), 1–200
+/// characters without control characters: the grant's ledger key, so a retried grant pays once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromoReference(String);
+
+impl PromoReference {
+    /// Longest reference, in characters.
+    pub const MAX_CHARS: usize = 200;
+
+    /// `text` if it is a usable reference.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let chars = text.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS {
+            Err(format!("must be 1 to {} characters", Self::MAX_CHARS))
+        } else if text.chars().any(char::is_control) {
+            Err("must not contain control characters".to_owned())
+        } else {
+            Ok(Self(text.to_owned()))
+        }
+    }
+
+    /// The reference as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The grant's idempotency key for `user`: one grant per user and reference. Random grant
+    /// keys (`promo:grant:<hex>`) never contain `:ref:`, so the two cannot collide.
+    pub fn key(&self, user: UserId) -> String {
+        format!("promo:grant:{user}:ref:{}", self.0)
+    }
+}
+
 /// An account of the ledger. User accounts belong to one user; the rest are the platform's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Account {

@@ -33,9 +33,26 @@ pub enum GrantError {
     /// No user has that id.
     #[error("no user with id {0}")]
     UnknownUser(UserId),
+    /// The key already granted this user another amount; nothing changed.
+    #[error("this reference already granted {granted} cents to user {user}; nothing changed")]
+    KeyReused {
+        /// The user.
+        user: UserId,
+        /// What the first grant under the key gave.
+        granted: Cents,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a promo grant did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Granted {
+    /// The user's balance afterwards.
+    pub balance: Balance,
+    /// False when the key had already granted the same amount (this call changed nothing).
+    pub granted: bool,
 }
 
 /// An external credit: money that arrived from outside, keyed so it lands once.
@@ -117,14 +134,16 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<HistoryRow>, StoreError>;
 
     /// Grants `amount` of promo to `user` from promo issuance, with a `promo` history row and a
-    /// `balance.updated` event. `key` names the grant: a retry with the same key grants nothing.
+    /// `balance.updated` event. `key` names the grant: a retry with the same key and amount
+    /// grants nothing and answers `granted: false`; the same key with another amount is
+    /// `KeyReused`. Concurrent grants under one key queue on its unique index: one grants.
     async fn grant_promo(
         &self,
         user: UserId,
         amount: Cents,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Balance, GrantError>;
+    ) -> Result<Granted, GrantError>;
 
     /// Credits a purchase to the user's cash with a `purchase` history row and a
     /// `balance.updated` event, exactly once per key.

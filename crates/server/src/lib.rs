@@ -25,6 +25,7 @@ pub mod audit;
 pub mod config;
 mod request_span;
 pub mod secret;
+pub mod state_dir;
 
 pub use config::Config;
 use request_span::RequestSpan;
@@ -46,11 +47,13 @@ pub async fn database_url(config: &Config) -> anyhow::Result<String> {
     if let Some(url) = &config.database_url {
         return Ok(url.clone());
     }
+    state_dir::prepare(&config.state_dir)?;
     let root = config.state_dir.join("pg");
     let cluster = tokio::task::spawn_blocking(move || PrivateCluster::start_or_reuse(&root))
         .await
         .context("starting the private PostgreSQL cluster")??;
     j0_adapters_postgres::ensure_database(&cluster.url("postgres"), "j0").await?;
+    // The URL carries the cluster's password; only the socket is logged.
     tracing::info!(socket = %cluster.socket_dir().display(), "using the private PostgreSQL cluster");
     Ok(cluster.url("j0"))
 }

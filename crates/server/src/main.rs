@@ -10,7 +10,7 @@ use std::{process::ExitCode, sync::Arc};
 use clap::{Parser, Subcommand};
 
 use j0_adapters_postgres::PgStore;
-use j0_domain::{Cents, UserId};
+use j0_domain::{Cents, UserId, ledger::PromoReference};
 use j0_ports::SystemClock;
 use j0_server::{Config, build_app, database_url, secret, start};
 
@@ -55,9 +55,17 @@ enum Admin {
         /// Cents of promo credit, positive.
         #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
         cents: i64,
+        /// Names this grant so a retry pays once: the same reference for the same user grants
+        /// once; repeated with the same amount it changes nothing, with another it is refused.
+        #[arg(long, value_parser = parse_reference)]
+        reference: Option<PromoReference>,
     },
     /// Check every ledger invariant; exit 1 on any breach.
     AuditLedger,
+}
+
+fn parse_reference(text: &str) -> Result<PromoReference, String> {
+    PromoReference::new(text)
 }
 
 fn init_tracing() {
@@ -114,10 +122,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = PgStore::connect(&url, 2)?;
             let app = build_app(&store, Arc::new(SystemClock), &config)?;
             match admin {
-                Admin::GrantPromo { user_id, cents } => {
-                    let balance = app.grant_promo(UserId(user_id), Cents(cents)).await?;
+                Admin::GrantPromo {
+                    user_id,
+                    cents,
+                    reference,
+                } => {
+                    let (balance, granted) = match &reference {
+                        None => (app.grant_promo(UserId(user_id), Cents(cents)).await?, true),
+                        Some(reference) => {
+                            let g = app
+                                .grant_promo_once(UserId(user_id), Cents(cents), reference)
+                                .await?;
+                            (g.balance, g.granted)
+                        }
+                    };
+                    let what = if granted {
+                        format!("granted {cents} cents of promo to user {user_id}")
+                    } else {
+                        format!(
+                            "already granted {cents} cents of promo to user {user_id} under this \
+                             reference; nothing changed"
+                        )
+                    };
                     println!(
-                        "granted {cents} cents of promo to user {user_id}: cash {} promo {} total {}",
+                        "{what}: cash {} promo {} total {}",
                         balance.cash,
                         balance.promo,
                         balance.total()

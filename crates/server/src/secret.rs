@@ -34,7 +34,7 @@ pub fn load(configured: Option<&str>, state_dir: &Path) -> anyhow::Result<Vec<u8
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    fs::create_dir_all(state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
+    crate::state_dir::prepare(state_dir)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| anyhow::anyhow!("no randomness for the JWT secret: {e}"))?;

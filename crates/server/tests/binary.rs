@@ -161,6 +161,61 @@ async fn operator_commands_grant_promo_and_audit_the_ledger() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_with_a_reference_pays_once_however_often_it_is_retried() {
+    let app = spawn_app().await;
+    let url = app.db.url().to_owned();
+    let (user, other) = (app.new_user().await, app.new_user().await);
+    let grant = |user_id: j0_domain::UserId, cents: &str, reference: &str| {
+        let id = user_id.to_string();
+        run(&mut j0(
+            Some(&url),
+            &[
+                "admin",
+                "grant-promo",
+                "--user-id",
+                &id,
+                "--cents",
+                cents,
+                "--reference",
+                reference,
+            ],
+        ))
+    };
+
+    let (out, stdout, stderr) = grant(user.user_id, "500", "campaign-7");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("granted 500 cents"), "{stdout}");
+    let (out, stdout, stderr) = grant(user.user_id, "500", "campaign-7");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("already granted"), "{stdout}");
+    assert_eq!(user.balance(&app).await, (0, 500));
+
+    let (out, _, stderr) = grant(user.user_id, "700", "campaign-7");
+    assert!(
+        !out.status.success(),
+        "another amount under a used reference succeeded"
+    );
+    assert!(
+        stderr.contains("already granted 500 cents") && stderr.contains("nothing changed"),
+        "{stderr}"
+    );
+    assert_eq!(user.balance(&app).await, (0, 500));
+
+    // The reference is the user's: another user under it is another grant.
+    let (out, _, stderr) = grant(other.user_id, "700", "campaign-7");
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(other.balance(&app).await, (0, 700));
+
+    for bad in ["", "tab\there"] {
+        let (out, _, stderr) = grant(user.user_id, "5", bad);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(stderr.contains("--reference"), "{stderr}");
+    }
+    assert_eq!(user.transactions_of(&app, "promo").await.len(), 1);
+    app.assert_ledger_clean().await;
+}
+
 #[test]
 fn a_short_jwt_secret_stops_the_server_with_a_clear_message() {
     let db_free = j0(Some("postgres://postgres@127.0.0.1:1/none"), &["serve"])
@@ -325,6 +380,46 @@ async fn with_no_configuration_serve_starts_a_private_cluster_and_keeps_a_secret
     assert_eq!(mode, 0o600);
     assert!(std::fs::read_to_string(&secret).unwrap().len() >= 32);
     assert!(dir.path().join(".j0/pg/data/PG_VERSION").exists());
+
+    // Closed to every other local user: nothing under .j0 can be listed or read by them, the
+    // socket is the server user's only, and a connection needs the generated password.
+    let mode = |path: &str| {
+        std::fs::metadata(dir.path().join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(".j0"), 0o711);
+    for private in [".j0/pg", ".j0/pg/data", ".j0/pg/run", ".j0/pg/log"] {
+        assert_eq!(mode(private), 0o700, "{private}");
+    }
+    assert_eq!(mode(".j0/pg/run/.s.PGSQL.5432"), 0o700);
+    assert_eq!(mode(".j0/pg/password"), 0o600);
+    let nobody = Command::new("runuser")
+        .args(["-u", "nobody", "--", "ls"])
+        .arg(dir.path().join(".j0"))
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success(), "another user listed .j0");
+    let socket = dir.path().join(".j0/pg/run");
+    let no_password = format!("postgresql://postgres@/j0?host={}", socket.display());
+    let refused = AsyncPgConnection::establish(&no_password).await;
+    assert!(refused.is_err(), "connected without the password");
+    let wrong = format!("postgresql://postgres:wrong@/j0?host={}", socket.display());
+    let refused = AsyncPgConnection::establish(&wrong).await;
+    assert!(
+        refused
+            .err()
+            .is_some_and(|e| e.to_string().contains("password authentication failed")),
+        "connected with a wrong password"
+    );
+    let logs = serving.logs.lock().unwrap().join("\n");
+    let password = std::fs::read_to_string(dir.path().join(".j0/pg/password")).unwrap();
+    assert!(
+        !logs.contains(password.trim()),
+        "the cluster's password was logged"
+    );
     drop(serving);
     drop(stop_cluster);
 }
