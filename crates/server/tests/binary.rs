@@ -3,11 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{BufRead, BufReader},
     os::unix::fs::PermissionsExt,
     path::Path,
-    process::{Child, Command, Output, Stdio},
-    sync::mpsc,
+    process::{Command, Output},
     time::Duration,
 };
 
@@ -15,20 +13,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
 use j0_adapters_postgres::cluster::PrivateCluster;
-use j0_testkit::{TestDatabase, Wallet, sign_in_at, spawn_app};
-
-const SECRET: &str = "binary-test-secret-binary-test-secret-01";
+use j0_testkit::{
+    TestDatabase, Wallet,
+    process::{Serving, j0_command},
+    sign_in_at, spawn_app,
+};
 
 fn j0(database_url: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_j0"));
-    cmd.args(args)
-        .env_remove("DATABASE_URL")
-        .env("J0_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn");
-    if let Some(url) = database_url {
-        cmd.env("DATABASE_URL", url);
-    }
-    cmd
+    j0_command(Path::new(env!("CARGO_BIN_EXE_j0")), database_url, args)
 }
 
 fn run(cmd: &mut Command) -> (Output, String, String) {
@@ -36,56 +28,6 @@ fn run(cmd: &mut Command) -> (Output, String, String) {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     (output, stdout, stderr)
-}
-
-/// A `j0 serve` child process and the address it announced.
-struct Serving {
-    child: Child,
-    base: String,
-    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Serving {
-    fn start(mut cmd: Command) -> Self {
-        cmd.env("J0_BIND", "127.0.0.1:0")
-            .env("J0_LOG_JSON", "1")
-            .env("RUST_LOG", "info");
-        let mut child = cmd
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn j0 serve");
-        let logs = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let lines = kept.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(logs).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line.clone());
-                if let Ok(log) = serde_json::from_str::<Value>(&line)
-                    && log["fields"]["message"] == "j0 listening"
-                {
-                    let addr = log["fields"]["addr"].as_str().unwrap_or_default();
-                    let _ = tx.send(addr.to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("j0 serve announced its address");
-        Self {
-            child,
-            base: format!("http://{addr}/api/v1"),
-            logs: kept,
-        }
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
