@@ -9,7 +9,7 @@ SDK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_ROOT="$(cd "$SDK_DIR/../.." && pwd)"
 export J0_BIN="${J0_BIN:-$REPO_ROOT/target/debug/j0}"
 PYTHON="${PYTHON:-python3}"
-VENV="$SDK_DIR/.venv"
+VENV="${J0_PYTHON_VENV:-$REPO_ROOT/target/python-sdk-venv}"
 
 if [ ! -x "$J0_BIN" ]; then
   echo "j0 binary not found at $J0_BIN (build it or set J0_BIN)" >&2
