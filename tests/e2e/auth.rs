@@ -488,3 +488,20 @@ async fn the_cookie_drops_secure_only_when_configured_off() {
         "{cookie}"
     );
 }
+
+#[tokio::test]
+async fn a_revoked_token_stays_refused_through_its_leeway_after_pruning() {
+    let app = spawn_app().await;
+    let session = app.new_user().await;
+    app.call(Method::POST, "/auth/logout", Some(&session.token), None)
+        .await
+        .ok();
+    // Two seconds past `exp`: inside the five-second leeway the token would still verify, so
+    // only its revocation refuses it, and pruning must not have forgotten that.
+    app.clock
+        .advance(time::Duration::days(1) + time::Duration::seconds(2));
+    app.core.prune_expired().await.unwrap();
+    app.call(Method::GET, "/users/me", Some(&session.token), None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}

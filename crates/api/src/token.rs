@@ -25,7 +25,7 @@ pub const AUDIENCE: &str = "j0-api";
 /// How long a token is valid.
 pub const TOKEN_TTL: Duration = Duration::seconds(86_400);
 /// Clock skew tolerated on `exp`.
-pub const LEEWAY: Duration = Duration::seconds(5);
+pub const LEEWAY: Duration = j0_domain::auth::TOKEN_LEEWAY;
 /// Shortest secret accepted.
 pub const MIN_SECRET_BYTES: usize = 32;
 

@@ -176,13 +176,15 @@ impl App {
         Ok(hex::encode(random_bytes::<16>()?))
     }
 
-    /// Refuses the token `jti` from now on.
+    /// Refuses the token `jti` from now on, for as long as it could still be accepted (its
+    /// `expires_at` plus the leeway), so pruning never lets it back in.
     pub async fn revoke_token(
         &self,
         jti: &str,
         expires_at: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.ports.auth.revoke_token(jti, expires_at).await
+        let kept_until = j0_domain::auth::revocation_kept_until(expires_at);
+        self.ports.auth.revoke_token(jti, kept_until).await
     }
 
     /// Whether the token `jti` was revoked.

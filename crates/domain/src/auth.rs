@@ -13,6 +13,15 @@ use crate::WalletAddress;
 /// How long a challenge may be answered.
 pub const CHALLENGE_TTL: Duration = Duration::seconds(60);
 
+/// Clock skew tolerated on a session token's `exp`: a token is accepted until `exp` plus this.
+pub const TOKEN_LEEWAY: Duration = Duration::seconds(5);
+
+/// Until when a revocation of a token expiring at `exp` must be kept: as long as the token could
+/// still be accepted, its leeway included.
+pub fn revocation_kept_until(exp: OffsetDateTime) -> OffsetDateTime {
+    exp + TOKEN_LEEWAY
+}
+
 /// Bytes of CSPRNG output in a nonce (128 bits).
 pub const NONCE_BYTES: usize = 16;
 
