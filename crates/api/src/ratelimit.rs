@@ -280,6 +280,21 @@ fn refuse<B>(req: ServiceRequest, e: &ApiError) -> ServiceResponse<EitherBody<Bo
     req.into_response(response).map_into_left_body()
 }
 
+/// Passes `req` on when a limit's `verdict` allows it, else answers the refusal.
+async fn proceed<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+    verdict: Result<(), ApiError>,
+) -> Result<ServiceResponse<EitherBody<BoxBody, B>>, actix_web::Error> {
+    match verdict {
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_right_body),
+        Err(e) => Ok(refuse(req, &e)),
+    }
+}
+
 /// Middleware: the per-IP limit, on every request (the WebSocket upgrade and unknown paths
 /// included), before routing.
 pub async fn limit_by_ip(
@@ -298,18 +313,14 @@ pub async fn limit_by_ip(
         }
         _ => Ok(()),
     };
-    match verdict {
-        Ok(()) => next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_right_body),
-        Err(e) => Ok(refuse(req, &e)),
-    }
+    proceed(req, next, verdict).await
 }
 
 /// Whether a matched route pattern is one of the `/auth/*` routes.
 fn is_auth_route(pattern: &str) -> bool {
-    pattern.starts_with(&format!("{BASE_PATH}/auth/"))
+    pattern
+        .strip_prefix(BASE_PATH)
+        .is_some_and(|rest| rest.starts_with("/auth/"))
 }
 
 /// Middleware on each REST resource: the `/auth/*` limit, for requests whose matched route is
@@ -327,13 +338,7 @@ pub async fn limit_by_route(
         }
         _ => Ok(()),
     };
-    match verdict {
-        Ok(()) => next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_right_body),
-        Err(e) => Ok(refuse(req, &e)),
-    }
+    proceed(req, next, verdict).await
 }
 
 #[cfg(test)]
