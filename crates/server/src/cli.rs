@@ -19,6 +19,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use j0_wire::{credits::Transactions, jobs::Jobs};
+
 use j0_client::{
     Assignment, Capability, Client, Job, JobId, JobQuery, JobStatus, MAX_RESULT_CHARS, PostJob,
     Report, Totals, UserId, WorkOptions,
@@ -205,9 +207,11 @@ pub async fn run(command: ClientCommand, connection: &Connection) -> anyhow::Res
                 limit,
                 before: None,
             };
-            let jobs = client.jobs(query).await?;
-            show(json, &serde_json::json!({ "jobs": jobs }), || {
-                for job in &jobs {
+            let page = Jobs {
+                jobs: client.jobs(query).await?,
+            };
+            show(json, &page, || {
+                for job in &page.jobs {
                     println!("{}", job_line(job));
                 }
             });
@@ -226,9 +230,11 @@ pub async fn run(command: ClientCommand, connection: &Connection) -> anyhow::Res
             });
         }
         ClientCommand::Transactions { limit, json } => {
-            let rows = client.transactions(limit, None).await?;
-            show(json, &serde_json::json!({ "transactions": rows }), || {
-                for row in &rows {
+            let page = Transactions {
+                transactions: client.transactions(limit, None).await?,
+            };
+            show(json, &page, || {
+                for row in &page.transactions {
                     println!(
                         "#{:<6} {:>+6}  {:<10} {}  {}",
                         row.id,

@@ -19,6 +19,8 @@ use rmcp::{
 };
 use serde::{Deserialize, Serialize};
 
+use j0_wire::{credits::Transactions, jobs::Jobs};
+
 use j0_client::{
     Capability, Client, Error, EventBody, EventOptions, JobId, JobQuery, JobStatus, PostJob, UserId,
 };
@@ -223,12 +225,7 @@ impl Tools {
             limit: args.limit,
             before: None,
         };
-        answer(
-            self.client
-                .jobs(query)
-                .await
-                .map(|jobs| serde_json::json!({ "jobs": jobs })),
-        )
+        answer(self.client.jobs(query).await.map(|jobs| Jobs { jobs }))
     }
 
     #[tool(
@@ -296,7 +293,7 @@ impl Tools {
             self.client
                 .transactions(args.limit, None)
                 .await
-                .map(|transactions| serde_json::json!({ "transactions": transactions })),
+                .map(|transactions| Transactions { transactions }),
         )
     }
 
