@@ -91,7 +91,11 @@ async fn deposits_are_credited_once_after_their_confirmations() {
     );
 
     let silent = restarted.new_user().await;
-    let never_asked = Create2Deposits::default().deposit_address(silent.user_id);
+    let never_asked = Create2Deposits::new(
+        restarted.config.deposit_factory,
+        restarted.config.deposit_init_code_hash,
+    )
+    .deposit_address(silent.user_id);
     anvil.transfer(usdc, never_asked, 2_500_000).await;
     let second = anvil.transfer(usdc, address, 1_000_000).await;
     anvil.mine(3).await;

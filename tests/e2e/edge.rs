@@ -179,6 +179,32 @@ async fn bodies_over_the_route_limit_are_413() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_encoded_path_gets_the_body_limit_of_the_route_it_reaches() {
+    let app = spawn_app().await;
+    let requester = app.funded_user(1_000).await;
+    let worker = app.new_user().await;
+    // `%6A` is `j` and `%63` is `c`: the router decodes them, so these are `POST /jobs` (256 KiB)
+    // and `POST /jobs/{id}/complete` (2 MiB), not routes of the 16 KiB default.
+    let prompt = "é".repeat(10_240);
+    let body = json!({"capability": "opus", "credits": 5, "timeout_sec": 30, "prompt": prompt});
+    assert!(body.to_string().len() > 16 * 1024);
+    let posted = requester.post(&app, "/%6Aobs", &body).await.ok();
+    let id = posted["job"]["job_id"].as_i64().unwrap();
+    worker
+        .post_empty(&app, &format!("/jobs/{id}/accept"))
+        .await
+        .ok();
+    let result = json!({ "result": "x".repeat(100_000) });
+    let completed = worker
+        .post(&app, &format!("/jobs/{id}/%63omplete"), &result)
+        .await
+        .ok();
+    assert_eq!(completed["job"]["status"], "completed");
+    assert_eq!(completed["credits_earned"], 4);
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn responses_carry_security_headers_and_a_request_id() {
     let app = spawn_app().await;
     let r = app.get_anon("/health").await;

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use j0_testkit::{
-    TestApp, spawn_app, spawn_app_with,
+    Session, TestApp, spawn_app, spawn_app_with,
     stripe_fake::{
         FakeStripe, async_payment_succeeded_event, checkout_completed_event, event_json,
         form_value, sign_webhook,
@@ -41,6 +41,13 @@ async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> j0_tes
         request = request.header("Stripe-Signature", signature);
     }
     TestApp::read(request.send().await.unwrap()).await
+}
+
+/// A Checkout Session j0 created for `user` buying `usd` dollars: its id (the fake's URLs end
+/// with it).
+async fn session_for(app: &TestApp, user: &Session, usd: i64) -> String {
+    let checkout = user.client_on(app).buy_credits(usd).await.unwrap();
+    checkout.checkout_url.rsplit('/').next().unwrap().to_owned()
 }
 
 fn now() -> i64 {
@@ -161,7 +168,8 @@ async fn a_paid_session_is_credited_once_however_often_it_is_delivered() {
     let fake = FakeStripe::start().await;
     let app = Arc::new(with_stripe(&fake).await);
     let user = app.new_user().await;
-    let body = checkout_completed_event("evt_a", "cs_test_once", user.user_id.0, 1000, "paid");
+    let once = session_for(&app, &user, 10).await;
+    let body = checkout_completed_event("evt_a", &once, user.user_id.0, 1000, "paid");
     let first = deliver(&app, &body, signed(&body)).await.ok();
     assert_eq!(first, json!({ "received": true }));
     assert_eq!(user.balance(&app).await, (950, 0));
@@ -185,12 +193,13 @@ async fn a_paid_session_is_credited_once_however_often_it_is_delivered() {
     for r in join_all(at_once).await {
         r.unwrap().ok();
     }
-    let other_event = async_payment_succeeded_event("evt_b", "cs_test_once", user.user_id.0, 1000);
+    let other_event = async_payment_succeeded_event("evt_b", &once, user.user_id.0, 1000);
     deliver(&app, &other_event, signed(&other_event)).await.ok();
     assert_eq!(user.balance(&app).await, (950, 0));
     assert_eq!(user.transactions_of(&app, "purchase").await.len(), 1);
 
-    let odd = checkout_completed_event("evt_c", "cs_test_odd", user.user_id.0, 1234, "paid");
+    let odd_session = session_for(&app, &user, 20).await;
+    let odd = checkout_completed_event("evt_c", &odd_session, user.user_id.0, 1234, "paid");
     deliver(&app, &odd, signed(&odd)).await.ok();
     let newest = &user.transactions_of(&app, "purchase").await[0];
     assert_eq!(
@@ -220,7 +229,8 @@ async fn forged_stale_or_unsigned_webhooks_change_nothing() {
     let fake = FakeStripe::start().await;
     let app = with_stripe(&fake).await;
     let user = app.new_user().await;
-    let body = checkout_completed_event("evt_x", "cs_test_forged", user.user_id.0, 10_000, "paid");
+    let session = session_for(&app, &user, 100).await;
+    let body = checkout_completed_event("evt_x", &session, user.user_id.0, 10_000, "paid");
     let tampered = body.replace("10000", "99999");
     let cases = [
         (
@@ -263,8 +273,13 @@ async fn forged_stale_or_unsigned_webhooks_change_nothing() {
             "customer.created",
             json!({ "id": "cus_1", "object": "customer" }),
         ),
-        checkout_completed_event("evt_i2", "cs_test_unpaid", user.user_id.0, 1000, "unpaid"),
+        checkout_completed_event("evt_i2", &session, user.user_id.0, 1000, "unpaid"),
         checkout_completed_event("evt_i3", "cs_test_nobody", 999_999, 1000, "paid"),
+        // Signed by the account, but not a session j0 created (a Payment Link, another
+        // integration): its `client_reference_id` is whatever its creator chose.
+        checkout_completed_event("evt_i4", "cs_live_elsewhere", user.user_id.0, 1000, "paid"),
+        // A session j0 created for this user, claimed for another.
+        checkout_completed_event("evt_i5", &session, user.user_id.0 + 1, 1000, "paid"),
     ];
     for body in ignored {
         assert_eq!(

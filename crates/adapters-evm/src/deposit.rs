@@ -137,6 +137,12 @@ impl Create2Deposits {
     pub fn init_code_hash(&self) -> [u8; 32] {
         self.init_code_hash
     }
+
+    /// Whether the init code is the [`DEFAULT_INIT_CODE_HASH`] placeholder, whose addresses
+    /// nothing can sweep.
+    pub fn is_placeholder(&self) -> bool {
+        self.init_code_hash == DEFAULT_INIT_CODE_HASH_BYTES
+    }
 }
 
 impl Default for Create2Deposits {

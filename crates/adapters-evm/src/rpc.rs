@@ -1,7 +1,8 @@
 //! The [`ChainReader`] port over HTTP JSON-RPC: the chain head and ERC-20 `Transfer` logs.
 //!
-//! Two methods are enough for the deposit watcher: `eth_blockNumber` and `eth_getLogs` filtered
-//! by token contract and the `Transfer(address,address,uint256)` topic. Every failure — the node
+//! Three methods are enough for the deposit watcher: `eth_chainId`, `eth_blockNumber` and
+//! `eth_getLogs` filtered by token contract, the `Transfer(address,address,uint256)` topic and the
+//! recipients. Every failure — the node
 //! unreachable, a timeout, an HTTP error status, a JSON-RPC `error` object, an answer that does
 //! not parse — is a [`ChainError`]; the watcher backs off and asks again for the same blocks, so
 //! nothing here retries or skips.
@@ -32,7 +33,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The ERC-20 event whose logs are read; its keccak256 is the logs' first topic.
 const TRANSFER_EVENT: &str = "Transfer(address,address,uint256)";
 
-/// An EVM node reached over HTTP(S) JSON-RPC: `eth_blockNumber` and `eth_getLogs`.
+/// An EVM node reached over HTTP(S) JSON-RPC: `eth_chainId`, `eth_blockNumber` and `eth_getLogs`.
 ///
 /// Every failure is a [`ChainError`] naming the JSON-RPC method and what went wrong; nothing is
 /// retried or skipped here (the watcher backs off and asks for the same blocks again). The
@@ -223,6 +224,11 @@ fn decode(token: &WalletAddress, log: &Log) -> Result<Option<TokenTransfer>, Cha
     }))
 }
 
+/// An address as an indexed `address` topic: twelve zero bytes, then its twenty.
+fn address_topic(address: &WalletAddress) -> String {
+    format!("0x{:0>64}", hex::encode(address.as_bytes()))
+}
+
 /// The address in an indexed `address` topic: its last 20 bytes.
 fn topic_address(topic: &H256) -> WalletAddress {
     let mut bytes = [0u8; 20];
@@ -232,6 +238,11 @@ fn topic_address(topic: &H256) -> WalletAddress {
 
 #[async_trait]
 impl ChainReader for JsonRpcChain {
+    async fn chain_id(&self) -> Result<u64, ChainError> {
+        let id: U64 = self.call("eth_chainId", json!([])).await?;
+        Ok(id.as_u64())
+    }
+
     async fn head(&self) -> Result<u64, ChainError> {
         let head: U64 = self.call("eth_blockNumber", json!([])).await?;
         Ok(head.as_u64())
@@ -240,18 +251,26 @@ impl ChainReader for JsonRpcChain {
     async fn token_transfers(
         &self,
         token: &WalletAddress,
+        recipients: &[WalletAddress],
         from: u64,
         to: u64,
     ) -> Result<Vec<TokenTransfer>, ChainError> {
-        // An empty range; nodes answer `fromBlock > toBlock` with an error.
-        if from > to {
+        // An empty range (nodes answer `fromBlock > toBlock` with an error), or nobody to look for.
+        if from > to || recipients.is_empty() {
             return Ok(Vec::new());
         }
+        let recipients: Vec<String> = recipients.iter().map(address_topic).collect();
+        // Topics match by position; a list in a position matches any of its values. The sender
+        // (second topic) is anyone.
         let filter = json!({
             "address": token.to_checksum(),
             "fromBlock": quantity(from),
             "toBlock": quantity(to),
-            "topics": [format!("0x{}", hex::encode(transfer_topic().as_bytes()))],
+            "topics": [
+                format!("0x{}", hex::encode(transfer_topic().as_bytes())),
+                Value::Null,
+                recipients,
+            ],
         });
         let logs: Vec<Log> = self.call("eth_getLogs", json!([filter])).await?;
         let mut transfers = Vec::with_capacity(logs.len());
@@ -282,6 +301,10 @@ mod tests {
 
     fn token() -> WalletAddress {
         TOKEN.parse().unwrap()
+    }
+
+    fn recipients() -> [WalletAddress; 1] {
+        [TO.parse().unwrap()]
     }
 
     fn address_topic(address: &str) -> H256 {
@@ -439,6 +462,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reads_the_chain_id() {
+        let url = fake_node(
+            "200 OK",
+            r#"{"jsonrpc":"2.0","id":1,"result":"0x2105"}"#.into(),
+        )
+        .await;
+        assert_eq!(JsonRpcChain::new(&url).unwrap().chain_id().await, Ok(8453));
+    }
+
+    #[tokio::test]
     async fn json_rpc_errors_carry_method_and_message_only() {
         let body = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"limit exceeded"}}"#;
         let url = fake_node("200 OK", body.into()).await;
@@ -452,7 +485,10 @@ mod tests {
         // The same error behind a 429 still names the JSON-RPC error.
         let url = fake_node("429 Too Many Requests", body.into()).await;
         let chain = JsonRpcChain::new(&url).unwrap();
-        let err = chain.token_transfers(&token(), 1, 2).await.unwrap_err();
+        let err = chain
+            .token_transfers(&token(), &recipients(), 1, 2)
+            .await
+            .unwrap_err();
         assert_eq!(err.0, "eth_getLogs: JSON-RPC error -32005: limit exceeded");
     }
 
@@ -476,7 +512,10 @@ mod tests {
         let body = r#"{"jsonrpc":"2.0","id":1,"result":[{"address":"0x1"}]}"#;
         let url = fake_node("200 OK", body.into()).await;
         let chain = JsonRpcChain::new(&url).unwrap();
-        let err = chain.token_transfers(&token(), 1, 2).await.unwrap_err();
+        let err = chain
+            .token_transfers(&token(), &recipients(), 1, 2)
+            .await
+            .unwrap_err();
         assert!(
             err.0.starts_with("eth_getLogs: malformed response"),
             "{err}"
@@ -519,10 +558,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_empty_range_asks_nothing() {
+    async fn an_empty_range_or_no_recipient_asks_nothing() {
         // No server at all: answering without a request proves none was made.
         let chain = JsonRpcChain::new("http://127.0.0.1:9/").unwrap();
-        assert_eq!(chain.token_transfers(&token(), 10, 9).await, Ok(Vec::new()));
+        assert_eq!(
+            chain.token_transfers(&token(), &recipients(), 10, 9).await,
+            Ok(Vec::new())
+        );
+        assert_eq!(
+            chain.token_transfers(&token(), &[], 1, 2).await,
+            Ok(Vec::new())
+        );
     }
 
     #[test]

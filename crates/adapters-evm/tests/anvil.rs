@@ -56,6 +56,7 @@ fn expected(
 async fn head_follows_the_chain() {
     let anvil = Anvil::start().await;
     let chain = reader(&anvil);
+    assert_eq!(chain.chain_id().await.unwrap(), anvil::CHAIN_ID);
     assert_eq!(chain.head().await.unwrap(), 0);
     anvil.mine(5).await;
     assert_eq!(chain.head().await.unwrap(), 5);
@@ -75,6 +76,7 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
     let alice = anvil.accounts()[1];
     let zero = WalletAddress::from_bytes([0; 20]);
     let (one, two) = (deposit_address(1), deposit_address(2));
+    let everyone = [deployer, alice, one, two];
 
     let usdc = anvil.deploy_token("Test USDC").await;
     let other = anvil.deploy_token("Bridged USDbC").await;
@@ -149,13 +151,39 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
     let head = anvil.head().await;
 
     // The whole chain: exactly the USDC transfers, in chain order, with the receipts' facts.
-    let got = chain.token_transfers(&usdc, 0, head).await.unwrap();
+    let got = chain
+        .token_transfers(&usdc, &everyone, 0, head)
+        .await
+        .unwrap();
     assert_eq!(got, want);
     assert_eq!(got.iter().map(|t| t.amount).sum::<u128>(), 1_065_340_001);
     assert_eq!(anvil.balance_of(usdc, one).await, 15_340_000);
 
+    // Asked for some recipients, exactly their transfers; several in one query.
+    let to = |who: &[WalletAddress]| -> Vec<TokenTransfer> {
+        want.iter()
+            .filter(|t| who.contains(&t.to))
+            .cloned()
+            .collect()
+    };
+    for who in [&[one][..], &[two], &[one, two], &[alice, deployer]] {
+        assert_eq!(
+            chain.token_transfers(&usdc, who, 0, head).await.unwrap(),
+            to(who),
+            "{who:?}"
+        );
+    }
+    assert_eq!(to(&[one]).len(), 2);
+    assert_eq!(
+        chain.token_transfers(&usdc, &[], 0, head).await.unwrap(),
+        []
+    );
+
     // The other token's transfers never show up for USDC, and the reverse.
-    let got_other = chain.token_transfers(&other, 0, head).await.unwrap();
+    let got_other = chain
+        .token_transfers(&other, &everyone, 0, head)
+        .await
+        .unwrap();
     assert_eq!(got_other, other_want);
     let usdc_txs: HashSet<_> = got.iter().map(|t| &t.tx_hash).collect();
     assert!(got_other.iter().all(|t| !usdc_txs.contains(&t.tx_hash)));
@@ -163,35 +191,46 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
     // Bounded ranges are inclusive at both ends and see nothing outside.
     let b = first_deposit.block_number;
     assert_eq!(
-        chain.token_transfers(&usdc, b, b).await.unwrap(),
+        chain.token_transfers(&usdc, &everyone, b, b).await.unwrap(),
         [want[2].clone()]
     );
     assert_eq!(
-        chain.token_transfers(&usdc, 0, b).await.unwrap(),
+        chain.token_transfers(&usdc, &everyone, 0, b).await.unwrap(),
         want[..3].to_vec()
     );
     assert_eq!(
         chain
-            .token_transfers(&usdc, b + 1, shared_block - 1)
+            .token_transfers(&usdc, &everyone, b + 1, shared_block - 1)
             .await
             .unwrap(),
         []
     );
     assert_eq!(
         chain
-            .token_transfers(&usdc, shared_block, head)
+            .token_transfers(&usdc, &everyone, shared_block, head)
             .await
             .unwrap(),
         want[3..].to_vec()
     );
-    assert_eq!(chain.token_transfers(&usdc, b, b - 1).await.unwrap(), []);
+    assert_eq!(
+        chain
+            .token_transfers(&usdc, &everyone, b, b - 1)
+            .await
+            .unwrap(),
+        []
+    );
 
     // Split into chunks, as the watcher asks, the pieces add up to the whole.
     let mut chunked = Vec::new();
     let mut from = 0;
     while from <= head {
         let to = (from + 2).min(head);
-        chunked.extend(chain.token_transfers(&usdc, from, to).await.unwrap());
+        chunked.extend(
+            chain
+                .token_transfers(&usdc, &everyone, from, to)
+                .await
+                .unwrap(),
+        );
         from = to + 1;
     }
     assert_eq!(chunked, want);
@@ -199,10 +238,19 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
     // A token that exists but moved nothing, and an address with no code at all.
     let quiet = anvil.deploy_token("Quiet").await;
     assert_eq!(
-        chain.token_transfers(&quiet, 0, head + 1).await.unwrap(),
+        chain
+            .token_transfers(&quiet, &everyone, 0, head + 1)
+            .await
+            .unwrap(),
         []
     );
-    assert_eq!(chain.token_transfers(&one, 0, head + 1).await.unwrap(), []);
+    assert_eq!(
+        chain
+            .token_transfers(&one, &everyone, 0, head + 1)
+            .await
+            .unwrap(),
+        []
+    );
 }
 
 #[tokio::test]
@@ -210,9 +258,13 @@ async fn amounts_at_and_beyond_128_bits() {
     let anvil = Anvil::start().await;
     let chain = reader(&anvil);
     let token = anvil.deploy_token("Huge").await;
+    let recipients = [deposit_address(1), deposit_address(2)];
     let tx = anvil.mint(token, deposit_address(1), u128::MAX).await;
     let block = anvil.mined(&tx).await.block_number;
-    let got = chain.token_transfers(&token, block, block).await.unwrap();
+    let got = chain
+        .token_transfers(&token, &recipients, block, block)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].amount, u128::MAX);
 
@@ -230,7 +282,7 @@ async fn amounts_at_and_beyond_128_bits() {
         .await;
     let block = anvil.mined(&tx).await.block_number;
     let err = chain
-        .token_transfers(&token, block, block)
+        .token_transfers(&token, &recipients, block, block)
         .await
         .unwrap_err();
     assert!(err.0.contains("does not fit in 128 bits"), "{err}");
@@ -245,7 +297,7 @@ async fn node_errors_are_chain_errors() {
 
     // Blocks the node has not reached: its JSON-RPC error, under the method's name.
     let err = chain
-        .token_transfers(&token, head + 5, head + 10)
+        .token_transfers(&token, &[anvil.deployer()], head + 5, head + 10)
         .await
         .unwrap_err();
     assert!(err.0.starts_with("eth_getLogs: JSON-RPC error"), "{err}");
@@ -272,7 +324,10 @@ async fn deposit_addresses_are_where_the_factory_deploys() {
     assert!(anvil.code(address).await.is_empty());
     let tx = anvil.transfer(usdc, address, 25_000_000).await;
     let block = anvil.mined(&tx).await.block_number;
-    let got = chain.token_transfers(&usdc, block, block).await.unwrap();
+    let got = chain
+        .token_transfers(&usdc, &[address], block, block)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].to, got[0].amount), (address, 25_000_000));
 

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use j0_domain::{
     Cents, UserId, WalletAddress,
     auth::{Challenge, ChallengeRefusal, Nonce, StoredChallenge},
+    ledger::CHECKOUT_RECORD_LIFETIME,
     user::User,
 };
 use j0_ports::{AuthStore, ConsumeError, StoreError, UserStore};
@@ -174,7 +175,8 @@ impl AuthStore for PgStore {
 
     async fn prune_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         use schema::{
-            auth_challenges::dsl as c, job_idempotency_keys::dsl as k, revoked_tokens::dsl as r,
+            auth_challenges::dsl as c, checkout_sessions::dsl as s, job_idempotency_keys::dsl as k,
+            revoked_tokens::dsl as r,
         };
         let mut conn = self.conn().await?;
         let challenges = diesel::delete(c::auth_challenges.filter(c::expires_at.lt(now)))
@@ -191,7 +193,13 @@ impl AuthStore for PgStore {
         .execute(&mut conn)
         .await
         .map_err(db_error)?;
-        Ok((challenges + tokens + keys) as u64)
+        let checkouts = diesel::delete(
+            s::checkout_sessions.filter(s::created_at.lt(now - CHECKOUT_RECORD_LIFETIME)),
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(db_error)?;
+        Ok((challenges + tokens + keys + checkouts) as u64)
     }
 }
 

@@ -18,7 +18,7 @@ use j0_ports::{
 };
 
 use crate::{
-    PgStore, db_error,
+    PgStore, corrupt, db_error,
     ledger::{credit_purchase_in, lock_users},
     schema,
 };
@@ -47,6 +47,31 @@ impl DepositStore for PgStore {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn deposit_addresses(
+        &self,
+        after: Option<&WalletAddress>,
+        limit: usize,
+    ) -> Result<Vec<WalletAddress>, StoreError> {
+        use schema::deposit_addresses::dsl as d;
+        let mut conn = self.conn().await?;
+        let mut query = d::deposit_addresses
+            .select(d::address)
+            .order(d::address)
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(d::address.gt(after.as_bytes().to_vec()));
+        }
+        let rows: Vec<Vec<u8>> = query.load(&mut conn).await.map_err(db_error)?;
+        rows.into_iter()
+            .map(|bytes| {
+                <[u8; 20]>::try_from(bytes)
+                    .map(WalletAddress::from_bytes)
+                    .map_err(|_| corrupt("deposit address"))
+            })
+            .collect()
     }
 
     async fn deposit_cursor(&self, chain_id: u64) -> Result<Option<u64>, StoreError> {

@@ -18,6 +18,7 @@ use diesel_async::{
 use j0_ports::StoreError;
 
 mod auth;
+mod checkouts;
 pub mod cluster;
 mod deposits;
 mod events;

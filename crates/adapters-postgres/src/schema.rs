@@ -87,6 +87,15 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(users, jobs, credit_transactions, events);
 
 diesel::table! {
+    checkout_sessions (session_id) {
+        session_id -> Text,
+        user_id -> Int8,
+        amount_usd -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     deposit_addresses (address) {
         address -> Bytea,
         user_id -> Int8,

@@ -31,7 +31,7 @@ use stripe_types::Currency;
 use time::OffsetDateTime;
 
 use j0_ports::payments::{
-    CheckoutError, CheckoutRequest, PaymentEvent, PaymentProvider, WebhookError,
+    CheckoutError, CheckoutRequest, CheckoutSession, PaymentEvent, PaymentProvider, WebhookError,
 };
 
 mod webhook;
@@ -136,7 +136,10 @@ fn checkout_session_params(request: &CheckoutRequest) -> CreateCheckoutSession {
 
 #[async_trait]
 impl PaymentProvider for StripeGateway {
-    async fn create_checkout(&self, request: &CheckoutRequest) -> Result<String, CheckoutError> {
+    async fn create_checkout(
+        &self,
+        request: &CheckoutRequest,
+    ) -> Result<CheckoutSession, CheckoutError> {
         let client = self
             .client
             .as_ref()
@@ -146,7 +149,10 @@ impl PaymentProvider for StripeGateway {
             .await
             .map_err(GatewayError::from)?;
         match session.url {
-            Some(url) if !url.is_empty() => Ok(url),
+            Some(url) if !url.is_empty() => Ok(CheckoutSession {
+                id: session.id.as_str().to_owned(),
+                url,
+            }),
             _ => Err(GatewayError::NoUrl {
                 session_id: session.id.as_str().to_owned(),
             }

@@ -27,15 +27,16 @@ fn request(user: i64, amount_usd: u32) -> CheckoutRequest {
 }
 
 #[tokio::test]
-async fn checkout_sends_the_session_stripe_needs_and_returns_its_url() {
+async fn checkout_sends_the_session_stripe_needs_and_returns_its_id_and_url() {
     let fake = FakeStripe::start().await;
     let gateway = StripeGateway::new(SECRET_KEY, WEBHOOK_SECRET, &fake.base_url());
 
-    let url = gateway
+    let session = gateway
         .create_checkout(&request(42, 10))
         .await
         .expect("checkout");
-    assert_eq!(url, "https://checkout.stripe.com/c/pay/cs_test_1");
+    assert_eq!(session.id, "cs_test_1");
+    assert_eq!(session.url, "https://checkout.stripe.com/c/pay/cs_test_1");
 
     let requests = fake.checkout_requests();
     assert_eq!(requests.len(), 1);

@@ -181,7 +181,8 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     ))
 }
 
-/// The body limit the contract sets for a request, known from its method and path alone.
+/// The body limit the contract sets for a request, known from its method and its decoded path
+/// alone.
 pub fn declared_body_limit(method: &Method, path: &str) -> usize {
     let Some(rest) = path.strip_prefix(BASE_PATH) else {
         return DEFAULT_BODY_LIMIT;
@@ -220,7 +221,9 @@ pub async fn limit_declared_body(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<BoxBody, impl MessageBody>>, actix_web::Error> {
-    let limit = declared_body_limit(req.method(), req.path());
+    // The path as the router matches it (percent-encodings decoded), so that an encoded path
+    // gets the limit of the route it reaches.
+    let limit = declared_body_limit(req.method(), req.match_info().as_str());
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -7,8 +7,8 @@ use time::Duration;
 mod payments;
 
 pub use payments::{
-    CheckoutFailure, CheckoutSettings, DepositInfo, DepositSettings, Scan, ScanError,
-    WebhookFailure,
+    BlockWindow, CheckoutFailure, CheckoutSettings, DepositInfo, DepositSettings, DepositWatch,
+    Scan, ScanError, WebhookFailure,
 };
 
 use j0_domain::{

@@ -7,7 +7,7 @@ use j0_domain::{
 };
 use j0_ports::{
     StoreError,
-    chain::{ChainError, Deposit},
+    chain::{ChainError, Deposit, TokenTransfer},
     ledger::{CreditOutcome, Purchase},
     payments::{CheckoutError, CheckoutRequest, PaymentEvent, WebhookError},
 };
@@ -45,6 +45,8 @@ pub struct DepositSettings {
     pub start_block: Option<u64>,
     /// Most blocks asked for in one `eth_getLogs`.
     pub max_block_range: u64,
+    /// Most deposit addresses asked for in one `eth_getLogs`.
+    pub addresses_per_query: usize,
 }
 
 /// Why a checkout could not be created.
@@ -59,6 +61,9 @@ pub enum CheckoutFailure {
     /// The provider failed.
     #[error(transparent)]
     Provider(#[from] CheckoutError),
+    /// The session could not be recorded, so it is not offered.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Why a webhook was not acted on.
@@ -88,8 +93,57 @@ pub struct DepositInfo {
     pub min_confirmations: u64,
 }
 
-/// What one watcher step did.
+/// How many blocks the deposit watcher asks for at once: halved after a query fails (providers
+/// cap how large and how slow an answer may be), doubled back after each step that succeeds,
+/// between one block and the configured maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockWindow {
+    blocks: u64,
+    max: u64,
+}
+
+impl BlockWindow {
+    /// A window of `max` blocks (at least one), the most it will hold.
+    pub fn new(max: u64) -> Self {
+        let max = max.max(1);
+        Self { blocks: max, max }
+    }
+
+    /// Blocks in the next query.
+    pub fn blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    /// Half as many blocks, never fewer than one; whether it got smaller.
+    fn shrink(&mut self) -> bool {
+        let before = self.blocks;
+        self.blocks = (self.blocks / 2).max(1);
+        self.blocks < before
+    }
+
+    /// Twice as many blocks, never more than the maximum.
+    fn grow(&mut self) {
+        self.blocks = self.blocks.saturating_mul(2).min(self.max);
+    }
+}
+
+/// What the deposit watcher carries from one step to the next: whether the node's chain was
+/// checked, and its block window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepositWatch {
+    chain_checked: bool,
+    window: BlockWindow,
+}
+
+impl DepositWatch {
+    /// The block window now.
+    pub fn window(&self) -> BlockWindow {
+        self.window
+    }
+}
+
+/// What one watcher step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scan {
     /// Nothing new is confirmed yet.
     Idle,
@@ -101,6 +155,14 @@ pub enum Scan {
         credited: usize,
         caught_up: bool,
     },
+    /// Asking for blocks `from..=to` failed, so the window shrank to `blocks`; the cursor did not
+    /// move, and the next step asks again from `from`.
+    Narrowed {
+        from: u64,
+        to: u64,
+        blocks: u64,
+        error: ChainError,
+    },
 }
 
 /// Why a watcher step failed; the cursor did not move.
@@ -109,6 +171,14 @@ pub enum ScanError {
     /// No node is configured.
     #[error("no EVM node configured")]
     NotConfigured,
+    /// The node is on another chain than the one configured: nothing it says can be credited.
+    #[error("the EVM node is on chain {node}, not the configured chain {configured}")]
+    WrongChain {
+        /// `J0_CHAIN_ID`.
+        configured: u64,
+        /// What the node's `eth_chainId` answered.
+        node: u64,
+    },
     /// The node failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
@@ -140,9 +210,14 @@ impl App {
             success_url: self.settings.checkout.success_url.clone(),
             cancel_url: self.settings.checkout.cancel_url.clone(),
         };
-        let url = provider.create_checkout(&request).await?;
-        tracing::info!(user_id = %user, amount_usd, "checkout session created");
-        Ok(url)
+        let session = provider.create_checkout(&request).await?;
+        // Recorded before the customer can pay: a session whose record failed is never shown.
+        self.ports
+            .checkouts
+            .record_checkout(&session, user, amount_usd, self.now())
+            .await?;
+        tracing::info!(user_id = %user, amount_usd, session_id = %session.id, "checkout session created");
+        Ok(session.url)
     }
 
     /// Verifies a Stripe webhook and credits a paid Checkout Session once. `Ok` means whatever
@@ -183,6 +258,20 @@ impl App {
             tracing::warn!(%event_id, %session_id, %currency, "paid session without a j0 user or not in USD; ignored");
             return Ok(());
         };
+        // Another integration on the same Stripe account (a Payment Link takes
+        // `client_reference_id` from its URL) can sign any user id into a session: only the
+        // sessions j0 created count, and only for the user they were created for.
+        match self.ports.checkouts.checkout_owner(&session_id).await? {
+            Some(owner) if owner.get() == user => {}
+            Some(owner) => {
+                tracing::warn!(%event_id, %session_id, claimed = user, owner = %owner, "paid session names another user than j0 created it for; ignored");
+                return Ok(());
+            }
+            None => {
+                tracing::warn!(%event_id, %session_id, "paid session j0 did not create; ignored");
+                return Ok(());
+            }
+        }
         let purchase = Purchase {
             key: format!("stripe:{session_id}"),
             user: UserId(user),
@@ -225,11 +314,30 @@ impl App {
         })
     }
 
-    /// One step of the deposit watcher: scans the next confirmed blocks (at most the configured
-    /// range) and credits what arrived, moving the cursor with the credits.
-    pub async fn scan_deposits(&self) -> Result<Scan, ScanError> {
+    /// A new watcher's state: the chain not yet checked, the widest window.
+    pub fn deposit_watch(&self) -> DepositWatch {
+        DepositWatch {
+            chain_checked: false,
+            window: BlockWindow::new(self.settings.deposits.max_block_range),
+        }
+    }
+
+    /// One step of the deposit watcher: checks once that the node is on the configured chain,
+    /// then scans the next confirmed blocks (at most the window) for transfers to the deposit
+    /// addresses and credits what arrived, moving the cursor with the credits.
+    pub async fn scan_deposits(&self, watch: &mut DepositWatch) -> Result<Scan, ScanError> {
         let chain = self.ports.chain.as_ref().ok_or(ScanError::NotConfigured)?;
         let settings = &self.settings.deposits;
+        if !watch.chain_checked {
+            let node = chain.chain_id().await?;
+            if node != settings.chain_id {
+                return Err(ScanError::WrongChain {
+                    configured: settings.chain_id,
+                    node,
+                });
+            }
+            watch.chain_checked = true;
+        }
         let head = chain.head().await?;
         let cursor = match self
             .ports
@@ -258,10 +366,19 @@ impl App {
         if cursor > confirmed {
             return Ok(Scan::Idle);
         }
-        let to = confirmed.min(cursor.saturating_add(settings.max_block_range.max(1) - 1));
-        let transfers = chain
-            .token_transfers(&settings.usdc_contract, cursor, to)
-            .await?;
+        let to = confirmed.min(cursor.saturating_add(watch.window.blocks() - 1));
+        let transfers = match self.deposit_transfers(cursor, to).await {
+            Ok(transfers) => transfers,
+            Err(ScanError::Chain(error)) if watch.window.shrink() => {
+                return Ok(Scan::Narrowed {
+                    from: cursor,
+                    to,
+                    blocks: watch.window.blocks(),
+                    error,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let deposits: Vec<Deposit> = transfers
             .into_iter()
             .filter(|t| !t.removed && t.token == settings.usdc_contract)
@@ -283,6 +400,7 @@ impl App {
             .deposits
             .record_deposits(settings.chain_id, &deposits, to + 1, self.now())
             .await?;
+        watch.window.grow();
         if credited > 0 {
             tracing::info!(from = cursor, to, credited, "USDC deposits credited");
         }
@@ -292,5 +410,33 @@ impl App {
             credited,
             caught_up: to == confirmed,
         })
+    }
+
+    /// USDC transfers in blocks `from..=to` to any registered deposit address, in chain order:
+    /// one `eth_getLogs` per page of addresses.
+    async fn deposit_transfers(&self, from: u64, to: u64) -> Result<Vec<TokenTransfer>, ScanError> {
+        let chain = self.ports.chain.as_ref().ok_or(ScanError::NotConfigured)?;
+        let settings = &self.settings.deposits;
+        let page = settings.addresses_per_query.max(1);
+        let mut transfers = Vec::new();
+        let mut after = None;
+        loop {
+            let addresses = self
+                .ports
+                .deposits
+                .deposit_addresses(after.as_ref(), page)
+                .await?;
+            transfers.extend(
+                chain
+                    .token_transfers(&settings.usdc_contract, &addresses, from, to)
+                    .await?,
+            );
+            match addresses.last() {
+                Some(last) if addresses.len() == page => after = Some(*last),
+                _ => break,
+            }
+        }
+        transfers.sort_by_key(|t| (t.block_number, t.log_index));
+        Ok(transfers)
     }
 }

@@ -85,6 +85,11 @@ pub fn stripe_credit(amount_total_cents: Cents) -> Cents {
 /// Stripe Checkout amounts a user may buy, in whole dollars.
 pub const CHECKOUT_AMOUNTS_USD: [u32; 5] = [5, 10, 20, 50, 100];
 
+/// How long j0 remembers a Checkout Session it created, so that its paid-session webhook can be
+/// credited. A session can be paid for 24 hours; a delayed payment method (a bank debit)
+/// settles within days after that. A session paid later than this is not credited.
+pub const CHECKOUT_RECORD_LIFETIME: time::Duration = time::Duration::days(30);
+
 /// USDC has 6 decimals: base units per cent.
 const USDC_UNITS_PER_CENT: u128 = 10_000;
 

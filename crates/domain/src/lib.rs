@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod auth;
+pub mod chain;
 pub mod event;
 pub mod ids;
 pub mod job;

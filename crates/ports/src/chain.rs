@@ -33,14 +33,20 @@ pub struct ChainError(pub String);
 /// Reads an EVM chain over JSON-RPC.
 #[async_trait]
 pub trait ChainReader: Send + Sync + std::fmt::Debug {
+    /// The chain the node is on (`eth_chainId`, EIP-155).
+    async fn chain_id(&self) -> Result<u64, ChainError>;
+
     /// The latest block number (`eth_blockNumber`).
     async fn head(&self) -> Result<u64, ChainError>;
 
-    /// `Transfer` logs emitted by `token` in blocks `from..=to` (`eth_getLogs`), in chain order.
-    /// Amounts that do not fit in `u128` are an error, never truncated.
+    /// `Transfer` logs emitted by `token` to one of `recipients` in blocks `from..=to`, in chain
+    /// order, asked for in one `eth_getLogs` (the recipients are its third topic). No recipients,
+    /// no transfers, and no request. Amounts that do not fit in `u128` are an error, never
+    /// truncated.
     async fn token_transfers(
         &self,
         token: &WalletAddress,
+        recipients: &[WalletAddress],
         from: u64,
         to: u64,
     ) -> Result<Vec<TokenTransfer>, ChainError>;
@@ -68,6 +74,14 @@ pub trait DepositStore: Send + Sync + std::fmt::Debug {
         user: UserId,
         address: &WalletAddress,
     ) -> Result<(), crate::StoreError>;
+
+    /// Up to `limit` registered deposit addresses, in byte order, after `after` (from the first
+    /// when `None`): the watcher pages through them to filter its log queries.
+    async fn deposit_addresses(
+        &self,
+        after: Option<&WalletAddress>,
+        limit: usize,
+    ) -> Result<Vec<WalletAddress>, crate::StoreError>;
 
     /// The next block the watcher of `chain_id` has not scanned, if it ever ran.
     async fn deposit_cursor(&self, chain_id: u64) -> Result<Option<u64>, crate::StoreError>;

@@ -322,6 +322,8 @@ pub struct Ports {
     pub event_stream: Arc<dyn EventStream>,
     /// Card payments, when configured.
     pub payments: Option<Arc<dyn payments::PaymentProvider>>,
+    /// The Checkout Sessions j0 created.
+    pub checkouts: Arc<dyn payments::CheckoutStore>,
     /// Deposit address derivation.
     pub deposit_addresses: Arc<dyn chain::DepositAddresses>,
     /// Deposit addresses and the watcher's cursor.

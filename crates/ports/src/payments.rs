@@ -5,6 +5,8 @@ use time::OffsetDateTime;
 
 use j0_domain::{Cents, UserId};
 
+use crate::StoreError;
+
 /// A Checkout Session to create for a user buying credits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutRequest {
@@ -19,6 +21,15 @@ pub struct CheckoutRequest {
     pub success_url: String,
     /// Where Checkout sends the customer after giving up.
     pub cancel_url: String,
+}
+
+/// A Checkout Session the provider created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSession {
+    /// Its id (`cs_…`), which the paid-session webhook names.
+    pub id: String,
+    /// Where the customer pays.
+    pub url: String,
 }
 
 /// The provider could not create a session.
@@ -67,8 +78,11 @@ pub enum WebhookError {
 /// A card payment provider (Stripe).
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
-    /// Creates a Checkout Session and returns its URL.
-    async fn create_checkout(&self, request: &CheckoutRequest) -> Result<String, CheckoutError>;
+    /// Creates a Checkout Session.
+    async fn create_checkout(
+        &self,
+        request: &CheckoutRequest,
+    ) -> Result<CheckoutSession, CheckoutError>;
 
     /// Verifies `signature_header` (the `Stripe-Signature` value) over the raw `payload` with
     /// the endpoint secret at `now`, in constant time, before parsing anything; then reads the
@@ -79,4 +93,21 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
         signature_header: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<PaymentEvent, WebhookError>;
+}
+
+/// The Checkout Sessions j0 created, so that a webhook credits only those, to their own user.
+#[async_trait]
+pub trait CheckoutStore: Send + Sync + std::fmt::Debug {
+    /// Records that `session` was created for `user`, buying `amount_usd` dollars (idempotent).
+    async fn record_checkout(
+        &self,
+        session: &CheckoutSession,
+        user: UserId,
+        amount_usd: u32,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Whom j0 created the session `session_id` for; `None` when j0 did not create it (or its
+    /// record outlived [`j0_domain::ledger::CHECKOUT_RECORD_LIFETIME`]).
+    async fn checkout_owner(&self, session_id: &str) -> Result<Option<UserId>, StoreError>;
 }

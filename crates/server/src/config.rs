@@ -148,6 +148,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub usdc_poll_sec: u64,
 
+    /// Most deposit addresses in one `eth_getLogs` filter; more are asked for in several.
+    #[arg(long, env = "J0_USDC_ADDRESSES_PER_QUERY", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub usdc_addresses_per_query: u64,
+
     /// First block the watcher scans on its first run (default: the head then).
     #[arg(long, env = "J0_USDC_START_BLOCK")]
     pub usdc_start_block: Option<u64>,

@@ -16,8 +16,8 @@ use j0_api::{
     ApiState, TokenService,
     ratelimit::{RateLimits, RatePerMinute, SharedLimits},
 };
-use j0_app::{App, CheckoutSettings, DepositSettings, Scan, Settings};
-use j0_domain::{Cents, auth::AuthDomain, job::OpenJobsCap};
+use j0_app::{App, CheckoutSettings, DepositSettings, Scan, ScanError, Settings};
+use j0_domain::{Cents, auth::AuthDomain, chain::holds_real_money, job::OpenJobsCap};
 use j0_ports::{Clock, ErrorChain, Ports, chain::ChainReader, payments::PaymentProvider};
 use j0_ws::{Hub, WsState};
 
@@ -78,12 +78,36 @@ fn payments(config: &Config) -> anyhow::Result<Option<Arc<dyn PaymentProvider>>>
     }
 }
 
+/// Refuses to watch deposits on a chain whose USDC is real money while the deposit addresses
+/// come from the documented placeholder forwarder: nothing could ever sweep what they receive.
+pub fn check_deposit_chain(config: &Config) -> anyhow::Result<()> {
+    let deposits = Create2Deposits::new(config.deposit_factory, config.deposit_init_code_hash);
+    if config.evm_rpc_url.is_some()
+        && holds_real_money(config.chain_id)
+        && deposits.is_placeholder()
+    {
+        anyhow::bail!(
+            "chain {} holds real money, but J0_DEPOSIT_INIT_CODE_HASH is the documented \
+             placeholder: USDC sent to those deposit addresses could never be swept. Set your \
+             own forwarder (docs/payments.md), or leave J0_EVM_RPC_URL unset",
+            config.chain_id
+        );
+    }
+    Ok(())
+}
+
+/// The EVM node, when one is configured and [`check_deposit_chain`] allows it.
+fn chain(config: &Config) -> anyhow::Result<Option<Arc<dyn ChainReader>>> {
+    check_deposit_chain(config)?;
+    match &config.evm_rpc_url {
+        Some(url) => Ok(Some(Arc::new(JsonRpcChain::new(url)?))),
+        None => Ok(None),
+    }
+}
+
 /// The use cases over PostgreSQL, the EVM adapters and (when configured) Stripe.
 pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> anyhow::Result<App> {
-    let chain: Option<Arc<dyn ChainReader>> = match &config.evm_rpc_url {
-        Some(url) => Some(Arc::new(JsonRpcChain::new(url)?)),
-        None => None,
-    };
+    let chain = chain(config)?;
     let store = Arc::new(store.clone());
     let ports = Ports {
         clock,
@@ -96,6 +120,7 @@ pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> any
         events: store.clone(),
         event_stream: store.clone(),
         payments: payments(config)?,
+        checkouts: store.clone(),
         deposit_addresses: Arc::new(Create2Deposits::new(
             config.deposit_factory,
             config.deposit_init_code_hash,
@@ -118,6 +143,8 @@ pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> any
             confirmations: config.usdc_confirmations,
             start_block: config.usdc_start_block,
             max_block_range: MAX_BLOCK_RANGE,
+            addresses_per_query: usize::try_from(config.usdc_addresses_per_query)
+                .unwrap_or(usize::MAX),
         },
     };
     Ok(App::new(ports, settings))
@@ -263,15 +290,6 @@ pub async fn start(
         tokio::spawn(forget_idle_clients(limits, stopped.clone())),
     ];
     if config.evm_rpc_url.is_some() {
-        let defaults = Create2Deposits::default();
-        if config.deposit_factory == defaults.factory()
-            && config.deposit_init_code_hash == defaults.init_code_hash()
-        {
-            tracing::warn!(
-                "the deposit watcher runs on the documented placeholder J0_DEPOSIT_FACTORY and \
-                 J0_DEPOSIT_INIT_CODE_HASH; set your own before taking real deposits"
-            );
-        }
         let poll = Duration::from_secs(config.usdc_poll_sec);
         tasks.push(tokio::spawn(watch_deposits(app, poll, stopped)));
     }
@@ -377,14 +395,28 @@ async fn prune_events(app: App, retention: time::Duration, stop: watch::Receiver
 /// moves only with the credits).
 async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool>) {
     let mut backoff = poll;
+    let mut watch = app.deposit_watch();
     loop {
-        let wait = match app.scan_deposits().await {
+        let wait = match app.scan_deposits(&mut watch).await {
             Ok(Scan::Scanned {
                 caught_up: false, ..
             }) => Duration::ZERO,
-            Ok(_) => {
+            Ok(Scan::Narrowed {
+                from,
+                to,
+                blocks,
+                error,
+            }) => {
+                tracing::warn!(%error, from, to, blocks, "deposit scan failed; asking for fewer blocks");
+                Duration::ZERO
+            }
+            Ok(Scan::Idle | Scan::Scanned { .. }) => {
                 backoff = poll;
                 poll
+            }
+            Err(e @ ScanError::WrongChain { .. }) => {
+                tracing::error!(error = %e, "the deposit watcher stops: check J0_EVM_RPC_URL and J0_CHAIN_ID");
+                return;
             }
             Err(e) => {
                 backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use j0_adapters_postgres::PgStore;
 use j0_domain::{Cents, UserId, ledger::PromoReference};
 use j0_ports::SystemClock;
-use j0_server::{Config, build_app, database_url, secret, start};
+use j0_server::{Config, build_app, check_deposit_chain, database_url, secret, start};
 
 mod cli;
 mod mcp;
@@ -100,8 +100,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return cli::run(command, &cli.connection).await;
     }
     if let Command::Serve = command {
-        // The secret is checked before anything starts, a private cluster included.
+        // The secret and the deposit chain are checked before anything starts, a private
+        // cluster included.
         let secret = secret::load(config.jwt_secret.as_deref(), &config.state_dir)?;
+        check_deposit_chain(&config)?;
         let url = database_url(&config).await?;
         start(&config, &url, &secret, Arc::new(SystemClock))
             .await?

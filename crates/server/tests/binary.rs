@@ -172,6 +172,33 @@ fn a_short_jwt_secret_stops_the_server_with_a_clear_message() {
     );
 }
 
+#[test]
+fn deposits_on_a_chain_of_real_money_need_a_real_forwarder() {
+    let serve_on = |chain: &str| {
+        j0(Some("postgres://postgres@127.0.0.1:1/none"), &["serve"])
+            .env("J0_EVM_RPC_URL", "http://127.0.0.1:9/")
+            .env("J0_CHAIN_ID", chain)
+            .output()
+            .unwrap()
+    };
+    let base = serve_on("8453");
+    assert!(!base.status.success());
+    let stderr = String::from_utf8_lossy(&base.stderr);
+    assert!(
+        stderr.contains("chain 8453 holds real money, but J0_DEPOSIT_INIT_CODE_HASH is the documented placeholder"),
+        "{stderr}"
+    );
+    // On Base Sepolia the placeholder passes; this server stops later, at its missing database.
+    let sepolia = serve_on("84532");
+    assert!(!sepolia.status.success());
+    let stderr = String::from_utf8_lossy(&sepolia.stderr);
+    assert!(!stderr.contains("placeholder"), "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1:1") || stderr.to_lowercase().contains("connect"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_times_out_and_refunds_a_job_in_real_time() {
     let db = TestDatabase::new().await;

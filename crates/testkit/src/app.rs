@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use j0_adapters_postgres::PgStore;
 use j0_app::App;
-use j0_domain::{Cents, UserId};
+use j0_domain::{Cents, UserId, WalletAddress};
 use j0_server::{Config, Running};
 
 use j0_client::{Capability, Client, PostJob};
@@ -147,6 +147,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     start(config, db, Arc::new(TestClock::default())).await
 }
 
+/// The forwarder the test servers' deposit addresses clone: a minimal proxy to `0x0d0d…0d0d`, so
+/// that they are not the placeholder a server refuses on a chain of real money (the test chain
+/// runs with Base's id).
+pub fn test_forwarder_hash() -> [u8; 32] {
+    let implementation = WalletAddress::from_bytes([0x0d; 20]);
+    ethers_core::utils::keccak256(j0_adapters_evm::minimal_proxy_init_code(&implementation))
+}
+
 fn test_config(db: &TestDatabase) -> Config {
     Config {
         database_url: Some(db.url().to_owned()),
@@ -183,13 +191,11 @@ fn test_config(db: &TestDatabase) -> Config {
         usdc_confirmations: 12,
         usdc_poll_sec: 1,
         usdc_start_block: None,
+        usdc_addresses_per_query: 100,
         deposit_factory: j0_adapters_evm::DEFAULT_DEPOSIT_FACTORY
             .parse()
             .expect("address"),
-        deposit_init_code_hash: j0_adapters_evm::parse_init_code_hash(
-            j0_adapters_evm::DEFAULT_INIT_CODE_HASH,
-        )
-        .expect("hash"),
+        deposit_init_code_hash: test_forwarder_hash(),
         http_workers: Some(2),
         state_dir: std::env::temp_dir().join("j0-test-state"),
     }

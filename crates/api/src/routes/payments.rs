@@ -53,6 +53,7 @@ pub(crate) async fn checkout(
             tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "creating a checkout session failed");
             Err(payments_unavailable())
         }
+        Err(CheckoutFailure::Store(e)) => Err(e.into()),
     }
 }
 
