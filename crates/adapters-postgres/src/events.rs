@@ -20,6 +20,7 @@ use j0_ports::{
     EventHorizon, EventStore, EventStream, Notice, OutboxEvent, StoreError, events::Notices,
 };
 
+use crate::prepared::Prepare;
 use crate::{PgStore, db_error};
 
 /// The channel the sequencer announces on.
@@ -103,6 +104,7 @@ impl PgStore {
         .bind::<BigInt, _>(after.0)
         .bind::<Nullable<BigInt>, _>(audience.map(UserId::get))
         .bind::<BigInt, _>(limit)
+        .prepared()
         .load(&mut conn)
         .await
         .map_err(db_error)?;
@@ -118,16 +120,19 @@ impl EventStore for PgStore {
             // Taking the counter row first makes concurrent rounds queue here, before they
             // choose their pending events, so each round sees the previous one's numbering.
             diesel::sql_query("SELECT last_seq FROM event_sequencer FOR UPDATE")
+                .prepared()
                 .execute(conn)
                 .await?;
             let max: MaxSeq = diesel::sql_query(SEQUENCE)
                 .bind::<BigInt, _>(batch)
+                .prepared()
                 .get_result(conn)
                 .await?;
             if let Some(max) = max.max {
                 diesel::sql_query("SELECT pg_notify($1, $2)")
                     .bind::<Text, _>(CHANNEL)
                     .bind::<Text, _>(max.to_string())
+                    .prepared()
                     .execute(conn)
                     .await?;
             }
@@ -160,6 +165,7 @@ impl EventStore for PgStore {
             "SELECT (SELECT min(seq) FROM events WHERE seq IS NOT NULL) AS oldest,
                     (SELECT last_seq FROM event_sequencer) AS last",
         )
+        .prepared()
         .get_result(&mut conn)
         .await
         .map_err(db_error)?;
@@ -173,6 +179,7 @@ impl EventStore for PgStore {
         let mut conn = self.conn().await?;
         let n = diesel::sql_query("DELETE FROM events WHERE seq IS NOT NULL AND created_at < $1")
             .bind::<Timestamptz, _>(before)
+            .prepared()
             .execute(&mut conn)
             .await
             .map_err(db_error)?;

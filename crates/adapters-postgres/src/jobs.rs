@@ -24,6 +24,7 @@ use j0_ports::{
     JobStore, PostError, Posted, StoreError,
 };
 
+use crate::prepared::Prepare;
 use crate::{
     PgStore, TxError, db_error,
     ledger::{History, LedgerWrite, lock_users, write_events},
@@ -106,6 +107,7 @@ impl PgStore {
                         .bind::<Timestamptz, _>(expires_at)
                         .bind::<Timestamptz, _>(now)
                         .bind::<Timestamptz, _>(now - IDEMPOTENCY_TTL)
+                        .prepared()
                         .get_result(conn)
                         .await
                         .optional()?;
@@ -122,6 +124,7 @@ impl PgStore {
                 )
                 .bind::<BigInt, _>(requester.0)
                 .bind::<Nullable<BigInt>, _>(claimed)
+                .prepared()
                 .get_result(conn)
                 .await?;
                 let balance = Balance {
@@ -312,6 +315,7 @@ async fn open_jobs_besides(
     }
     diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
         .bind::<BigInt, _>(worker.0)
+        .prepared()
         .execute(conn)
         .await?;
     let Held { held } = diesel::sql_query(
@@ -321,6 +325,7 @@ async fn open_jobs_besides(
     .bind::<BigInt, _>(worker.0)
     .bind::<Timestamptz, _>(now)
     .bind::<BigInt, _>(job.0)
+    .prepared()
     .get_result(conn)
     .await?;
     Ok(held.unsigned_abs())
@@ -392,6 +397,7 @@ impl JobStore for PgStore {
                     .bind::<BigInt, _>(job.0)
                     .bind::<BigInt, _>(worker.0)
                     .bind::<Timestamptz, _>(now)
+                    .prepared()
                     .get_result(conn)
                     .await
                     .optional()?;
@@ -458,6 +464,7 @@ impl JobStore for PgStore {
                     .bind::<BigInt, _>(worker.0)
                     .bind::<Text, _>(result.as_str())
                     .bind::<Timestamptz, _>(now)
+                    .prepared()
                     .get_result(conn)
                     .await
                     .optional()?;
@@ -524,6 +531,7 @@ impl JobStore for PgStore {
                     .bind::<BigInt, _>(job.0)
                     .bind::<BigInt, _>(requester.0)
                     .bind::<Timestamptz, _>(now)
+                    .prepared()
                     .get_result(conn)
                     .await
                     .optional()?;
@@ -572,6 +580,7 @@ impl JobStore for PgStore {
             )
             .bind::<Timestamptz, _>(now)
             .bind::<BigInt, _>(batch)
+            .prepared()
             .load(conn)
             .await?;
             let users: Vec<i64> = due

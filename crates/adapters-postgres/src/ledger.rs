@@ -27,6 +27,7 @@ use j0_ports::{
     ledger::{AuditReport, CreditOutcome, GrantError, Granted, HistoryRow, LedgerStore, Purchase},
 };
 
+use crate::prepared::Prepare;
 use crate::{PgStore, TxError, corrupt, db_error, schema};
 
 /// A history row to write with a transfer.
@@ -160,6 +161,7 @@ impl LedgerWrite<'_> {
                     .collect::<Vec<_>>(),
             )
             .bind::<Array<Jsonb>, _>(self.events.into_iter().map(|e| e.data).collect::<Vec<_>>())
+            .prepared()
             .get_result(conn)
             .await?;
         Ok(applied.applied == 1)
@@ -186,6 +188,7 @@ pub(crate) async fn write_events(
     )
     .bind::<Array<Jsonb>, _>(events.into_iter().map(|e| e.data).collect::<Vec<_>>())
     .bind::<Timestamptz, _>(now)
+    .prepared()
     .execute(conn)
     .await?;
     Ok(())
@@ -227,6 +230,7 @@ pub(crate) async fn lock_users(conn: &mut AsyncPgConnection, users: &[i64]) -> Q
     if users.len() > 1 {
         diesel::sql_query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
             .bind::<Array<BigInt>, _>(users)
+            .prepared()
             .execute(conn)
             .await?;
     }
@@ -251,6 +255,7 @@ async fn granted_under(
     )
     .bind::<Text, _>(key)
     .bind::<BigInt, _>(user.0)
+    .prepared()
     .get_result(conn)
     .await
     .optional()?;

@@ -25,6 +25,7 @@ mod events;
 mod jobs;
 mod ledger;
 mod migrate;
+mod prepared;
 mod rows;
 mod schema;
 
