@@ -8,14 +8,15 @@
 use async_trait::async_trait;
 use diesel::{
     prelude::*,
-    sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz},
+    result::{DatabaseErrorKind, Error as DieselError},
+    sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use time::{Duration, OffsetDateTime};
 
 use j0_domain::{
     Cents, JobId, UserId, event,
-    job::{AcceptRefusal, Job, JobResult, JobState, JobStatus, NewJob, OpenJobsCap},
+    job::{Job, JobResult, JobState, JobStatus, NewJob, OpenJobsCap},
     ledger::{self, Balance, HistoryType, RefundReason, Transfer, describe},
     time::whole_seconds,
 };
@@ -27,7 +28,7 @@ use j0_ports::{
 use crate::prepared::Prepare;
 use crate::{
     PgStore, TxError, db_error,
-    ledger::{History, LedgerWrite, lock_users, write_events},
+    ledger::{History, LedgerWrite, lock_users},
     rows::JobRow,
     schema,
 };
@@ -284,51 +285,31 @@ fn tx_store_error(e: TxError<StoreError>) -> StoreError {
     }
 }
 
-/// Why an accept's transaction rolled back after its guarded update matched.
-enum AcceptAbort {
-    Refused(AcceptRefusal),
-    Store(StoreError),
-}
+/// The constraint name under which `take_open_job_slot` refuses an accept over the cap.
+const OPEN_JOBS_CAP: &str = "open_jobs_per_worker";
 
-/// How many unexpired jobs `worker` holds in `accepted` besides `job`, counted while holding
-/// the worker's own row lock.
-///
-/// The lock serialises one worker's accepts (and only theirs: no row other accepts need), so of
-/// concurrent accepts by one worker each counts the ones committed before it. It is `NO KEY
-/// UPDATE`, not `UPDATE`: the job's new `worker_id` already holds a `KEY SHARE` lock on this row
-/// (its foreign key), which `FOR UPDATE` would wait on, deadlocking two accepts that each hold
-/// one; `NO KEY UPDATE` still excludes itself and the balance updates. It is taken after
-/// the job's row, the order every transaction that touches both (complete, the sweeper's
-/// refunds) already uses. The count is its own statement: under READ COMMITTED it then sees
-/// what the transactions that held the lock before this one committed. Jobs past their deadline
-/// no longer count: they cannot be completed, and a worker is not held up by the sweeper's lag.
-async fn open_jobs_besides(
-    conn: &mut AsyncPgConnection,
-    worker: UserId,
-    job: JobId,
-    now: OffsetDateTime,
-) -> QueryResult<u64> {
-    #[derive(QueryableByName)]
-    struct Held {
-        #[diesel(sql_type = BigInt)]
-        held: i64,
-    }
-    diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
-        .bind::<BigInt, _>(worker.0)
-        .prepared()
-        .execute(conn)
-        .await?;
-    let Held { held } = diesel::sql_query(
-        "SELECT count(*) AS held FROM jobs
-         WHERE worker_id = $1 AND status = 'accepted' AND expires_at > $2 AND id <> $3",
-    )
-    .bind::<BigInt, _>(worker.0)
-    .bind::<Timestamptz, _>(now)
-    .bind::<BigInt, _>(job.0)
-    .prepared()
-    .get_result(conn)
-    .await?;
-    Ok(held.unsigned_abs())
+/// Accepts job `$1` for worker `$2` at `$3` until `$4`, guarded like every transition, takes a
+/// slot under the worker's cap `$8` (the migration's `take_open_job_slot` locks the worker's
+/// row after the job's, the order every transaction touching both uses) and writes the events;
+/// `applied` is 0 when the guard did not match, and nothing changed.
+const ACCEPT: &str = "
+WITH g AS (
+    UPDATE jobs SET status = 'accepted', worker_id = $2, accepted_at = $3, expires_at = $4
+    WHERE id = $1 AND status = 'posted' AND expires_at > $3 AND requester_id <> $2
+    RETURNING id
+), c AS (
+    SELECT take_open_job_slot($2, $1, $3, $8) AS held FROM g
+), ev AS (
+    INSERT INTO events (event, recipient_id, data, created_at)
+    SELECT x.event, x.recipient, x.data, $3
+    FROM c, unnest($5::text[], $6::int8[], $7::jsonb[]) AS x(event, recipient, data)
+)
+SELECT count(*) AS applied FROM g";
+
+#[derive(QueryableByName)]
+struct Applied {
+    #[diesel(sql_type = BigInt)]
+    applied: i64,
 }
 
 /// The outcome of one guarded transition attempt.
@@ -384,58 +365,49 @@ impl JobStore for PgStore {
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
         for _ in 0..ATTEMPTS {
-            let attempt = conn
-                .transaction::<_, TxError<AcceptAbort>, _>(async |conn| {
-                    let accepted: Option<JobRow> = diesel::sql_query(
-                        "UPDATE jobs
-                         SET status = 'accepted', worker_id = $2, accepted_at = $3,
-                             expires_at = $3 + make_interval(secs => timeout_sec)
-                         WHERE id = $1 AND status = 'posted' AND expires_at > $3
-                           AND requester_id <> $2
-                         RETURNING *",
-                    )
-                    .bind::<BigInt, _>(job.0)
-                    .bind::<BigInt, _>(worker.0)
-                    .bind::<Timestamptz, _>(now)
-                    .prepared()
-                    .get_result(conn)
-                    .await
-                    .optional()?;
-                    let Some(row) = accepted else {
-                        let Some(row) = load_job(conn, job.0).await? else {
-                            return Ok(Attempt::Missing);
-                        };
-                        let current =
-                            to_job(row).map_err(|e| TxError::Outcome(AcceptAbort::Store(e)))?;
-                        return Ok(match JobState::from(&current).check_accept(worker, now) {
-                            Err(refusal) => Attempt::Refused(refusal),
-                            Ok(()) => Attempt::Retry,
-                        });
-                    };
-                    let accepted =
-                        to_job(row).map_err(|e| TxError::Outcome(AcceptAbort::Store(e)))?;
-                    if cap.max().is_some() {
-                        let held = open_jobs_besides(conn, worker, job, now).await?;
-                        cap.check(held)
-                            .map_err(|r| TxError::Outcome(AcceptAbort::Refused(r)))?;
-                    }
-                    write_events(conn, event::job_accepted(&accepted), now).await?;
-                    Ok(Attempt::Done(accepted))
-                })
-                .await;
-            let attempt = match attempt {
-                Ok(attempt) => attempt,
-                Err(TxError::Outcome(AcceptAbort::Refused(refusal))) => {
-                    return Err(AcceptError::Refused(refusal));
-                }
-                Err(TxError::Outcome(AcceptAbort::Store(e))) => return Err(AcceptError::Store(e)),
-                Err(TxError::Db(e)) => return Err(AcceptError::Store(db_error(e))),
+            // As for completion: the domain decides on the job as read, then one guarded
+            // statement accepts it, takes a slot under the worker's cap and writes the event.
+            let Some(row) = load_job(&mut conn, job.0).await.map_err(db_error)? else {
+                return Err(AcceptError::NotFound);
             };
-            match attempt {
-                Attempt::Done(job) => return Ok(job),
-                Attempt::Refused(refusal) => return Err(AcceptError::Refused(refusal)),
-                Attempt::Missing => return Err(AcceptError::NotFound),
-                Attempt::Retry => continue,
+            let current = to_job(row)?;
+            JobState::from(&current)
+                .check_accept(worker, now)
+                .map_err(AcceptError::Refused)?;
+            let accepted = current.accepted_by(worker, now);
+            let events = event::job_accepted(&accepted);
+            let applied: Result<Applied, _> = diesel::sql_query(ACCEPT)
+                .bind::<BigInt, _>(job.0)
+                .bind::<BigInt, _>(worker.0)
+                .bind::<Timestamptz, _>(now)
+                .bind::<Timestamptz, _>(accepted.expires_at)
+                .bind::<Array<Text>, _>(events.iter().map(|e| e.event).collect::<Vec<_>>())
+                .bind::<Array<Nullable<BigInt>>, _>(
+                    events
+                        .iter()
+                        .map(|e| e.recipient.map(UserId::get))
+                        .collect::<Vec<_>>(),
+                )
+                .bind::<Array<Jsonb>, _>(events.into_iter().map(|e| e.data).collect::<Vec<_>>())
+                .bind::<Nullable<BigInt>, _>(cap.max().map(i64::from))
+                .prepared()
+                .get_result(&mut conn)
+                .await;
+            match applied {
+                Ok(Applied { applied: 1 }) => return Ok(accepted),
+                Ok(_) => continue,
+                Err(DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info))
+                    if info.constraint_name() == Some(OPEN_JOBS_CAP) =>
+                {
+                    let max = cap.max().map_or(u64::MAX, u64::from);
+                    return Err(match cap.check(max) {
+                        Err(refusal) => AcceptError::Refused(refusal),
+                        Ok(()) => AcceptError::Store(crate::corrupt(
+                            "the open-jobs cap refused an accept the domain allows",
+                        )),
+                    });
+                }
+                Err(e) => return Err(AcceptError::Store(db_error(e))),
             }
         }
         Err(AcceptError::Store(crate::corrupt(format!(
@@ -453,58 +425,40 @@ impl JobStore for PgStore {
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
         for _ in 0..ATTEMPTS {
-            let attempt = conn
-                .transaction::<_, TxError<StoreError>, _>(async |conn| {
-                    let completed: Option<JobRow> = diesel::sql_query(
-                        "UPDATE jobs SET status = 'completed', result = $3, completed_at = $4
-                         WHERE id = $1 AND worker_id = $2 AND status = 'accepted' AND expires_at > $4
-                         RETURNING *",
-                    )
-                    .bind::<BigInt, _>(job.0)
-                    .bind::<BigInt, _>(worker.0)
-                    .bind::<Text, _>(result.as_str())
-                    .bind::<Timestamptz, _>(now)
-                    .prepared()
-                    .get_result(conn)
-                    .await
-                    .optional()?;
-                    let Some(row) = completed else {
-                        let Some(row) = load_job(conn, job.0).await? else {
-                            return Ok(Attempt::Missing);
-                        };
-                        let current = to_job(row).map_err(TxError::Outcome)?;
-                        return Ok(match JobState::from(&current).check_complete(worker, now) {
-                            Err(refusal) => Attempt::Refused(refusal),
-                            Ok(()) => Attempt::Retry,
-                        });
-                    };
-                    let completed = to_job(row).map_err(TxError::Outcome)?;
-                    let earned = ledger::worker_payout(completed.credits);
-                    let transfer = Transfer::job_payout(completed.id, worker, completed.credits);
-                    LedgerWrite {
-                        transfer: &transfer,
-                        job: Some(completed.id),
-                        now,
-                        history: vec![History {
-                            user: worker,
-                            amount: earned,
-                            kind: HistoryType::JobEarn,
-                            description: describe::job_earn(completed.id),
-                        }],
-                        events: event::job_completed(&completed, earned),
-                        records: vec![(worker, 1, 0)],
-                    }
-                    .apply(conn)
-                    .await?;
-                    Ok(Attempt::Done(Completed { job: completed, credits_earned: earned }))
-                })
-                .await
-                .map_err(tx_store_error)?;
-            match attempt {
-                Attempt::Done(done) => return Ok(done),
-                Attempt::Refused(refusal) => return Err(CompleteError::Refused(refusal)),
-                Attempt::Missing => return Err(CompleteError::NotFound),
-                Attempt::Retry => continue,
+            // The domain decides on the job as read and builds the payout; one guarded
+            // statement then completes the job and writes the payout, or neither when the job
+            // changed in between (read again, and ask again).
+            let Some(row) = load_job(&mut conn, job.0).await.map_err(db_error)? else {
+                return Err(CompleteError::NotFound);
+            };
+            let current = to_job(row)?;
+            JobState::from(&current)
+                .check_complete(worker, now)
+                .map_err(CompleteError::Refused)?;
+            let completed = current.completed_with(result.as_str().to_owned(), now);
+            let earned = ledger::worker_payout(completed.credits);
+            let transfer = Transfer::job_payout(completed.id, worker, completed.credits);
+            let applied = LedgerWrite {
+                transfer: &transfer,
+                job: Some(completed.id),
+                now,
+                history: vec![History {
+                    user: worker,
+                    amount: earned,
+                    kind: HistoryType::JobEarn,
+                    description: describe::job_earn(completed.id),
+                }],
+                events: event::job_completed(&completed, earned),
+                records: vec![(worker, 1, 0)],
+            }
+            .complete_and_apply(&mut conn, worker, result.as_str())
+            .await
+            .map_err(db_error)?;
+            if applied {
+                return Ok(Completed {
+                    job: completed,
+                    credits_earned: earned,
+                });
             }
         }
         Err(CompleteError::Store(crate::corrupt(format!(

@@ -65,10 +65,17 @@ struct Applied {
     applied: i64,
 }
 
-const WRITE: &str = "
-WITH t AS (
+/// The ledger write, after `$guard` (`WITH ` or `WITH <ctes>, `), its transfer row taken from
+/// `$source`: one statement either way.
+macro_rules! ledger_write {
+    ($guard:literal, $source:literal) => {
+        concat!(
+            $guard,
+            "t AS (
     INSERT INTO ledger_transfers (idempotency_key, job_id, created_at)
-    VALUES ($1, $2, $3)
+    ",
+            $source,
+            "
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ), e AS (
@@ -101,11 +108,48 @@ WITH t AS (
            $3
     FROM b WHERE b.moved
 )
-SELECT count(*) AS applied FROM t";
+SELECT count(*) AS applied FROM t"
+        )
+    };
+}
+
+const WRITE: &str = ledger_write!("WITH ", "VALUES ($1, $2, $3)");
+
+/// The completion of job `$2` by worker `$19` with result `$20`, guarded like every transition,
+/// and its payout: the transfer exists only if the guarded update matched.
+const COMPLETE_AND_WRITE: &str = ledger_write!(
+    "WITH g AS (
+    UPDATE jobs SET status = 'completed', result = $20, completed_at = $3
+    WHERE id = $2 AND worker_id = $19 AND status = 'accepted' AND expires_at > $3
+    RETURNING id
+), ",
+    "SELECT $1, $2, $3 FROM g"
+);
 
 impl LedgerWrite<'_> {
     /// Applies the write; `false` when the transfer's key was already used (nothing changed).
     pub async fn apply(self, conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+        self.run(conn, WRITE, None).await
+    }
+
+    /// Completes the job with `worker`'s `result` and applies the write, in one statement:
+    /// `false` when the job's guard did not match (nothing changed).
+    pub async fn complete_and_apply(
+        self,
+        conn: &mut AsyncPgConnection,
+        worker: UserId,
+        result: &str,
+    ) -> QueryResult<bool> {
+        self.run(conn, COMPLETE_AND_WRITE, Some((worker, result)))
+            .await
+    }
+
+    async fn run(
+        self,
+        conn: &mut AsyncPgConnection,
+        sql: &'static str,
+        completing: Option<(UserId, &str)>,
+    ) -> QueryResult<bool> {
         let mut deltas: BTreeMap<UserId, UserDelta> = BTreeMap::new();
         for entry in &self.transfer.entries {
             if let Some(user) = entry.account.user() {
@@ -122,7 +166,8 @@ impl LedgerWrite<'_> {
             d.timed_out += timed_out;
         }
         let entries = &self.transfer.entries;
-        let applied: Applied = diesel::sql_query(WRITE)
+        let mut query = diesel::sql_query(sql)
+            .into_boxed()
             .bind::<Text, _>(&self.transfer.key)
             .bind::<Nullable<BigInt>, _>(self.job.map(JobId::get))
             .bind::<Timestamptz, _>(self.now)
@@ -160,38 +205,15 @@ impl LedgerWrite<'_> {
                     .map(|e| e.recipient.map(UserId::get))
                     .collect::<Vec<_>>(),
             )
-            .bind::<Array<Jsonb>, _>(self.events.into_iter().map(|e| e.data).collect::<Vec<_>>())
-            .prepared()
-            .get_result(conn)
-            .await?;
+            .bind::<Array<Jsonb>, _>(self.events.into_iter().map(|e| e.data).collect::<Vec<_>>());
+        if let Some((worker, result)) = completing {
+            query = query
+                .bind::<BigInt, _>(worker.0)
+                .bind::<Text, _>(result.to_owned());
+        }
+        let applied: Applied = query.prepared().get_result(conn).await?;
         Ok(applied.applied == 1)
     }
-}
-
-/// Inserts events that move no money (`job.accepted`) in the caller's transaction.
-pub(crate) async fn write_events(
-    conn: &mut AsyncPgConnection,
-    events: Vec<Outgoing>,
-    now: OffsetDateTime,
-) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO events (event, recipient_id, data, created_at)
-         SELECT x.event, x.recipient, x.data, $4
-         FROM unnest($1::text[], $2::int8[], $3::jsonb[]) AS x(event, recipient, data)",
-    )
-    .bind::<Array<Text>, _>(events.iter().map(|e| e.event).collect::<Vec<_>>())
-    .bind::<Array<Nullable<BigInt>>, _>(
-        events
-            .iter()
-            .map(|e| e.recipient.map(UserId::get))
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Jsonb>, _>(events.into_iter().map(|e| e.data).collect::<Vec<_>>())
-    .bind::<Timestamptz, _>(now)
-    .prepared()
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// A promo grant of `amount` to `user` under `key`, inside the caller's transaction.

@@ -336,6 +336,44 @@ impl Job {
             _ => None,
         }
     }
+
+    /// The job once `worker` accepted it at `now`: theirs, with `timeout_sec` from now to
+    /// submit. Whether they may is [`JobState::check_accept`]'s call.
+    ///
+    /// ```
+    /// # use j0_domain::{Cents, JobId, UserId, job::{Capability, Job, JobStatus}};
+    /// # use time::macros::datetime;
+    /// # let posted_at = datetime!(2026-12-01 12:00 UTC);
+    /// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: None,
+    /// #     capability: Capability::Opus, credits: Cents(10), timeout_sec: 30,
+    /// #     status: JobStatus::Posted, prompt: "p".into(), result: None, created_at: posted_at,
+    /// #     accepted_at: None, completed_at: None, expires_at: posted_at + time::Duration::minutes(7) };
+    /// let now = posted_at + time::Duration::seconds(5);
+    /// let accepted = job.accepted_by(UserId(2), now);
+    /// assert_eq!(accepted.status, JobStatus::Accepted);
+    /// assert_eq!(accepted.worker_id, Some(UserId(2)));
+    /// assert_eq!(accepted.expires_at, now + time::Duration::seconds(30));
+    /// ```
+    pub fn accepted_by(self, worker: UserId, now: OffsetDateTime) -> Job {
+        Job {
+            status: JobStatus::Accepted,
+            worker_id: Some(worker),
+            accepted_at: Some(now),
+            expires_at: now + Duration::seconds(i64::from(self.timeout_sec)),
+            ..self
+        }
+    }
+
+    /// The job once its worker's `result` was taken at `now`. Whether it may be is
+    /// [`JobState::check_complete`]'s call.
+    pub fn completed_with(self, result: String, now: OffsetDateTime) -> Job {
+        Job {
+            status: JobStatus::Completed,
+            result: Some(result),
+            completed_at: Some(now),
+            ..self
+        }
+    }
 }
 
 /// The first 200 characters of `prompt` (a plain prefix), and whether that cut anything off.
