@@ -28,7 +28,7 @@ use j0_ports::{
 use crate::prepared::Prepare;
 use crate::{
     PgStore, TxError, db_error,
-    ledger::{History, LedgerWrite, lock_users},
+    ledger::{History, JobChange, LedgerWrite, lock_users},
     rows::JobRow,
     schema,
 };
@@ -40,10 +40,36 @@ pub(crate) const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 /// (a concurrent transaction rolled back in between).
 const ATTEMPTS: usize = 3;
 
+/// The requester's balance, locked, and the id the new job takes.
+const LOCK_REQUESTER: &str = "
+SELECT cash_cents, promo_cents, nextval(pg_get_serial_sequence('jobs', 'id')) AS job_id
+FROM users WHERE id = $1 FOR UPDATE";
+
+/// Claims `Idempotency-Key` `$2` for requester `$1` (a key older than the replay window `$6` is
+/// claimed anew) and locks the requester's balance; `job_id` is NULL when the key is bound.
+const CLAIM_AND_LOCK_REQUESTER: &str = "
+WITH k AS (
+    INSERT INTO job_idempotency_keys (user_id, key, request, expires_at, job_id, created_at)
+    VALUES ($1, $2, $3, $4, nextval(pg_get_serial_sequence('jobs', 'id')), $5)
+    ON CONFLICT (user_id, key) DO UPDATE
+        SET request = EXCLUDED.request, expires_at = EXCLUDED.expires_at,
+            job_id = EXCLUDED.job_id, created_at = EXCLUDED.created_at
+        WHERE job_idempotency_keys.created_at <= $6
+    RETURNING job_id
+)
+SELECT u.cash_cents, u.promo_cents, k.job_id
+FROM users u LEFT JOIN k ON true
+WHERE u.id = $1
+FOR UPDATE OF u";
+
 #[derive(QueryableByName)]
 struct Claimed {
     #[diesel(sql_type = BigInt)]
-    job_id: i64,
+    cash_cents: i64,
+    #[diesel(sql_type = BigInt)]
+    promo_cents: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    job_id: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -89,45 +115,37 @@ impl PgStore {
         let expires_at = now + accept_window;
         let result = conn
             .transaction::<_, TxError<PostOutcome>, _>(async |conn| {
-                let claimed = match idempotency {
-                    None => None,
+                // The key's claim (when there is one) and the requester's lock in one
+                // statement; a key already bound leaves no job id.
+                let locked = match idempotency {
+                    None => {
+                        diesel::sql_query(LOCK_REQUESTER)
+                            .bind::<BigInt, _>(requester.0)
+                            .prepared()
+                            .get_result::<Locked>(conn)
+                            .await?
+                    }
                     Some(key) => {
-                        let claim: Option<Claimed> = diesel::sql_query(
-                            "INSERT INTO job_idempotency_keys
-                                 (user_id, key, request, expires_at, job_id, created_at)
-                             VALUES ($1, $2, $3, $4, nextval(pg_get_serial_sequence('jobs', 'id')), $5)
-                             ON CONFLICT (user_id, key) DO UPDATE
-                                 SET request = EXCLUDED.request, expires_at = EXCLUDED.expires_at,
-                                     job_id = EXCLUDED.job_id, created_at = EXCLUDED.created_at
-                                 WHERE job_idempotency_keys.created_at <= $6
-                             RETURNING job_id",
-                        )
-                        .bind::<BigInt, _>(requester.0)
-                        .bind::<Text, _>(&key.key)
-                        .bind::<Jsonb, _>(&key.request)
-                        .bind::<Timestamptz, _>(expires_at)
-                        .bind::<Timestamptz, _>(now)
-                        .bind::<Timestamptz, _>(now - IDEMPOTENCY_TTL)
-                        .prepared()
-                        .get_result(conn)
-                        .await
-                        .optional()?;
-                        match claim {
-                            Some(c) => Some(c.job_id),
-                            None => return Err(TxError::Outcome(PostOutcome::KeyTaken)),
+                        let claimed: Claimed = diesel::sql_query(CLAIM_AND_LOCK_REQUESTER)
+                            .bind::<BigInt, _>(requester.0)
+                            .bind::<Text, _>(&key.key)
+                            .bind::<Jsonb, _>(&key.request)
+                            .bind::<Timestamptz, _>(expires_at)
+                            .bind::<Timestamptz, _>(now)
+                            .bind::<Timestamptz, _>(now - IDEMPOTENCY_TTL)
+                            .prepared()
+                            .get_result(conn)
+                            .await?;
+                        let Some(job_id) = claimed.job_id else {
+                            return Err(TxError::Outcome(PostOutcome::KeyTaken));
+                        };
+                        Locked {
+                            cash_cents: claimed.cash_cents,
+                            promo_cents: claimed.promo_cents,
+                            job_id,
                         }
                     }
                 };
-                let locked: Locked = diesel::sql_query(
-                    "SELECT cash_cents, promo_cents,
-                            coalesce($2, nextval(pg_get_serial_sequence('jobs', 'id'))) AS job_id
-                     FROM users WHERE id = $1 FOR UPDATE",
-                )
-                .bind::<BigInt, _>(requester.0)
-                .bind::<Nullable<BigInt>, _>(claimed)
-                .prepared()
-                .get_result(conn)
-                .await?;
                 let balance = Balance {
                     cash: Cents(locked.cash_cents),
                     promo: Cents(locked.promo_cents),
@@ -150,7 +168,6 @@ impl PgStore {
                     completed_at: None,
                     expires_at,
                 };
-                insert_job(conn, &job, hold).await?;
                 let transfer = Transfer::job_post(job.id, requester, hold);
                 LedgerWrite {
                     transfer: &transfer,
@@ -165,7 +182,7 @@ impl PgStore {
                     events: event::job_posted(&job),
                     records: Vec::new(),
                 }
-                .apply(conn)
+                .apply_with(conn, JobChange::Post { job: &job, hold })
                 .await?;
                 Ok(job)
             })
@@ -251,31 +268,6 @@ impl PgStore {
         }
         Ok(job)
     }
-}
-
-async fn insert_job(
-    conn: &mut AsyncPgConnection,
-    job: &Job,
-    hold: ledger::Hold,
-) -> QueryResult<()> {
-    use schema::jobs::dsl as j;
-    diesel::insert_into(j::jobs)
-        .values((
-            j::id.eq(job.id.0),
-            j::requester_id.eq(job.requester_id.0),
-            j::capability.eq(job.capability.as_str()),
-            j::credits.eq(job.credits.0),
-            j::timeout_sec.eq(job.timeout_sec),
-            j::status.eq(job.status.as_str()),
-            j::prompt.eq(&job.prompt),
-            j::held_promo_cents.eq(hold.promo.0),
-            j::held_cash_cents.eq(hold.cash.0),
-            j::created_at.eq(job.created_at),
-            j::expires_at.eq(job.expires_at),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 fn tx_store_error(e: TxError<StoreError>) -> StoreError {
@@ -451,7 +443,13 @@ impl JobStore for PgStore {
                 events: event::job_completed(&completed, earned),
                 records: vec![(worker, 1, 0)],
             }
-            .complete_and_apply(&mut conn, worker, result.as_str())
+            .apply_with(
+                &mut conn,
+                JobChange::Complete {
+                    worker,
+                    result: result.as_str(),
+                },
+            )
             .await
             .map_err(db_error)?;
             if applied {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use diesel::{
     prelude::*,
-    sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz},
+    sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 use j0_domain::{
     Cents, JobId, TransactionId, UserId,
     event::Outgoing,
-    ledger::{Balance, HistoryType, Transfer, describe},
+    job::Job,
+    ledger::{Balance, HistoryType, Hold, Transfer, describe},
 };
 use j0_ports::{
     StoreError,
@@ -126,29 +127,50 @@ const COMPLETE_AND_WRITE: &str = ledger_write!(
     "SELECT $1, $2, $3 FROM g"
 );
 
+/// The new job `$2`, posted by `$19` with what its hold took from each bucket, and the post's
+/// transfer: one statement.
+const POST_AND_WRITE: &str = ledger_write!(
+    "WITH j AS (
+    INSERT INTO jobs (id, requester_id, capability, credits, timeout_sec, status, prompt,
+                      held_promo_cents, held_cash_cents, created_at, expires_at)
+    VALUES ($2, $19, $20, $21, $22, 'posted', $23, $24, $25, $3, $26)
+), ",
+    "VALUES ($1, $2, $3)"
+);
+
+/// What a write does to a job in the same statement.
+pub(crate) enum JobChange<'a> {
+    /// Inserts the posted job with its hold.
+    Post { job: &'a Job, hold: Hold },
+    /// Completes the job, if its guard matches, with `worker`'s `result`.
+    Complete { worker: UserId, result: &'a str },
+}
+
 impl LedgerWrite<'_> {
     /// Applies the write; `false` when the transfer's key was already used (nothing changed).
     pub async fn apply(self, conn: &mut AsyncPgConnection) -> QueryResult<bool> {
         self.run(conn, WRITE, None).await
     }
 
-    /// Completes the job with `worker`'s `result` and applies the write, in one statement:
-    /// `false` when the job's guard did not match (nothing changed).
-    pub async fn complete_and_apply(
+    /// Makes `change` to its job and applies the write, in one statement: `false` when a
+    /// completion's guard did not match (nothing changed).
+    pub async fn apply_with(
         self,
         conn: &mut AsyncPgConnection,
-        worker: UserId,
-        result: &str,
+        change: JobChange<'_>,
     ) -> QueryResult<bool> {
-        self.run(conn, COMPLETE_AND_WRITE, Some((worker, result)))
-            .await
+        let sql = match change {
+            JobChange::Post { .. } => POST_AND_WRITE,
+            JobChange::Complete { .. } => COMPLETE_AND_WRITE,
+        };
+        self.run(conn, sql, Some(change)).await
     }
 
     async fn run(
         self,
         conn: &mut AsyncPgConnection,
         sql: &'static str,
-        completing: Option<(UserId, &str)>,
+        change: Option<JobChange<'_>>,
     ) -> QueryResult<bool> {
         let mut deltas: BTreeMap<UserId, UserDelta> = BTreeMap::new();
         for entry in &self.transfer.entries {
@@ -206,10 +228,24 @@ impl LedgerWrite<'_> {
                     .collect::<Vec<_>>(),
             )
             .bind::<Array<Jsonb>, _>(self.events.into_iter().map(|e| e.data).collect::<Vec<_>>());
-        if let Some((worker, result)) = completing {
-            query = query
-                .bind::<BigInt, _>(worker.0)
-                .bind::<Text, _>(result.to_owned());
+        match change {
+            None => {}
+            Some(JobChange::Complete { worker, result }) => {
+                query = query
+                    .bind::<BigInt, _>(worker.0)
+                    .bind::<Text, _>(result.to_owned());
+            }
+            Some(JobChange::Post { job, hold }) => {
+                query = query
+                    .bind::<BigInt, _>(job.requester_id.0)
+                    .bind::<Text, _>(job.capability.as_str())
+                    .bind::<BigInt, _>(job.credits.0)
+                    .bind::<Integer, _>(job.timeout_sec)
+                    .bind::<Text, _>(job.prompt.clone())
+                    .bind::<BigInt, _>(hold.promo.0)
+                    .bind::<BigInt, _>(hold.cash.0)
+                    .bind::<Timestamptz, _>(job.expires_at);
+            }
         }
         let applied: Applied = query.prepared().get_result(conn).await?;
         Ok(applied.applied == 1)
