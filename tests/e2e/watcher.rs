@@ -2,11 +2,12 @@
 //! the same range, skipping nothing) and reorged logs (`removed: true`, never credited). A real
 //! chain cannot produce these on demand, so this node is a small fake speaking JSON-RPC.
 
-use std::{sync::Mutex, time::Duration};
+use std::sync::Mutex;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+use j0_client::HistoryType;
 use j0_domain::WalletAddress;
 use j0_testkit::spawn_app_with;
 
@@ -116,11 +117,7 @@ async fn rpc_errors_back_off_without_skipping_blocks_and_removed_logs_never_coun
     })
     .await;
     let user = app.new_user().await;
-    let address: WalletAddress = user.get(&app, "/payments/usdc/address").await.ok()["address"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let address = user.deposit_address().await.unwrap().address;
     {
         let mut node = node.lock().unwrap();
         node.logs = vec![
@@ -130,18 +127,8 @@ async fn rpc_errors_back_off_without_skipping_blocks_and_removed_logs_never_coun
             transfer_log(&token, &address, 99, 0, 4_000_000, false),
         ];
     }
-    let mut credited = 0;
-    for _ in 0..150 {
-        credited = user.balance(&app).await.0;
-        if credited == 500 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        credited, 500,
-        "2 + 3 USDC; the removed log and block 99 (one confirmation) do not count"
-    );
+    // 2 + 3 USDC; the removed log and block 99 (one confirmation) do not count.
+    user.wait_for_cash(500).await;
     let (failed, served) = {
         let node = node.lock().unwrap();
         (node.failed, node.served.clone())
@@ -160,6 +147,6 @@ async fn rpc_errors_back_off_without_skipping_blocks_and_removed_logs_never_coun
         served.iter().all(|(_, to)| *to <= 98),
         "never past head - confirmations: {served:?}"
     );
-    assert_eq!(user.transactions_of(&app, "purchase").await.len(), 2);
+    assert_eq!(user.transactions_of(HistoryType::Purchase).await.len(), 2);
     app.assert_ledger_clean().await;
 }
