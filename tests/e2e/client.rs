@@ -2,7 +2,10 @@
 //! every refusal as its own error, retries that honour `retry_after`, answers lost in transit,
 //! paging, and the event stream across a restart.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{BTreeSet, HashSet},
+    time::Duration,
+};
 
 use futures_util::{StreamExt, TryStreamExt};
 use time::Duration as Span;
@@ -10,9 +13,10 @@ use time::Duration as Span;
 use j0_client::{
     Capability, Client, Error, EventBody, EventOptions, JobId, JobQuery, JobStatus, PostJob,
 };
+use reqwest::Method;
 use serde_json::json;
 
-use j0_testkit::{Proxy, Wallet, client_at, opus, spawn_app, spawn_app_with};
+use j0_testkit::{Proxy, Response, Wallet, client_at, no_sweeper, opus, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn signs_in_once_and_again_after_the_session_expires() {
@@ -206,6 +210,110 @@ async fn sign_in_refusals_are_their_own_errors() {
     assert!(
         matches!(&e, Error::Challenge { code, .. } if code == "CHALLENGE_NOT_FOUND"),
         "{e:?}"
+    );
+}
+
+/// The client names a refusal by its code alone; this pins, for every refusal the tests assert
+/// through the client, that the server answers it with the status the client reports.
+#[tokio::test]
+async fn each_refusal_reaches_the_client_with_the_status_the_server_answered() {
+    let app = spawn_app_with(|c| {
+        no_sweeper(c);
+        c.accept_window_sec = 60;
+        c.max_open_jobs_per_worker = 1;
+    })
+    .await;
+    let [requester, worker, other] = app.users([1_000, 0, 0]).await;
+    let (r, w, o, anyone) = (requester.raw(), worker.raw(), other.raw(), app.raw());
+    let result = json!({ "result": "r" });
+    let post = |credits: i64| json!({ "capability": "opus", "credits": credits, "timeout_sec": 30, "prompt": "p" });
+
+    let id = requester.post_opus(10).await;
+    let late = requester.post_opus(5).await;
+    let cancelled = requester.post_cancelled(5).await;
+    let path = |id: JobId, action: &str| format!("/jobs/{id}/{action}");
+    let mut answers = vec![
+        anyone.get("/users/me").await,
+        anyone.get("/users/9999999").await,
+        w.get("/jobs/9999999").await,
+        w.post_empty("/jobs/9999999/accept").await,
+        w.post("/jobs/9999999/complete", &result).await,
+        r.post_empty("/jobs/9999999/cancel").await,
+        r.post("/jobs", &post(1)).await,
+        w.post("/jobs", &post(10)).await,
+        r.post("/payments/stripe/checkout", &json!({ "amount_usd": 7 }))
+            .await,
+        r.post("/payments/stripe/checkout", &json!({ "amount_usd": 10 }))
+            .await,
+        r.post_empty(&path(id, "accept")).await,
+        w.post(&path(id, "complete"), &result).await,
+        o.post_empty(&path(id, "cancel")).await,
+        w.post_empty(&path(cancelled, "accept")).await,
+        r.post_empty(&path(cancelled, "cancel")).await,
+    ];
+    let first = PostJob::new(Capability::Opus, 5, 30, "p").idempotency_key("k-1");
+    requester.post_job(first).await.unwrap();
+    let reused = r
+        .request(Method::POST, "/jobs")
+        .header("Idempotency-Key", "k-1")
+        .json(&post(6));
+    answers.push(Response::of(reused).await);
+    worker.accept_job(id).await.unwrap();
+    answers.extend([
+        o.post_empty(&path(id, "accept")).await,
+        r.post_empty(&path(id, "cancel")).await,
+        o.post(&path(id, "complete"), &result).await,
+        w.post(&path(id, "complete"), &json!({ "result": "" }))
+            .await,
+        w.post(
+            &path(id, "complete"),
+            &json!({ "result": "x".repeat(3 * 1024 * 1024) }),
+        )
+        .await,
+        w.post_empty(&path(late, "accept")).await,
+    ]);
+    app.clock.advance(Span::seconds(61));
+    answers.extend([
+        w.post_empty(&path(late, "accept")).await,
+        w.post(&path(id, "complete"), &result).await,
+    ]);
+    let mut codes = BTreeSet::new();
+    for answer in &answers {
+        let e = answer.refusal();
+        let (status, code) = (answer.status.as_u16(), answer.code());
+        assert_eq!(
+            (e.status(), e.code()),
+            (Some(status), Some(code)),
+            "{}",
+            answer.body
+        );
+        codes.insert(code.to_owned());
+    }
+    assert_eq!(
+        codes,
+        [
+            "IDEMPOTENCY_KEY_REUSED",
+            "INSUFFICIENT_CREDITS",
+            "INVALID_AMOUNT",
+            "JOB_ALREADY_ACCEPTED",
+            "JOB_EXPIRED",
+            "JOB_NOT_ACCEPTED",
+            "JOB_NOT_AVAILABLE",
+            "JOB_NOT_FOUND",
+            "NOT_THE_REQUESTER",
+            "NOT_THE_WORKER",
+            "OWN_JOB",
+            "PAYLOAD_TOO_LARGE",
+            "PAYMENTS_UNAVAILABLE",
+            "TIMEOUT_EXPIRED",
+            "TOO_MANY_OPEN_JOBS",
+            "UNAUTHORIZED",
+            "USER_NOT_FOUND",
+            "VALIDATION_ERROR",
+        ]
+        .map(str::to_owned)
+        .into(),
+        "every refusal, and nothing else"
     );
 }
 

@@ -215,6 +215,11 @@ impl Raw {
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.call(Method::POST, path, Some(body)).await
     }
+
+    /// `POST path` without a body.
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.call(Method::POST, path, None).await
+    }
 }
 
 /// An HTTP answer: status, headers and the JSON body (`Null` when empty or not JSON).
