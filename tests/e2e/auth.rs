@@ -300,16 +300,7 @@ async fn of_concurrent_verifies_of_one_nonce_exactly_one_succeeds() {
             async move { signed.verify(&app).await }
         })
         .await;
-        let codes: Vec<&str> = results
-            .iter()
-            .map(|r| {
-                if r.status.is_success() {
-                    "OK"
-                } else {
-                    r.code()
-                }
-            })
-            .collect();
+        let codes: Vec<&str> = results.iter().map(Response::outcome).collect();
         assert_eq!(codes.iter().filter(|c| **c == "OK").count(), 1, "{codes:?}");
         assert!(
             codes.iter().all(|c| *c == "OK" || *c == "CHALLENGE_USED"),

@@ -10,8 +10,8 @@ use time::Duration;
 
 use j0_client::{Capability, Error, HistoryType, JobId, JobQuery, JobStatus, PostJob};
 use j0_testkit::{
-    Config, Session, TestApp, TestClock, assert_refused, at_once, both_at_once, no_sweeper,
-    spawn_app, spawn_app_with,
+    Config, Response, Session, TestApp, TestClock, assert_refused, at_once, both_at_once,
+    no_sweeper, spawn_app, spawn_app_with,
 };
 
 /// `OK`, or the refusal's code, for each outcome.
@@ -161,16 +161,7 @@ async fn thirty_concurrent_posts_on_a_balance_for_ten_post_exactly_ten() {
             async move { raw.post("/jobs", &job).await }
         })
         .await;
-        let codes: Vec<&str> = answers
-            .iter()
-            .map(|r| {
-                if r.status.is_success() {
-                    "OK"
-                } else {
-                    r.code()
-                }
-            })
-            .collect();
+        let codes: Vec<&str> = answers.iter().map(Response::outcome).collect();
         assert_wins(&codes, 10, "INSUFFICIENT_CREDITS");
         assert_eq!(user.buckets().await, (0, 0));
         let mine = user

@@ -263,6 +263,15 @@ impl Response {
         Error::from_api(self.status.as_u16(), body, retry_after)
     }
 
+    /// `OK` for a success, else the error's code: how races tally their answers.
+    pub fn outcome(&self) -> &str {
+        if self.status.is_success() {
+            "OK"
+        } else {
+            self.code()
+        }
+    }
+
     /// The error `code` of an error body.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or_default()
