@@ -1,38 +1,71 @@
-//! Wallet sign-in (contract §3): challenges, signatures, tokens, the cookie and logout.
-
-use std::sync::Arc;
+//! Wallet sign-in (contract §3): challenges, signatures, tokens, the cookie and logout. The
+//! challenge and verify exchanges are raw: they are checked to the header and the byte, and the
+//! client only ever sends them well signed.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 use time::Duration;
 
-use j0_testkit::{TestApp, Wallet, spawn_app, spawn_app_with};
+use j0_testkit::{Response, TestApp, Wallet, assert_refused, at_once, spawn_app, spawn_app_with};
 
 /// The DEPENDENCIES.md vector: this key is this address.
 const KNOWN_KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 const KNOWN_ADDRESS: &str = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23";
 
 async fn challenge(app: &TestApp, address: &str) -> Value {
-    app.call(
-        Method::POST,
-        "/auth/challenge",
-        None,
-        Some(&json!({ "public_key": address })),
-    )
-    .await
-    .ok()
+    let body = json!({ "public_key": address });
+    app.raw().post("/auth/challenge", &body).await.ok()
 }
 
-async fn verify(
-    app: &TestApp,
-    address: &str,
-    nonce: &Value,
-    signature: &str,
-) -> j0_testkit::Response {
+async fn verify(app: &TestApp, address: &str, nonce: &Value, signature: &str) -> Response {
     let body = json!({ "public_key": address, "challenge_nonce": nonce, "signature": signature });
-    app.call(Method::POST, "/auth/verify", None, Some(&body))
-        .await
+    app.raw().post("/auth/verify", &body).await
+}
+
+/// A challenge for a new wallet, and the wallet's signature of it.
+struct Signed {
+    wallet: Wallet,
+    address: String,
+    challenge: Value,
+    signature: String,
+}
+
+impl Signed {
+    async fn new(app: &TestApp) -> Self {
+        let wallet = Wallet::random();
+        let address = wallet.address().to_string();
+        let challenge = challenge(app, &address).await;
+        let signature = wallet.sign_personal(challenge["message_to_sign"].as_str().unwrap());
+        Self {
+            wallet,
+            address,
+            challenge,
+            signature,
+        }
+    }
+
+    fn message(&self) -> &str {
+        self.challenge["message_to_sign"].as_str().unwrap()
+    }
+
+    fn nonce(&self) -> &Value {
+        &self.challenge["challenge"]["nonce"]
+    }
+
+    /// Verifies with `signature` instead of the wallet's own.
+    async fn verify_with(&self, app: &TestApp, signature: &str) -> Response {
+        verify(app, &self.address, self.nonce(), signature).await
+    }
+
+    async fn verify(&self, app: &TestApp) -> Response {
+        self.verify_with(app, &self.signature).await
+    }
+
+    /// Verifies, and asserts the 401 `code` that refuses it.
+    async fn assert_refused(&self, app: &TestApp, code: &str) {
+        self.verify(app).await.assert_error(401, code);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,25 +114,14 @@ async fn addresses_are_accepted_in_any_case_but_a_bad_checksum_is_refused() {
         challenge(&app, &address).await;
     }
     let broken = "0x2c7536E3605D9C16a7a3D7b1898e529396a65C23";
-    let r = app
-        .call(
-            Method::POST,
-            "/auth/challenge",
-            None,
-            Some(&json!({ "public_key": broken })),
-        )
-        .await;
-    r.assert_error(400, "VALIDATION_ERROR");
-    assert!(r.body["error"].as_str().unwrap().contains("public_key"));
-    let r = app
-        .call(
-            Method::POST,
-            "/auth/challenge",
-            None,
-            Some(&json!({ "public_key": "0x12" })),
-        )
-        .await;
-    r.assert_error(400, "VALIDATION_ERROR");
+    for (address, names_the_field) in [(broken, true), ("0x12", false)] {
+        let body = json!({ "public_key": address });
+        let r = app.raw().post("/auth/challenge", &body).await;
+        r.assert_error(400, "VALIDATION_ERROR");
+        if names_the_field {
+            assert!(r.body["error"].as_str().unwrap().contains("public_key"));
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -116,13 +138,7 @@ async fn signing_in_with_a_known_key_creates_the_user_once_and_sets_the_cookie()
         &signature,
     )
     .await;
-    let cookie = r
-        .headers
-        .get(header::SET_COOKIE)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&r);
     let body = r.ok();
     let token = body["token"].as_str().unwrap();
     let user = &body["user"];
@@ -167,16 +183,20 @@ async fn signing_in_with_a_known_key_creates_the_user_once_and_sets_the_cookie()
     assert_ne!(again.token, token);
 }
 
+/// The `Set-Cookie` header of `r`.
+fn set_cookie(r: &Response) -> String {
+    let cookie = r.headers.get(header::SET_COOKIE).unwrap();
+    cookie.to_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn signatures_with_v_zero_or_one_are_normalised() {
     let app = spawn_app().await;
-    let wallet = Wallet::random();
-    let address = wallet.address().to_string();
-    let c = challenge(&app, &address).await;
-    let mut bytes = wallet.sign_personal_bytes(c["message_to_sign"].as_str().unwrap());
+    let signed = Signed::new(&app).await;
+    let mut bytes = signed.wallet.sign_personal_bytes(signed.message());
     bytes[64] -= 27;
-    let signature = format!("0x{}", hex(&bytes));
-    verify(&app, &address, &c["challenge"]["nonce"], &signature)
+    signed
+        .verify_with(&app, &format!("0x{}", hex(&bytes)))
         .await
         .ok();
 }
@@ -184,20 +204,19 @@ async fn signatures_with_v_zero_or_one_are_normalised() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_signatures_are_refused_and_leave_the_challenge_usable() {
     let app = spawn_app().await;
-    let wallet = Wallet::random();
-    let address = wallet.address().to_string();
-    let c = challenge(&app, &address).await;
-    let message = c["message_to_sign"].as_str().unwrap();
-    let nonce = &c["challenge"]["nonce"];
+    let signed = Signed::new(&app).await;
+    let message = signed.message();
 
-    let good = wallet.sign_personal_bytes(message);
+    let good = signed.wallet.sign_personal_bytes(message);
     let mut high_s = good;
     high_s[32..64].copy_from_slice(&negate_s(&good[32..64]));
     high_s[64] = if good[64] == 27 { 28 } else { 27 };
     let mut bad_v = good;
     bad_v[64] = 29;
     let stranger = Wallet::random().sign_personal(message);
-    let other_message = wallet.sign_personal("j0.com authentication\nNonce: x\nTimestamp: 1");
+    let other_message = signed
+        .wallet
+        .sign_personal("j0.com authentication\nNonce: x\nTimestamp: 1");
     for signature in [
         format!("0x{}", hex(&high_s)),
         format!("0x{}", hex(&bad_v)),
@@ -207,13 +226,11 @@ async fn bad_signatures_are_refused_and_leave_the_challenge_usable() {
         "not hex at all".to_owned(),
         String::new(),
     ] {
-        let r = verify(&app, &address, nonce, &signature).await;
+        let r = signed.verify_with(&app, &signature).await;
         r.assert_error(401, "INVALID_SIGNATURE");
         assert_eq!(r.body["error"], "Invalid signature");
     }
-    verify(&app, &address, nonce, &wallet.sign_personal(message))
-        .await
-        .ok();
+    signed.verify(&app).await.ok();
 }
 
 /// `n - s` for secp256k1, big-endian: the malleable twin of a low-s signature.
@@ -243,81 +260,49 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn challenges_belong_to_one_address_and_are_single_use() {
     let app = spawn_app().await;
-    let wallet = Wallet::random();
-    let address = wallet.address().to_string();
-    let c = challenge(&app, &address).await;
-    let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
-    let nonce = &c["challenge"]["nonce"];
+    let signed = Signed::new(&app).await;
 
     let thief = Wallet::random();
-    let thief_sig = thief.sign_personal(c["message_to_sign"].as_str().unwrap());
-    verify(&app, &thief.address().to_string(), nonce, &thief_sig)
-        .await
-        .assert_error(401, "CHALLENGE_NOT_FOUND");
+    let thief_sig = thief.sign_personal(signed.message());
     verify(
         &app,
-        &address,
-        &json!("00ff00ff00ff00ff00ff00ff00ff00ff"),
-        &signature,
+        &thief.address().to_string(),
+        signed.nonce(),
+        &thief_sig,
     )
     .await
     .assert_error(401, "CHALLENGE_NOT_FOUND");
-
-    verify(&app, &address, nonce, &signature).await.ok();
-    verify(&app, &address, nonce, &signature)
+    let unknown = json!("00ff00ff00ff00ff00ff00ff00ff00ff");
+    verify(&app, &signed.address, &unknown, &signed.signature)
         .await
-        .assert_error(401, "CHALLENGE_USED");
+        .assert_error(401, "CHALLENGE_NOT_FOUND");
+
+    signed.verify(&app).await.ok();
+    signed.assert_refused(&app, "CHALLENGE_USED").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_challenge_is_refused() {
     let app = spawn_app().await;
-    let wallet = Wallet::random();
-    let address = wallet.address().to_string();
-    let c = challenge(&app, &address).await;
-    let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
+    let signed = Signed::new(&app).await;
     app.clock.advance(Duration::seconds(61));
-    verify(&app, &address, &c["challenge"]["nonce"], &signature)
-        .await
-        .assert_error(401, "CHALLENGE_EXPIRED");
+    signed.assert_refused(&app, "CHALLENGE_EXPIRED").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn of_concurrent_verifies_of_one_nonce_exactly_one_succeeds() {
-    let app = Arc::new(spawn_app().await);
+    let app = std::sync::Arc::new(spawn_app().await);
     for _round in 0..5 {
-        let wallet = Wallet::random();
-        let address = wallet.address().to_string();
-        let c = challenge(&app, &address).await;
-        let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
-        let barrier = Arc::new(tokio::sync::Barrier::new(10));
-        let attempts = (0..10).map(|_| {
-            let (app, barrier) = (app.clone(), barrier.clone());
-            let (address, nonce, signature) = (
-                address.clone(),
-                c["challenge"]["nonce"].clone(),
-                signature.clone(),
-            );
-            tokio::spawn(async move {
-                barrier.wait().await;
-                verify(&app, &address, &nonce, &signature).await
-            })
-        });
-        let results = futures_util::future::join_all(attempts).await;
-        let codes: Vec<String> = results
-            .into_iter()
-            .map(|r| {
-                let r = r.unwrap();
-                if r.status.is_success() {
-                    "OK".into()
-                } else {
-                    r.code().to_owned()
-                }
-            })
-            .collect();
-        assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 1, "{codes:?}");
+        let signed = std::sync::Arc::new(Signed::new(&app).await);
+        let results = at_once(10, |_| {
+            let (app, signed) = (app.clone(), signed.clone());
+            async move { signed.verify(&app).await }
+        })
+        .await;
+        let codes: Vec<&str> = results.iter().map(Response::outcome).collect();
+        assert_eq!(codes.iter().filter(|c| **c == "OK").count(), 1, "{codes:?}");
         assert!(
-            codes.iter().all(|c| c == "OK" || c == "CHALLENGE_USED"),
+            codes.iter().all(|c| *c == "OK" || *c == "CHALLENGE_USED"),
             "{codes:?}"
         );
     }
@@ -336,24 +321,25 @@ fn forge(header: &Value, claims: &Value, signature: &str) -> String {
     )
 }
 
-fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
+fn sign(algorithm: jsonwebtoken::Algorithm, claims: &Value, secret: &[u8]) -> String {
     jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &jsonwebtoken::Header::new(algorithm),
         claims,
         &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
     )
     .unwrap()
 }
 
+fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
+    sign(jsonwebtoken::Algorithm::HS256, claims, secret)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn only_well_signed_unexpired_tokens_for_this_audience_are_accepted() {
     let app = spawn_app().await;
     let session = app.new_user().await;
-    let me = |token: String| {
-        let app = &app;
-        async move { app.call(Method::GET, "/users/me", Some(&token), None).await }
-    };
-    me(session.token.clone()).await.ok();
+    let own = app.client_with_token(&session.token);
+    own.me().await.unwrap();
 
     let claims = decode_claims(&session.token);
     let secret = j0_testkit::app_secret();
@@ -391,17 +377,18 @@ async fn only_well_signed_unexpired_tokens_for_this_audience_are_accepted() {
         }),
         (
             "HS512",
-            jsonwebtoken::encode(
-                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
-                &claims,
-                &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
-            )
-            .unwrap(),
+            sign(jsonwebtoken::Algorithm::HS512, &claims, secret),
         ),
         ("garbage", "not.a.token".to_owned()),
     ];
+    // Raw: forged tokens, and headers the client never sends; quick, too, which matters here:
+    // the leeway probe below counts the seconds since the sign-in.
     for (what, token) in rejected {
-        let r = me(token).await;
+        let forged = app
+            .raw()
+            .request(Method::GET, "/users/me")
+            .bearer_auth(token);
+        let r = Response::of(forged).await;
         assert_eq!(
             (r.status.as_u16(), r.code()),
             (401, "UNAUTHORIZED"),
@@ -409,26 +396,22 @@ async fn only_well_signed_unexpired_tokens_for_this_audience_are_accepted() {
             r.body
         );
     }
-    let r = app
-        .http
-        .get(app.url("/users/me"))
-        .header("Authorization", "Basic abc")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    app.get_anon("/users/me")
+    let basic = app
+        .raw()
+        .request(Method::GET, "/users/me")
+        .header("Authorization", "Basic abc");
+    assert_eq!(Response::of(basic).await.status, 401);
+    app.raw()
+        .get("/users/me")
         .await
         .assert_error(401, "UNAUTHORIZED");
 
     // `exp` is whole seconds while the clock keeps running, so each side of the 5 s leeway is
     // probed with a second of margin.
     app.clock.advance(Duration::seconds(86_400 + 3));
-    me(session.token.clone()).await.ok();
+    own.me().await.unwrap();
     app.clock.advance(Duration::seconds(3));
-    me(session.token.clone())
-        .await
-        .assert_error(401, "UNAUTHORIZED");
+    assert_refused!(own.me().await => 401, "UNAUTHORIZED", Unauthorized);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -436,53 +419,31 @@ async fn the_cookie_alone_authenticates_and_logout_revokes_and_clears_it() {
     let app = spawn_app().await;
     let session = app.new_user().await;
     let cookie = format!("j0_token={}", session.token);
-    let with_cookie = |method: reqwest::Method, path: &str| {
-        app.http
-            .request(method, app.url(path))
-            .header(header::COOKIE, cookie.clone())
+    let with_cookie = |method: Method, path: &str| {
+        let request = app.raw().request(method, path);
+        Response::of(request.header(header::COOKIE, cookie.clone()))
     };
-    let me = TestApp::read(with_cookie(Method::GET, "/users/me").send().await.unwrap())
-        .await
-        .ok();
+    let me = with_cookie(Method::GET, "/users/me").await.ok();
     assert_eq!(me["id"].as_i64(), Some(session.user_id.0));
 
-    let out = TestApp::read(
-        with_cookie(Method::POST, "/auth/logout")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let cleared = out
-        .headers
-        .get(header::SET_COOKIE)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let out = with_cookie(Method::POST, "/auth/logout").await;
+    let cleared = set_cookie(&out);
     assert!(cleared.starts_with("j0_token=;"), "{cleared}");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     out.ok();
 
-    let after = TestApp::read(with_cookie(Method::GET, "/users/me").send().await.unwrap()).await;
-    after.assert_error(401, "UNAUTHORIZED");
-    app.call(Method::GET, "/users/me", Some(&session.token), None)
+    with_cookie(Method::GET, "/users/me")
         .await
         .assert_error(401, "UNAUTHORIZED");
-    app.call(Method::POST, "/auth/logout", Some(&session.token), None)
-        .await
-        .assert_error(401, "UNAUTHORIZED");
+    let revoked = app.client_with_token(&session.token);
+    assert_refused!(revoked.me().await => 401, "UNAUTHORIZED", Unauthorized);
+    assert_refused!(revoked.logout().await => 401, "UNAUTHORIZED", Unauthorized);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cookie_drops_secure_only_when_configured_off() {
     let app = spawn_app_with(|c| c.cookie_secure = false).await;
-    let wallet = Wallet::random();
-    let address = wallet.address().to_string();
-    let c = challenge(&app, &address).await;
-    let signature = wallet.sign_personal(c["message_to_sign"].as_str().unwrap());
-    let r = verify(&app, &address, &c["challenge"]["nonce"], &signature).await;
-    let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    let cookie = set_cookie(&Signed::new(&app).await.verify(&app).await);
     assert!(
         !cookie.contains("Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
@@ -493,15 +454,14 @@ async fn the_cookie_drops_secure_only_when_configured_off() {
 async fn a_revoked_token_stays_refused_through_its_leeway_after_pruning() {
     let app = spawn_app().await;
     let session = app.new_user().await;
-    app.call(Method::POST, "/auth/logout", Some(&session.token), None)
-        .await
-        .ok();
+    session.logout().await.unwrap();
     // Two seconds past `exp`: inside the five-second leeway the token would still verify, so
     // only its revocation refuses it, and pruning must not have forgotten that.
     app.clock
         .advance(time::Duration::days(1) + time::Duration::seconds(2));
     app.core.prune_expired().await.unwrap();
-    app.call(Method::GET, "/users/me", Some(&session.token), None)
-        .await
-        .assert_error(401, "UNAUTHORIZED");
+    assert_refused!(
+        app.client_with_token(&session.token).me().await => 401, "UNAUTHORIZED",
+        Unauthorized
+    );
 }

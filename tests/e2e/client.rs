@@ -2,7 +2,10 @@
 //! every refusal as its own error, retries that honour `retry_after`, answers lost in transit,
 //! paging, and the event stream across a restart.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{BTreeSet, HashSet},
+    time::Duration,
+};
 
 use futures_util::{StreamExt, TryStreamExt};
 use time::Duration as Span;
@@ -10,11 +13,10 @@ use time::Duration as Span;
 use j0_client::{
     Capability, Client, Error, EventBody, EventOptions, JobId, JobQuery, JobStatus, PostJob,
 };
-use j0_testkit::{Proxy, Wallet, client_at, spawn_app, spawn_app_with};
+use reqwest::Method;
+use serde_json::json;
 
-fn job(credits: i64) -> PostJob {
-    PostJob::new(Capability::Opus, credits, 30, "Summarize this")
-}
+use j0_testkit::{Proxy, Response, Wallet, client_at, no_sweeper, opus, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn signs_in_once_and_again_after_the_session_expires() {
@@ -47,13 +49,11 @@ async fn signs_in_once_and_again_after_the_session_expires() {
 #[tokio::test]
 async fn a_requester_and_a_worker_go_through_a_whole_lifecycle() {
     let app = spawn_app().await;
-    let requester = app.funded_user(100).await;
-    let worker = app.new_user().await;
+    let [requester, worker] = app.users([100, 0]).await;
 
-    let posted = requester.client.post_job(job(10)).await.unwrap();
+    let posted = requester.post_job(opus(10)).await.unwrap();
     assert_eq!(posted.status, JobStatus::Posted);
     let listed = worker
-        .client
         .jobs(JobQuery::default().status(JobStatus::Posted))
         .await
         .unwrap();
@@ -62,48 +62,42 @@ async fn a_requester_and_a_worker_go_through_a_whole_lifecycle() {
         [posted.job_id]
     );
 
-    let accepted = worker.client.accept_job(posted.job_id).await.unwrap();
+    let accepted = worker.accept_job(posted.job_id).await.unwrap();
     assert_eq!(accepted.worker_id, Some(worker.user_id));
     assert_eq!(accepted.prompt, "Summarize this");
     let done = worker
-        .client
         .complete_job(posted.job_id, "A summary.")
         .await
         .unwrap();
     assert_eq!(done.credits_earned.get(), 9);
-    let seen = requester.client.job(posted.job_id).await.unwrap();
+    let seen = requester.job(posted.job_id).await.unwrap();
     assert_eq!(
         (seen.status, seen.result.as_deref()),
         (JobStatus::Completed, Some("A summary."))
     );
 
-    assert_eq!(
-        requester.client.balance().await.unwrap().total_cents.get(),
-        90
-    );
-    assert_eq!(worker.client.balance().await.unwrap().cash_cents.get(), 9);
-    let history = worker.client.transactions(None, None).await.unwrap();
+    assert_eq!(requester.balance().await.unwrap().total_cents.get(), 90);
+    assert_eq!(worker.balance().await.unwrap().cash_cents.get(), 9);
+    let history = worker.transactions(None, None).await.unwrap();
     assert_eq!(
         history[0].description,
         format!("Completed job #{}", posted.job_id)
     );
-    let public = worker.client.user(requester.user_id).await.unwrap();
+    let public = worker.user(requester.user_id).await.unwrap();
     assert_eq!(public.public_key, requester.wallet.address());
-    let deposit = requester.client.deposit_address().await.unwrap();
+    let deposit = requester.deposit_address().await.unwrap();
     assert_eq!(deposit.chain_id, 8453);
-    assert_eq!(requester.client.health().await.unwrap().database, "ok");
+    assert_eq!(requester.health().await.unwrap().database, "ok");
     app.assert_ledger_clean().await;
 }
 
 #[tokio::test]
 async fn every_refusal_is_its_own_error() {
     let app = spawn_app_with(|c| c.accept_window_sec = 60).await;
-    let requester = app.funded_user(1_000).await;
-    let worker = app.new_user().await;
-    let other = app.new_user().await;
+    let [requester, worker, other] = app.users([1_000, 0, 0]).await;
     let (r, w, o) = (&requester.client, &worker.client, &other.client);
 
-    let id = r.post_job(job(10)).await.unwrap().job_id;
+    let id = r.post_job(opus(10)).await.unwrap().job_id;
     let e = r.accept_job(id).await.unwrap_err();
     assert!(matches!(e, Error::OwnJob { .. }), "{e:?}");
     assert_eq!(e.status(), Some(403));
@@ -133,12 +127,12 @@ async fn every_refusal_is_its_own_error() {
         matches!(&e, Error::NotFound { code, .. } if code == "USER_NOT_FOUND"),
         "{e:?}"
     );
-    let e = r.post_job(job(1)).await.unwrap_err();
+    let e = r.post_job(opus(1)).await.unwrap_err();
     assert!(
         matches!(&e, Error::Validation { message } if message.starts_with("credits")),
         "{e:?}"
     );
-    let e = w.post_job(job(10)).await.unwrap_err();
+    let e = w.post_job(opus(10)).await.unwrap_err();
     assert!(
         matches!(
             e,
@@ -150,8 +144,11 @@ async fn every_refusal_is_its_own_error() {
         ),
         "{e:?}"
     );
-    r.post_job(job(5).idempotency_key("k-1")).await.unwrap();
-    let e = r.post_job(job(6).idempotency_key("k-1")).await.unwrap_err();
+    r.post_job(opus(5).idempotency_key("k-1")).await.unwrap();
+    let e = r
+        .post_job(opus(6).idempotency_key("k-1"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::IdempotencyKeyReused { .. }), "{e:?}");
     let e = r.buy_credits(7).await.unwrap_err();
     assert!(matches!(e, Error::InvalidAmount { .. }), "{e:?}");
@@ -159,13 +156,12 @@ async fn every_refusal_is_its_own_error() {
     assert!(matches!(e, Error::PaymentsUnavailable { .. }), "{e:?}");
     assert_eq!(e.status(), Some(503));
 
-    let cancelled = r.post_job(job(5)).await.unwrap().job_id;
-    r.cancel_job(cancelled).await.unwrap();
+    let cancelled = requester.post_cancelled(5).await;
     let e = w.accept_job(cancelled).await.unwrap_err();
     assert!(matches!(e, Error::JobNotAvailable { .. }), "{e:?}");
 
-    let late = r.post_job(job(5)).await.unwrap().job_id;
-    let unfinished = r.post_job(job(5)).await.unwrap().job_id;
+    let late = r.post_job(opus(5)).await.unwrap().job_id;
+    let unfinished = r.post_job(opus(5)).await.unwrap().job_id;
     w.accept_job(unfinished).await.unwrap();
     app.clock.advance(Span::seconds(61));
     let e = w.accept_job(late).await.unwrap_err();
@@ -178,12 +174,11 @@ async fn every_refusal_is_its_own_error() {
 #[tokio::test]
 async fn accepting_past_the_open_jobs_cap_is_too_many_open_jobs() {
     let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 1).await;
-    let requester = app.funded_user(100).await;
-    let worker = app.new_user().await;
-    let first = requester.client.post_job(job(5)).await.unwrap().job_id;
-    let second = requester.client.post_job(job(5)).await.unwrap().job_id;
-    worker.client.accept_job(first).await.unwrap();
-    let e = worker.client.accept_job(second).await.unwrap_err();
+    let [requester, worker] = app.users([100, 0]).await;
+    let first = requester.post_job(opus(5)).await.unwrap().job_id;
+    let second = requester.post_job(opus(5)).await.unwrap().job_id;
+    worker.accept_job(first).await.unwrap();
+    let e = worker.accept_job(second).await.unwrap_err();
     assert!(matches!(e, Error::TooManyOpenJobs { .. }), "{e:?}");
     assert_eq!(
         (e.code(), e.status()),
@@ -197,40 +192,128 @@ async fn sign_in_refusals_are_their_own_errors() {
     let app = spawn_app().await;
     let wallet = Wallet::random();
     let address = wallet.address().to_string();
-    let http = reqwest::Client::new();
-    let refusal = |response: reqwest::Response| async move {
-        let status = response.status().as_u16();
-        Error::from_api(status, response.json().await.unwrap(), None)
-    };
-    let challenge: serde_json::Value = http
-        .post(app.url("/auth/challenge"))
-        .json(&serde_json::json!({ "public_key": address }))
-        .send()
+    let challenge = app
+        .raw()
+        .post("/auth/challenge", &json!({ "public_key": address }))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let nonce = challenge["challenge"]["nonce"].as_str().unwrap();
-    let verify = |nonce: String, signature: String| {
-        http.post(app.url("/auth/verify"))
-            .json(&serde_json::json!({
-                "public_key": address, "challenge_nonce": nonce, "signature": signature,
-            }))
-            .send()
+        .ok();
+    let verify = async |nonce: &str, signature: String| {
+        let body =
+            json!({ "public_key": address, "challenge_nonce": nonce, "signature": signature });
+        app.raw().post("/auth/verify", &body).await.refusal()
     };
     let other = Wallet::random().sign_personal(challenge["message_to_sign"].as_str().unwrap());
-    let e = refusal(verify(nonce.to_owned(), other).await.unwrap()).await;
+    let nonce = challenge["challenge"]["nonce"].as_str().unwrap();
+    let e = verify(nonce, other).await;
     assert!(matches!(e, Error::InvalidSignature { .. }), "{e:?}");
-    let e = refusal(
-        verify("f".repeat(32), wallet.sign_personal("x"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let e = verify(&"f".repeat(32), wallet.sign_personal("x")).await;
     assert!(
         matches!(&e, Error::Challenge { code, .. } if code == "CHALLENGE_NOT_FOUND"),
         "{e:?}"
+    );
+}
+
+/// The client names a refusal by its code alone; this pins, for every refusal the tests assert
+/// through the client, that the server answers it with the status the client reports.
+#[tokio::test]
+async fn each_refusal_reaches_the_client_with_the_status_the_server_answered() {
+    let app = spawn_app_with(|c| {
+        no_sweeper(c);
+        c.accept_window_sec = 60;
+        c.max_open_jobs_per_worker = 1;
+    })
+    .await;
+    let [requester, worker, other] = app.users([1_000, 0, 0]).await;
+    let (r, w, o, anyone) = (requester.raw(), worker.raw(), other.raw(), app.raw());
+    let result = json!({ "result": "r" });
+    let post = |credits: i64| json!({ "capability": "opus", "credits": credits, "timeout_sec": 30, "prompt": "p" });
+
+    let id = requester.post_opus(10).await;
+    let late = requester.post_opus(5).await;
+    let cancelled = requester.post_cancelled(5).await;
+    let path = |id: JobId, action: &str| format!("/jobs/{id}/{action}");
+    let mut answers = vec![
+        anyone.get("/users/me").await,
+        anyone.get("/users/9999999").await,
+        w.get("/jobs/9999999").await,
+        w.post_empty("/jobs/9999999/accept").await,
+        w.post("/jobs/9999999/complete", &result).await,
+        r.post_empty("/jobs/9999999/cancel").await,
+        r.post("/jobs", &post(1)).await,
+        w.post("/jobs", &post(10)).await,
+        r.post("/payments/stripe/checkout", &json!({ "amount_usd": 7 }))
+            .await,
+        r.post("/payments/stripe/checkout", &json!({ "amount_usd": 10 }))
+            .await,
+        r.post_empty(&path(id, "accept")).await,
+        w.post(&path(id, "complete"), &result).await,
+        o.post_empty(&path(id, "cancel")).await,
+        w.post_empty(&path(cancelled, "accept")).await,
+        r.post_empty(&path(cancelled, "cancel")).await,
+    ];
+    let first = PostJob::new(Capability::Opus, 5, 30, "p").idempotency_key("k-1");
+    requester.post_job(first).await.unwrap();
+    let reused = r
+        .request(Method::POST, "/jobs")
+        .header("Idempotency-Key", "k-1")
+        .json(&post(6));
+    answers.push(Response::of(reused).await);
+    worker.accept_job(id).await.unwrap();
+    answers.extend([
+        o.post_empty(&path(id, "accept")).await,
+        r.post_empty(&path(id, "cancel")).await,
+        o.post(&path(id, "complete"), &result).await,
+        w.post(&path(id, "complete"), &json!({ "result": "" }))
+            .await,
+        w.post(
+            &path(id, "complete"),
+            &json!({ "result": "x".repeat(3 * 1024 * 1024) }),
+        )
+        .await,
+        w.post_empty(&path(late, "accept")).await,
+    ]);
+    app.clock.advance(Span::seconds(61));
+    answers.extend([
+        w.post_empty(&path(late, "accept")).await,
+        w.post(&path(id, "complete"), &result).await,
+    ]);
+    let mut codes = BTreeSet::new();
+    for answer in &answers {
+        let e = answer.refusal();
+        let (status, code) = (answer.status.as_u16(), answer.code());
+        assert_eq!(
+            (e.status(), e.code()),
+            (Some(status), Some(code)),
+            "{}",
+            answer.body
+        );
+        codes.insert(code.to_owned());
+    }
+    assert_eq!(
+        codes,
+        [
+            "IDEMPOTENCY_KEY_REUSED",
+            "INSUFFICIENT_CREDITS",
+            "INVALID_AMOUNT",
+            "JOB_ALREADY_ACCEPTED",
+            "JOB_EXPIRED",
+            "JOB_NOT_ACCEPTED",
+            "JOB_NOT_AVAILABLE",
+            "JOB_NOT_FOUND",
+            "NOT_THE_REQUESTER",
+            "NOT_THE_WORKER",
+            "OWN_JOB",
+            "PAYLOAD_TOO_LARGE",
+            "PAYMENTS_UNAVAILABLE",
+            "TIMEOUT_EXPIRED",
+            "TOO_MANY_OPEN_JOBS",
+            "UNAUTHORIZED",
+            "USER_NOT_FOUND",
+            "VALIDATION_ERROR",
+        ]
+        .map(str::to_owned)
+        .into(),
+        "every refusal, and nothing else"
     );
 }
 
@@ -240,7 +323,7 @@ async fn a_429_is_waited_out_for_its_retry_after_then_succeeds() {
     let user = app.new_user().await;
     let mut refused = None;
     for _ in 0..80 {
-        if let Err(e) = user.client.balance().await {
+        if let Err(e) = user.balance().await {
             refused = Some(e);
             break;
         }
@@ -288,7 +371,7 @@ async fn a_post_whose_answer_is_lost_is_retried_and_posts_once() {
         .unwrap();
 
     proxy.lose_next_answer_to("POST /api/v1/jobs ");
-    let posted = client.post_job(job(10)).await.unwrap();
+    let posted = client.post_job(opus(10)).await.unwrap();
     let mine = client
         .jobs(JobQuery::default().requester(me.id))
         .await
@@ -322,10 +405,9 @@ async fn streams_page_through_every_job_and_transaction() {
     let app = spawn_app().await;
     let requester = app.funded_user(5 * 250).await;
     for _ in 0..250 {
-        requester.client.post_job(job(5)).await.unwrap();
+        requester.post_job(opus(5)).await.unwrap();
     }
     let jobs: Vec<_> = requester
-        .client
         .jobs_stream(JobQuery::default().requester(requester.user_id))
         .try_collect()
         .await
@@ -336,7 +418,6 @@ async fn streams_page_through_every_job_and_transaction() {
         "newest first, no repeats"
     );
     let paged: Vec<_> = requester
-        .client
         .jobs_stream(JobQuery::default().limit(7))
         .take(20)
         .try_collect()
@@ -346,12 +427,7 @@ async fn streams_page_through_every_job_and_transaction() {
         paged.iter().map(|j| j.job_id).collect::<Vec<_>>(),
         jobs[..20].iter().map(|j| j.job_id).collect::<Vec<_>>()
     );
-    let history: Vec<_> = requester
-        .client
-        .transactions_stream()
-        .try_collect()
-        .await
-        .unwrap();
+    let history: Vec<_> = requester.transactions_stream().try_collect().await.unwrap();
     assert_eq!(history.len(), 251, "250 posts and the grant");
     app.assert_ledger_clean().await;
 }
@@ -385,7 +461,7 @@ async fn the_event_stream_resumes_across_a_restart_without_duplicates_or_gaps() 
         }
         ids
     };
-    let mut expected = vec![requester.client.post_job(job(5)).await.unwrap().job_id];
+    let mut expected = vec![requester.post_job(opus(5)).await.unwrap().job_id];
     let mut heard = posted_ids(&mut events, 1).await;
 
     let second = first.spawn_peer().await;
@@ -393,10 +469,9 @@ async fn the_event_stream_resumes_across_a_restart_without_duplicates_or_gaps() 
     first.stop().await;
     let requester = j0_testkit::sign_in_at(&second.url(""), (*requester.wallet).clone()).await;
     for _ in 0..3 {
-        expected.push(requester.client.post_job(job(5)).await.unwrap().job_id);
+        expected.push(requester.post_job(opus(5)).await.unwrap().job_id);
     }
     requester
-        .client
         .post_job(PostJob::new(
             Capability::Sonnet,
             5,
@@ -406,7 +481,7 @@ async fn the_event_stream_resumes_across_a_restart_without_duplicates_or_gaps() 
         .await
         .unwrap();
     heard.extend(posted_ids(&mut events, 3).await);
-    expected.push(requester.client.post_job(job(5)).await.unwrap().job_id);
+    expected.push(requester.post_job(opus(5)).await.unwrap().job_id);
     heard.extend(posted_ids(&mut events, 1).await);
 
     assert_eq!(
@@ -434,19 +509,13 @@ fn documented_fields(doc: &serde_json::Value, schema: &str) -> (HashSet<String>,
 #[tokio::test]
 async fn the_clients_types_are_the_documents_schemas() {
     let app = spawn_app().await;
-    let doc: serde_json::Value = app.get_anon("/openapi.json").await.ok();
-    let requester = app.funded_user(100).await;
-    let worker = app.new_user().await;
-    let posted = requester.client.post_job(job(10)).await.unwrap();
-    worker.client.accept_job(posted.job_id).await.unwrap();
-    let completed = worker
-        .client
-        .complete_job(posted.job_id, "r")
-        .await
-        .unwrap();
+    let doc: serde_json::Value = app.raw().get("/openapi.json").await.ok();
+    let [requester, worker] = app.users([100, 0]).await;
+    let posted = requester.post_job(opus(10)).await.unwrap();
+    worker.accept_job(posted.job_id).await.unwrap();
+    let completed = worker.complete_job(posted.job_id, "r").await.unwrap();
     let cancelled = requester
-        .client
-        .cancel_job(requester.client.post_job(job(5)).await.unwrap().job_id)
+        .cancel_job(requester.post_job(opus(5)).await.unwrap().job_id)
         .await
         .unwrap();
     let samples = [
@@ -455,28 +524,27 @@ async fn the_clients_types_are_the_documents_schemas() {
         ("Cancelled", serde_json::to_value(&cancelled).unwrap()),
         (
             "Balance",
-            serde_json::to_value(requester.client.balance().await.unwrap()).unwrap(),
+            serde_json::to_value(requester.balance().await.unwrap()).unwrap(),
         ),
         (
             "Me",
-            serde_json::to_value(requester.client.me().await.unwrap()).unwrap(),
+            serde_json::to_value(requester.me().await.unwrap()).unwrap(),
         ),
         (
             "PublicUser",
-            serde_json::to_value(worker.client.user(requester.user_id).await.unwrap()).unwrap(),
+            serde_json::to_value(worker.user(requester.user_id).await.unwrap()).unwrap(),
         ),
         (
             "Transaction",
-            serde_json::to_value(&requester.client.transactions(None, None).await.unwrap()[0])
-                .unwrap(),
+            serde_json::to_value(&requester.transactions(None, None).await.unwrap()[0]).unwrap(),
         ),
         (
             "UsdcDepositAddress",
-            serde_json::to_value(requester.client.deposit_address().await.unwrap()).unwrap(),
+            serde_json::to_value(requester.deposit_address().await.unwrap()).unwrap(),
         ),
         (
             "Health",
-            serde_json::to_value(requester.client.health().await.unwrap()).unwrap(),
+            serde_json::to_value(requester.health().await.unwrap()).unwrap(),
         ),
     ];
     for (schema, sample) in samples {

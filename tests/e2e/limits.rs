@@ -4,25 +4,13 @@
 
 use reqwest::{Method, header};
 use serde_json::json;
-use tokio_tungstenite::{connect_async, tungstenite::client::IntoClientRequest};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use j0_testkit::{Response, TestApp, spawn_app_with};
+use j0_testkit::{Config, Response, TestApp, WsClient, spawn_app_with};
 
-#[track_caller]
-fn assert_limited(r: &Response) {
-    r.assert_error(429, "RATE_LIMITED");
-    assert_eq!(r.body["error"], "Rate limit exceeded");
-    let seconds = r.body["retry_after"].as_u64().expect("retry_after");
-    assert!(seconds >= 1);
-    assert_eq!(
-        r.headers[header::RETRY_AFTER].to_str().unwrap(),
-        seconds.to_string()
-    );
-}
-
+/// A challenge for a fixed address: the cheapest request under the auth limit.
 async fn challenge(app: &TestApp) -> Response {
-    let body = json!({ "public_key": "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23" });
-    app.call(Method::POST, "/auth/challenge", None, Some(&body))
+    app.challenge("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")
         .await
 }
 
@@ -32,9 +20,9 @@ async fn auth_routes_have_their_own_stricter_per_ip_limit() {
     for _ in 0..3 {
         challenge(&app).await.ok();
     }
-    assert_limited(&challenge(&app).await);
+    challenge(&app).await.assert_limited();
     for _ in 0..10 {
-        app.get_anon("/health").await.ok();
+        app.raw().get("/health").await.ok();
     }
 }
 
@@ -42,14 +30,12 @@ async fn auth_routes_have_their_own_stricter_per_ip_limit() {
 async fn an_encoded_auth_path_counts_against_the_auth_limit() {
     let app = spawn_app_with(|c| c.rate_auth_per_min = 2).await;
     let body = json!({ "public_key": "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23" });
-    let encoded = format!("{}/api/v1/%61uth/challenge", app.base_url);
+    let encoded = async || app.raw().post("/%61uth/challenge", &body).await;
     for _ in 0..2 {
-        let r = app.http.post(&encoded).json(&body).send().await.unwrap();
-        TestApp::read(r).await.ok();
+        encoded().await.ok();
     }
-    let r = app.http.post(&encoded).json(&body).send().await.unwrap();
-    assert_limited(&TestApp::read(r).await);
-    assert_limited(&challenge(&app).await);
+    encoded().await.assert_limited();
+    challenge(&app).await.assert_limited();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,22 +43,13 @@ async fn every_request_counts_per_ip_the_websocket_upgrade_included() {
     let app = spawn_app_with(|c| c.rate_ip_per_min = 4).await;
     let user = app.new_user().await;
     for _ in 0..2 {
-        app.get_anon("/health").await.ok();
+        app.raw().get("/health").await.ok();
     }
-    let limited = app.get_anon("/no/such/route").await;
-    assert_limited(&limited);
+    app.raw().get("/no/such/route").await.assert_limited();
     let upgrade = format!("{}?token={}", app.ws_url(), user.token)
         .into_client_request()
         .unwrap();
-    match connect_async(upgrade).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 429)
-        }
-        other => panic!(
-            "expected 429 before the upgrade, got {:?}",
-            other.map(|_| ())
-        ),
-    }
+    assert_eq!(WsClient::refusal(upgrade).await.0, 429);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,78 +57,74 @@ async fn authenticated_requests_count_per_user() {
     let app = spawn_app_with(|c| c.rate_user_per_min = 3).await;
     let (alice, bob) = (app.new_user().await, app.new_user().await);
     for _ in 0..3 {
-        alice.get(&app, "/users/me").await.ok();
+        alice.me().await.unwrap();
     }
-    assert_limited(&alice.get(&app, "/credits/balance").await);
-    bob.get(&app, "/users/me").await.ok();
-    app.get_anon(&format!("/users/{}", alice.user_id))
-        .await
-        .ok();
+    alice.raw().get("/credits/balance").await.assert_limited();
+    bob.me().await.unwrap();
+    bob.user(alice.user_id).await.unwrap();
 }
 
-async fn health_from(app: &TestApp, forwarded_for: &str) -> Response {
-    let r = app
-        .http
-        .get(app.url("/health"))
-        .header("X-Forwarded-For", forwarded_for)
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(r).await
+/// Two requests a minute per client IP, which a proxy on this machine may name.
+fn two_a_minute_behind_a_local_proxy(c: &mut Config) {
+    c.rate_ip_per_min = 2;
+    c.trusted_proxies = "127.0.0.1".parse().unwrap();
+}
+
+/// `GET /health` with one `X-Forwarded-For` line for each of `lines`.
+async fn health_from(app: &TestApp, lines: &[&str]) -> Response {
+    let mut request = app.raw().request(Method::GET, "/health");
+    for line in lines {
+        request = request.header("X-Forwarded-For", *line);
+    }
+    Response::of(request).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-    let trusted = spawn_app_with(|c| {
-        c.rate_ip_per_min = 2;
-        c.trusted_proxies = "127.0.0.1".parse().unwrap();
-    })
-    .await;
+    let trusted = spawn_app_with(two_a_minute_behind_a_local_proxy).await;
     for _ in 0..2 {
-        health_from(&trusted, "203.0.113.7").await.ok();
+        health_from(&trusted, &["203.0.113.7"]).await.ok();
     }
-    assert_limited(&health_from(&trusted, "203.0.113.7").await);
-    assert_limited(&health_from(&trusted, "198.51.100.1, 203.0.113.7").await);
-    health_from(&trusted, "203.0.113.7, 198.51.100.9")
+    health_from(&trusted, &["203.0.113.7"])
+        .await
+        .assert_limited();
+    health_from(&trusted, &["198.51.100.1, 203.0.113.7"])
+        .await
+        .assert_limited();
+    health_from(&trusted, &["203.0.113.7, 198.51.100.9"])
         .await
         .ok();
 
     let direct = spawn_app_with(|c| c.rate_ip_per_min = 2).await;
-    health_from(&direct, "203.0.113.1").await.ok();
-    health_from(&direct, "203.0.113.2").await.ok();
-    assert_limited(&health_from(&direct, "203.0.113.3").await);
+    health_from(&direct, &["203.0.113.1"]).await.ok();
+    health_from(&direct, &["203.0.113.2"]).await.ok();
+    health_from(&direct, &["203.0.113.3"])
+        .await
+        .assert_limited();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_for_lines_ports_and_ipv6_prefixes_share_one_bucket() {
-    let app = spawn_app_with(|c| {
-        c.rate_ip_per_min = 2;
-        c.trusted_proxies = "127.0.0.1".parse().unwrap();
-    })
-    .await;
-    let from = |lines: &'static [&'static str]| {
-        let mut request = app.http.get(app.url("/health"));
-        for line in lines {
-            request = request.header("X-Forwarded-For", *line);
-        }
-        async move { TestApp::read(request.send().await.unwrap()).await }
-    };
+    let app = spawn_app_with(two_a_minute_behind_a_local_proxy).await;
+    let from = |lines: &'static [&'static str]| health_from(&app, lines);
     // The proxy appended its own line: the client's first line must not pick the bucket.
     from(&["198.51.100.1", "203.0.113.7"]).await.ok();
     from(&["198.51.100.2", "203.0.113.7:5678"]).await.ok();
-    assert_limited(&from(&["198.51.100.3", "203.0.113.7"]).await);
+    from(&["198.51.100.3", "203.0.113.7"])
+        .await
+        .assert_limited();
 
     from(&["[2001:db8:1:2::1]:443"]).await.ok();
     from(&["2001:db8:1:2:ffff::9"]).await.ok();
-    assert_limited(&from(&["2001:db8:1:2::abcd"]).await);
+    from(&["2001:db8:1:2::abcd"]).await.assert_limited();
     from(&["2001:db8:1:3::1"]).await.ok();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cors_answers_only_for_configured_origins() {
     let preflight = |app: &TestApp, origin: &str| {
-        app.http
-            .request(Method::OPTIONS, app.url("/jobs"))
+        app.raw()
+            .request(Method::OPTIONS, "/jobs")
             .header(header::ORIGIN, origin)
             .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
             .header(
@@ -196,8 +169,8 @@ async fn cors_origins_listed_with_spaces_are_allowed() {
     .await;
     for origin in ["https://a.example", "https://b.example"] {
         let r = app
-            .http
-            .get(app.url("/health"))
+            .raw()
+            .request(Method::GET, "/health")
             .header(header::ORIGIN, origin)
             .send()
             .await

@@ -7,7 +7,8 @@ use reqwest::{Method, header};
 use serde_json::Value;
 
 use j0_api::{BASE_PATH, ENDPOINTS, openapi};
-use j0_testkit::spawn_app;
+use j0_client::{Capability, PostJob};
+use j0_testkit::{assert_refused, opus, spawn_app};
 
 /// `(METHOD, full path template)` of every operation the server routes: the REST table that
 /// `j0_api::configure` registers from, and the WebSocket.
@@ -74,7 +75,7 @@ async fn every_documented_operation_reaches_a_handler() {
     // A path's other methods are refused, so a route serves only its documented methods.
     for endpoint in ENDPOINTS {
         let path = endpoint.path.replace("{id}", "1");
-        let r = app.call(Method::DELETE, &path, None, None).await;
+        let r = app.raw().call(Method::DELETE, &path, None).await;
         r.assert_error(405, "METHOD_NOT_ALLOWED");
     }
 }
@@ -86,7 +87,7 @@ async fn the_served_document_is_the_generated_one() {
         format!("{}{}", app.base_url, openapi::OPENAPI_PATH),
         app.url("/openapi.json")
     );
-    let served = app.get_anon("/openapi.json").await;
+    let served = app.raw().get("/openapi.json").await;
     assert_eq!(
         served.headers[header::CONTENT_TYPE],
         "application/json",
@@ -156,31 +157,21 @@ async fn the_interactive_docs_load_the_served_document() {
 #[tokio::test(flavor = "multi_thread")]
 async fn nul_characters_are_refused_not_a_server_error() {
     let app = spawn_app().await;
-    let requester = app.funded_user(100).await;
-    let worker = app.new_user().await;
-    let body = serde_json::json!({
-        "capability": "opus", "credits": 10, "timeout_sec": 30, "prompt": "a\u{0}b",
-    });
-    requester
-        .post(&app, "/jobs", &body)
-        .await
-        .assert_error(400, "VALIDATION_ERROR");
-    let job = requester.post_job(&app, 10).await;
-    worker
-        .post_empty(&app, &format!("/jobs/{job}/accept"))
-        .await
-        .ok();
-    let result = serde_json::json!({ "result": "\u{0}" });
-    worker
-        .post(&app, &format!("/jobs/{job}/complete"), &result)
-        .await
-        .assert_error(400, "VALIDATION_ERROR");
+    let accepted = app.accepted_job(100, opus(10)).await;
+    let (requester, worker) = (&accepted.requester, &accepted.worker);
+    let nul = PostJob::new(Capability::Opus, 10, 30, "a\u{0}b");
+    assert_refused!(requester.post_job(nul).await => 400, "VALIDATION_ERROR", Validation);
+    assert_refused!(
+        worker.complete_job(accepted.id(), "\u{0}").await => 400, "VALIDATION_ERROR",
+        Validation
+    );
     let verify = serde_json::json!({
         "public_key": worker.wallet.address().to_string(),
         "challenge_nonce": "ab\u{0}cd",
         "signature": format!("0x{}", "00".repeat(65)),
     });
-    app.call(Method::POST, "/auth/verify", None, Some(&verify))
+    app.raw()
+        .post("/auth/verify", &verify)
         .await
         .assert_error(401, "CHALLENGE_NOT_FOUND");
     app.assert_ledger_clean().await;

@@ -4,41 +4,18 @@
 use serde_json::{Value, json};
 use time::Duration;
 
-use j0_testkit::spawn_app_with;
+use j0_client::{Capability, PostJob};
+use j0_testkit::{Session, no_sweeper, spawn_app_with};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_change_writes_its_events_for_exactly_their_audience() {
-    let app = spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await;
-    let requester = app.funded_user(100).await;
-    let worker = app.new_user().await;
-    let (r, w) = (Some(requester.user_id.0), Some(worker.user_id.0));
+    let app = spawn_app_with(no_sweeper).await;
     let prompt = "p".repeat(250);
-    let posted = requester
-        .post(
-            &app,
-            "/jobs",
-            &json!({"capability": "gpt4", "credits": 10, "timeout_sec": 10, "prompt": prompt}),
-        )
-        .await
-        .ok();
-    let id = posted["job"]["job_id"].as_i64().unwrap();
-    worker
-        .post_empty(&app, &format!("/jobs/{id}/accept"))
-        .await
-        .ok();
-    worker
-        .post(
-            &app,
-            &format!("/jobs/{id}/complete"),
-            &json!({ "result": "done" }),
-        )
-        .await
-        .ok();
-    let late = requester.post_job(&app, 5).await;
-    worker
-        .post_empty(&app, &format!("/jobs/{late}/accept"))
-        .await
-        .ok();
+    let job = PostJob::new(Capability::Gpt4, 10, 10, prompt.clone());
+    let done = app.completed_job(100, job, "done").await;
+    let (requester, worker, id) = (&done.requester, &done.worker, done.id().get());
+    let (r, w) = (Some(requester.user_id.0), Some(worker.user_id.0));
+    requester.job_accepted_by(worker, 5).await;
     app.clock.advance(Duration::seconds(31));
     app.core.expire_due(10).await.unwrap();
 
@@ -74,13 +51,11 @@ async fn every_change_writes_its_events_for_exactly_their_audience() {
     assert!(data(4).get("credits_earned").is_none());
     assert_eq!(data(5)["credits_earned"], 9);
     assert_eq!(data(5)["result"], "done");
-    assert_eq!(*data(6), worker.get(&app, "/credits/balance").await.ok());
+    let balance = async |s: &Session| s.raw().get("/credits/balance").await.ok();
+    assert_eq!(*data(6), balance(worker).await);
     assert_eq!(data(10)["status"], "timeout");
     assert_eq!(data(11)["worker_id"], w.unwrap());
-    assert_eq!(
-        *data(12),
-        requester.get(&app, "/credits/balance").await.ok()
-    );
+    assert_eq!(*data(12), balance(requester).await);
     assert_eq!(
         *data(12),
         json!({"cash_cents": 0, "promo_cents": 90, "total_cents": 90})

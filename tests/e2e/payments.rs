@@ -8,8 +8,9 @@ use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::json;
 
+use j0_client::HistoryType;
 use j0_testkit::{
-    Session, TestApp, spawn_app, spawn_app_with,
+    Response, Session, TestApp, assert_refused, spawn_app, spawn_app_with,
     stripe_fake::{
         FakeStripe, async_payment_succeeded_event, checkout_completed_event, event_json,
         form_value, sign_webhook,
@@ -31,22 +32,23 @@ async fn with_stripe(fake: &FakeStripe) -> TestApp {
     .await
 }
 
-async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> j0_testkit::Response {
+/// Delivers a webhook as Stripe would: raw, its body signed (or not) byte for byte.
+async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> Response {
     let mut request = app
-        .http
-        .post(app.url("/payments/stripe/webhook"))
+        .raw()
+        .request(Method::POST, "/payments/stripe/webhook")
         .header("Content-Type", "application/json")
         .body(body.to_owned());
     if let Some(signature) = signature {
         request = request.header("Stripe-Signature", signature);
     }
-    TestApp::read(request.send().await.unwrap()).await
+    Response::of(request).await
 }
 
 /// A Checkout Session j0 created for `user` buying `usd` dollars: its id (the fake's URLs end
 /// with it).
 async fn session_for(app: &TestApp, user: &Session, usd: i64) -> String {
-    let checkout = user.client_on(app).buy_credits(usd).await.unwrap();
+    let checkout = user.on(app).buy_credits(usd).await.unwrap();
     checkout.checkout_url.rsplit('/').next().unwrap().to_owned()
 }
 
@@ -63,100 +65,67 @@ async fn checkout_sends_stripe_the_session_the_contract_describes() {
     let fake = FakeStripe::start().await;
     let app = with_stripe(&fake).await;
     let user = app.new_user().await;
-    let r = user
-        .post(
-            &app,
-            "/payments/stripe/checkout",
-            &json!({ "amount_usd": 10 }),
-        )
-        .await
-        .ok();
+    let checkout = user.buy_credits(10).await.unwrap();
     assert!(
-        r["checkout_url"]
-            .as_str()
-            .unwrap()
+        checkout
+            .checkout_url
             .starts_with("https://checkout.stripe.com/")
     );
 
     let requests = fake.checkout_requests();
     assert_eq!(requests.len(), 1);
     let form = &requests[0];
-    let field = |key: &str| form_value(form, key).map(str::to_owned);
-    assert_eq!(field("mode").as_deref(), Some("payment"));
-    assert_eq!(
-        field("line_items[0][price_data][currency]").as_deref(),
-        Some("usd")
-    );
-    assert_eq!(
-        field("line_items[0][price_data][unit_amount]").as_deref(),
-        Some("1000")
-    );
-    assert_eq!(field("line_items[0][quantity]").as_deref(), Some("1"));
-    assert_eq!(field("client_reference_id"), Some(user.user_id.to_string()));
-    assert_eq!(field("metadata[user_id]"), Some(user.user_id.to_string()));
-    assert_eq!(field("metadata[credit_cents]").as_deref(), Some("950"));
-    assert_eq!(
-        field("success_url").as_deref(),
-        Some("https://agents.example/paid")
-    );
-    assert_eq!(
-        field("cancel_url").as_deref(),
-        Some("https://agents.example/cancel")
-    );
+    let user_id = user.user_id.to_string();
+    for (key, value) in [
+        ("mode", "payment"),
+        ("line_items[0][price_data][currency]", "usd"),
+        ("line_items[0][price_data][unit_amount]", "1000"),
+        ("line_items[0][quantity]", "1"),
+        ("client_reference_id", &user_id),
+        ("metadata[user_id]", &user_id),
+        ("metadata[credit_cents]", "950"),
+        ("success_url", "https://agents.example/paid"),
+        ("cancel_url", "https://agents.example/cancel"),
+    ] {
+        assert_eq!(form_value(form, key), Some(value), "{key}");
+    }
     assert_eq!(
         fake.checkout_authorizations()[0].as_deref(),
         Some(format!("Bearer {KEY}").as_str())
     );
 
-    for (amount, code) in [
-        (json!(7), "INVALID_AMOUNT"),
-        (json!(0), "INVALID_AMOUNT"),
-        (json!(10.5), "VALIDATION_ERROR"),
-        (json!("10"), "VALIDATION_ERROR"),
-    ] {
-        user.post(
-            &app,
-            "/payments/stripe/checkout",
-            &json!({ "amount_usd": amount }),
-        )
-        .await
-        .assert_error(400, code);
+    for amount in [7, 0] {
+        assert_refused!(user.buy_credits(amount).await => 400, "INVALID_AMOUNT", InvalidAmount);
+    }
+    // Raw: amounts the client's types cannot say, and nobody signed in.
+    for amount in [json!(10.5), json!("10")] {
+        user.raw()
+            .post(
+                "/payments/stripe/checkout",
+                &json!({ "amount_usd": amount }),
+            )
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
     }
     fake.fail_next(500);
-    user.post(
-        &app,
-        "/payments/stripe/checkout",
-        &json!({ "amount_usd": 5 }),
-    )
-    .await
-    .assert_error(503, "PAYMENTS_UNAVAILABLE");
-    app.call(
-        Method::POST,
-        "/payments/stripe/checkout",
-        None,
-        Some(&json!({ "amount_usd": 5 })),
-    )
-    .await
-    .assert_error(401, "UNAUTHORIZED");
+    assert_refused!(user.buy_credits(5).await => 503, "PAYMENTS_UNAVAILABLE", PaymentsUnavailable);
+    app.raw()
+        .post("/payments/stripe/checkout", &json!({ "amount_usd": 5 }))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
     assert_eq!(
         fake.checkout_requests().len(),
         2,
         "refused amounts never reach Stripe"
     );
-    assert_eq!(user.balance(&app).await, (0, 0));
+    assert_eq!(user.buckets().await, (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_stripe_configuration_payments_are_unavailable() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    user.post(
-        &app,
-        "/payments/stripe/checkout",
-        &json!({ "amount_usd": 10 }),
-    )
-    .await
-    .assert_error(503, "PAYMENTS_UNAVAILABLE");
+    assert_refused!(user.buy_credits(10).await => 503, "PAYMENTS_UNAVAILABLE", PaymentsUnavailable);
     let body = checkout_completed_event("evt_1", "cs_1", user.user_id.0, 1000, "paid");
     deliver(&app, &body, signed(&body))
         .await
@@ -172,15 +141,13 @@ async fn a_paid_session_is_credited_once_however_often_it_is_delivered() {
     let body = checkout_completed_event("evt_a", &once, user.user_id.0, 1000, "paid");
     let first = deliver(&app, &body, signed(&body)).await.ok();
     assert_eq!(first, json!({ "received": true }));
-    assert_eq!(user.balance(&app).await, (950, 0));
-    let rows = user.transactions_of(&app, "purchase").await;
+    assert_eq!(user.buckets().await, (950, 0));
+    let purchases = async || user.transactions_of(HistoryType::Purchase).await;
+    let rows = purchases().await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
-        (
-            rows[0]["amount_cents"].as_i64(),
-            rows[0]["description"].as_str()
-        ),
-        (Some(950), Some("Purchased via Stripe ($10.00)"))
+        (rows[0].amount_cents.get(), rows[0].description.as_str()),
+        (950, "Purchased via Stripe ($10.00)")
     );
 
     for _ in 0..20 {
@@ -195,19 +162,16 @@ async fn a_paid_session_is_credited_once_however_often_it_is_delivered() {
     }
     let other_event = async_payment_succeeded_event("evt_b", &once, user.user_id.0, 1000);
     deliver(&app, &other_event, signed(&other_event)).await.ok();
-    assert_eq!(user.balance(&app).await, (950, 0));
-    assert_eq!(user.transactions_of(&app, "purchase").await.len(), 1);
+    assert_eq!(user.buckets().await, (950, 0));
+    assert_eq!(purchases().await.len(), 1);
 
     let odd_session = session_for(&app, &user, 20).await;
     let odd = checkout_completed_event("evt_c", &odd_session, user.user_id.0, 1234, "paid");
     deliver(&app, &odd, signed(&odd)).await.ok();
-    let newest = &user.transactions_of(&app, "purchase").await[0];
+    let newest = &purchases().await[0];
     assert_eq!(
-        (
-            newest["amount_cents"].as_i64(),
-            newest["description"].as_str()
-        ),
-        (Some(1172), Some("Purchased via Stripe ($12.34)"))
+        (newest.amount_cents.get(), newest.description.as_str()),
+        (1172, "Purchased via Stripe ($12.34)")
     );
     let balance_event = app
         .outbox()
@@ -217,10 +181,8 @@ async fn a_paid_session_is_credited_once_however_often_it_is_delivered() {
         .find(|(e, _, _)| e == "balance.updated")
         .unwrap();
     assert_eq!(balance_event.1, Some(user.user_id.0));
-    assert_eq!(
-        balance_event.2,
-        user.get(&app, "/credits/balance").await.ok()
-    );
+    let balance = user.raw().get("/credits/balance").await.ok();
+    assert_eq!(balance_event.2, balance, "the balance, as the API shows it");
     app.assert_ledger_clean().await;
 }
 
@@ -265,7 +227,7 @@ async fn forged_stale_or_unsigned_webhooks_change_nothing() {
             r.body
         );
     }
-    assert_eq!(user.balance(&app).await, (0, 0));
+    assert_eq!(user.buckets().await, (0, 0));
 
     let ignored = [
         event_json(
@@ -291,7 +253,7 @@ async fn forged_stale_or_unsigned_webhooks_change_nothing() {
     deliver(&app, not_an_event, signed(not_an_event))
         .await
         .assert_error(400, "VALIDATION_ERROR");
-    assert_eq!(user.balance(&app).await, (0, 0));
-    assert!(user.transactions_of(&app, "purchase").await.is_empty());
+    assert_eq!(user.buckets().await, (0, 0));
+    assert!(user.transactions_of(HistoryType::Purchase).await.is_empty());
     app.assert_ledger_clean().await;
 }

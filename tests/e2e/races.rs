@@ -2,144 +2,148 @@
 //! at once, exactly one accept wins, balances never go negative, and every job is paid or
 //! refunded exactly once. Every test ends with the ledger audit.
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
-use futures_util::future::join_all;
-use serde_json::{Value, json};
+use futures_util::FutureExt;
+use serde_json::json;
 use time::Duration;
 
-use j0_testkit::{Response, Session, TestApp, TestClock, spawn_app, spawn_app_with};
+use j0_client::{Capability, Error, HistoryType, JobId, JobQuery, JobStatus, PostJob};
+use j0_testkit::{
+    Config, Response, Session, TestApp, TestClock, assert_refused, at_once, both_at_once,
+    no_sweeper, spawn_app, spawn_app_with,
+};
 
-/// Runs `n` copies of `attempt` released at once; returns their answers.
-async fn at_once<F, Fut>(n: usize, attempt: F) -> Vec<Response>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Response> + Send + 'static,
-{
-    let barrier = Arc::new(tokio::sync::Barrier::new(n));
-    let tasks = (0..n).map(|i| {
-        let barrier = barrier.clone();
-        let fut = attempt(i);
-        tokio::spawn(async move {
-            barrier.wait().await;
-            fut.await
-        })
-    });
-    join_all(tasks)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
-        .collect()
-}
-
-fn outcomes(responses: &[Response]) -> Vec<String> {
-    responses
+/// `OK`, or the refusal's code, for each outcome.
+fn outcomes<T>(results: &[Result<T, Error>]) -> Vec<&str> {
+    results
         .iter()
-        .map(|r| {
-            if r.status.is_success() {
-                "OK".to_owned()
-            } else {
-                r.code().to_owned()
-            }
+        .map(|r| match r {
+            Ok(_) => "OK",
+            Err(e) => e.code().unwrap_or("no answer"),
         })
         .collect()
 }
 
-/// History rows of `user` about job `id`, by type.
-async fn job_history(app: &TestApp, user: &Session, id: i64) -> Vec<String> {
-    user.get(app, "/credits/transactions?limit=100").await.ok()["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| {
-            t["description"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("#{id}"))
-        })
-        .map(|t| t["type"].as_str().unwrap().to_owned())
+/// Asserts that `expected` of `codes` are `OK` and the rest are `other`.
+#[track_caller]
+fn assert_wins(codes: &[&str], expected: usize, other: &str) {
+    assert_eq!(
+        codes.iter().filter(|c| **c == "OK").count(),
+        expected,
+        "{codes:?}"
+    );
+    assert!(codes.iter().all(|c| *c == "OK" || *c == other), "{codes:?}");
+}
+
+/// The types of `user`'s history rows about job `id`.
+async fn job_history(user: &Session, id: JobId) -> Vec<HistoryType> {
+    let about = format!("#{id}");
+    let rows = user.transactions(Some(100), None).await.unwrap();
+    rows.into_iter()
+        .filter(|t| t.description.contains(&about))
+        .map(|t| t.kind)
         .collect()
+}
+
+/// How many refunds `user`'s history shows for job `id`.
+async fn refunds_of(user: &Session, id: JobId) -> usize {
+    let history = job_history(user, id).await;
+    history
+        .iter()
+        .filter(|t| **t == HistoryType::JobRefund)
+        .count()
+}
+
+/// A requester holding 1,000 cents, a worker, and a sweeper whose clock runs `by` ahead of the
+/// server's, so that its sweeps find due what the server still thinks open.
+async fn racing_a_sweeper(app: &TestApp, by: Duration) -> (Session, Session, j0_app::App) {
+    let [requester, worker] = app.users([1_000, 0]).await;
+    (requester, worker, app.core_with_clock(ahead(by)))
+}
+
+/// Runs `call` and one sweep of 100 by `sweeper` released together; the call's outcome and how
+/// many jobs the sweep expired.
+async fn against_a_sweep<T: Send + 'static>(
+    sweeper: &j0_app::App,
+    call: impl Future<Output = T> + Send + 'static,
+) -> (T, usize) {
+    let sweeper = sweeper.clone();
+    both_at_once(call, async move { sweeper.expire_due(100).await.unwrap() }).await
+}
+
+/// Expires due jobs `batch` at a time until none is left; how many it expired.
+async fn sweep_all(core: j0_app::App, batch: i64) -> Result<usize, String> {
+    let mut total = 0;
+    loop {
+        match core.expire_due(batch).await {
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n,
+            Err(e) => return Err(format!("{e:?}")),
+        }
+    }
+}
+
+/// Only the test's own sweepers expire jobs, and a worker may hold any number of them.
+fn sweepers_only(config: &mut Config) {
+    no_sweeper(config);
+    config.max_open_jobs_per_worker = 0;
+}
+
+/// A clock `by` ahead of the server's, for a sweeper that finds jobs due the server thinks open.
+fn ahead(by: Duration) -> Arc<TestClock> {
+    let clock = Arc::new(TestClock::default());
+    clock.advance(by);
+    clock
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn of_fifty_concurrent_accepts_exactly_one_wins() {
-    let app = Arc::new(spawn_app().await);
+    let app = spawn_app().await;
     let requester = app.funded_user(1_000).await;
-    let mut workers = Vec::new();
-    for _ in 0..50 {
-        workers.push(app.new_user().await);
-    }
-    let workers = Arc::new(workers);
+    let workers = app.users([0; 50]).await;
     for _round in 0..5 {
-        let id = requester.post_job(&app, 10).await;
+        let id = requester.post_opus(10).await;
         let answers = at_once(50, |i| {
-            let (app, worker) = (app.clone(), workers[i].clone());
-            async move { worker.post_empty(&app, &format!("/jobs/{id}/accept")).await }
+            let worker = workers[i].clone();
+            async move { worker.accept_job(id).await }
         })
         .await;
-        let codes = outcomes(&answers);
-        assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 1, "{codes:?}");
-        assert!(
-            codes
-                .iter()
-                .all(|c| c == "OK" || c == "JOB_ALREADY_ACCEPTED"),
-            "{codes:?}"
-        );
-        let winner =
-            answers.iter().find(|r| r.status.is_success()).unwrap().body["job"]["worker_id"]
-                .clone();
-        let job = requester.get(&app, &format!("/jobs/{id}")).await.ok();
-        assert_eq!(job["worker_id"], winner);
+        assert_wins(&outcomes(&answers), 1, "JOB_ALREADY_ACCEPTED");
+        let winner = answers.iter().find_map(|r| r.as_ref().ok()).unwrap();
+        let job = requester.job(id).await.unwrap();
+        assert_eq!(job.worker_id, winner.worker_id);
     }
     app.assert_ledger_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_worker_accepting_ten_jobs_at_once_under_a_cap_of_three_gets_exactly_three() {
-    let app = Arc::new(spawn_app_with(|c| c.max_open_jobs_per_worker = 3).await);
+    let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 3).await;
     let requester = app.funded_user(10_000).await;
     for _round in 0..3 {
         let worker = app.new_user().await;
         let mut ids = Vec::new();
         for _ in 0..10 {
-            ids.push(requester.post_job(&app, 10).await);
+            ids.push(requester.post_opus(10).await);
         }
-        let ids = Arc::new(ids);
         let answers = at_once(10, |i| {
-            let (app, worker, ids) = (app.clone(), worker.clone(), ids.clone());
-            async move {
-                worker
-                    .post_empty(&app, &format!("/jobs/{}/accept", ids[i]))
-                    .await
-            }
+            let (worker, id) = (worker.clone(), ids[i]);
+            async move { worker.accept_job(id).await }
         })
         .await;
-        let codes = outcomes(&answers);
-        assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 3, "{codes:?}");
-        assert!(
-            codes.iter().all(|c| c == "OK" || c == "TOO_MANY_OPEN_JOBS"),
-            "{codes:?}"
-        );
-        let held = worker
-            .get(
-                &app,
-                &format!("/jobs?status=accepted&worker_id={}", worker.user_id),
-            )
-            .await
-            .ok();
-        assert_eq!(held["jobs"].as_array().unwrap().len(), 3);
-        let posted = requester
-            .get(
-                &app,
-                &format!("/jobs?status=posted&requester_id={}", requester.user_id),
-            )
-            .await
-            .ok();
-        assert_eq!(posted["jobs"].as_array().unwrap().len(), 7);
-        for id in ids.iter() {
-            requester
-                .post_empty(&app, &format!("/jobs/{id}/cancel"))
-                .await;
+        assert_wins(&outcomes(&answers), 3, "TOO_MANY_OPEN_JOBS");
+        let held = JobQuery::default()
+            .status(JobStatus::Accepted)
+            .worker(worker.user_id);
+        assert_eq!(worker.jobs(held).await.unwrap().len(), 3);
+        let posted = JobQuery::default()
+            .status(JobStatus::Posted)
+            .requester(requester.user_id);
+        assert_eq!(requester.jobs(posted).await.unwrap().len(), 7);
+        for id in ids {
+            // The three accepted refuse; the seven others go back.
+            let _ = requester.cancel_job(id).await;
         }
     }
     app.assert_ledger_clean().await;
@@ -147,64 +151,76 @@ async fn one_worker_accepting_ten_jobs_at_once_under_a_cap_of_three_gets_exactly
 
 #[tokio::test(flavor = "multi_thread")]
 async fn thirty_concurrent_posts_on_a_balance_for_ten_post_exactly_ten() {
-    let app = Arc::new(spawn_app().await);
-    for _round in 0..3 {
-        let user = app.funded_user(100).await;
+    let app = spawn_app().await;
+    // Raw: posts without an Idempotency-Key, which the contract allows and the client always
+    // sends.
+    let job = json!({ "capability": "opus", "credits": 10, "timeout_sec": 30, "prompt": "p" });
+    for user in app.users([100; 3]).await {
         let answers = at_once(30, |_| {
-            let (app, user) = (app.clone(), user.clone());
-            let body =
-                json!({ "capability": "opus", "credits": 10, "timeout_sec": 30, "prompt": "p" });
-            async move { user.post(&app, "/jobs", &body).await }
+            let (raw, job) = (user.raw(), job.clone());
+            async move { raw.post("/jobs", &job).await }
         })
         .await;
-        let codes = outcomes(&answers);
-        assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 10, "{codes:?}");
-        assert!(
-            codes
-                .iter()
-                .all(|c| c == "OK" || c == "INSUFFICIENT_CREDITS"),
-            "{codes:?}"
-        );
-        assert_eq!(user.balance(&app).await, (0, 0));
+        let codes: Vec<&str> = answers.iter().map(Response::outcome).collect();
+        assert_wins(&codes, 10, "INSUFFICIENT_CREDITS");
+        assert_eq!(user.buckets().await, (0, 0));
         let mine = user
-            .get(&app, &format!("/jobs?requester_id={}", user.user_id))
+            .jobs(JobQuery::default().requester(user.user_id))
             .await
-            .ok();
-        assert_eq!(mine["jobs"].as_array().unwrap().len(), 10);
+            .unwrap();
+        assert_eq!(mine.len(), 10);
     }
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thirty_concurrent_keyed_posts_by_one_user_post_exactly_ten_and_never_deadlock() {
+    // Through the client, so each post carries its own Idempotency-Key: claiming a key and
+    // locking the balance must not deadlock two posts of one user.
+    let app = spawn_app().await;
+    let [user] = app.users([100]).await;
+    let answers = at_once(30, |_| {
+        let user = user.clone();
+        async move {
+            user.post_job(PostJob::new(Capability::Opus, 10, 30, "p"))
+                .await
+        }
+    })
+    .await;
+    let codes: Vec<&str> = answers
+        .iter()
+        .map(|a| match a {
+            Ok(_) => "OK",
+            Err(e) => e.code().unwrap_or("TRANSPORT"),
+        })
+        .collect();
+    assert_wins(&codes, 10, "INSUFFICIENT_CREDITS");
+    assert_eq!(user.buckets().await, (0, 0));
     app.assert_ledger_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn accept_and_cancel_at_once_never_both_succeed() {
     // One worker may win all twenty accepts: the open-jobs cap is not what this race is about.
-    let app = Arc::new(spawn_app_with(|c| c.max_open_jobs_per_worker = 0).await);
-    let requester = app.funded_user(1_000).await;
-    let worker = app.new_user().await;
+    let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 0).await;
+    let [requester, worker] = app.users([1_000, 0]).await;
     for _round in 0..20 {
-        let id = requester.post_job(&app, 10).await;
-        let answers = at_once(2, |i| {
-            let (app, requester, worker) = (app.clone(), requester.clone(), worker.clone());
-            async move {
-                if i == 0 {
-                    worker.post_empty(&app, &format!("/jobs/{id}/accept")).await
-                } else {
-                    requester
-                        .post_empty(&app, &format!("/jobs/{id}/cancel"))
-                        .await
-                }
-            }
-        })
+        let id = requester.post_opus(10).await;
+        let (accepted, cancelled) = both_at_once(
+            {
+                let worker = worker.clone();
+                async move { worker.accept_job(id).await.map(drop) }
+            },
+            {
+                let requester = requester.clone();
+                async move { requester.cancel_job(id).await.map(drop) }
+            },
+        )
         .await;
-        let codes = outcomes(&answers);
-        let job = requester.get(&app, &format!("/jobs/{id}")).await.ok();
-        match codes.as_slice() {
-            [a, c] if a == "OK" && c == "JOB_ALREADY_ACCEPTED" => {
-                assert_eq!(job["status"], "accepted")
-            }
-            [a, c] if a == "JOB_NOT_AVAILABLE" && c == "OK" => {
-                assert_eq!(job["status"], "cancelled")
-            }
+        let job = requester.job(id).await.unwrap();
+        match outcomes(&[accepted, cancelled]).as_slice() {
+            ["OK", "JOB_ALREADY_ACCEPTED"] => assert_eq!(job.status, JobStatus::Accepted),
+            ["JOB_NOT_AVAILABLE", "OK"] => assert_eq!(job.status, JobStatus::Cancelled),
             other => panic!("accept and cancel: {other:?}"),
         }
     }
@@ -213,41 +229,23 @@ async fn accept_and_cancel_at_once_never_both_succeed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn accept_racing_an_expiry_sweep_is_refunded_at_most_once() {
-    let app = Arc::new(spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await);
-    let requester = app.funded_user(1_000).await;
-    let worker = app.new_user().await;
-    let ahead = Arc::new(TestClock::default());
-    ahead.advance(Duration::seconds(421));
-    let sweeper = app.core_with_clock(ahead);
+    let app = spawn_app_with(no_sweeper).await;
+    let (requester, worker, sweeper) = racing_a_sweeper(&app, Duration::seconds(421)).await;
     for _round in 0..15 {
-        let id = requester.post_job(&app, 10).await;
-        let (accept, swept) = {
-            let barrier = Arc::new(tokio::sync::Barrier::new(2));
-            let (b1, b2) = (barrier.clone(), barrier);
-            let (app2, worker2, sweeper2) = (app.clone(), worker.clone(), sweeper.clone());
-            let accept = tokio::spawn(async move {
-                b1.wait().await;
-                worker2
-                    .post_empty(&app2, &format!("/jobs/{id}/accept"))
-                    .await
-            });
-            let sweep = tokio::spawn(async move {
-                b2.wait().await;
-                sweeper2.expire_due(100).await.unwrap()
-            });
-            (accept.await.unwrap(), sweep.await.unwrap())
-        };
-        let job = requester.get(&app, &format!("/jobs/{id}")).await.ok();
-        let history = job_history(&app, &requester, id).await;
-        let refunds = history.iter().filter(|t| *t == "job_refund").count();
-        assert!(swept >= usize::from(job["status"] == "timeout"));
-        match (accept.status.is_success(), job["status"].as_str()) {
-            (true, Some("accepted")) => assert_eq!(refunds, 0),
-            (_, Some("timeout")) => assert_eq!(refunds, 1),
-            other => panic!("accept {:?} left job {other:?}", accept.body),
+        let id = requester.post_opus(10).await;
+        let accepting = worker.clone();
+        let accept = async move { accepting.accept_job(id).await };
+        let (accept, swept) = against_a_sweep(&sweeper, accept).await;
+        let job = requester.job(id).await.unwrap();
+        let refunds = refunds_of(&requester, id).await;
+        assert!(swept >= usize::from(job.status == JobStatus::Timeout));
+        match (accept.is_ok(), job.status) {
+            (true, JobStatus::Accepted) => assert_eq!(refunds, 0),
+            (_, JobStatus::Timeout) => assert_eq!(refunds, 1),
+            other => panic!("accept {accept:?} left job {other:?}"),
         }
-        if !accept.status.is_success() {
-            accept.assert_error(400, "JOB_EXPIRED");
+        if accept.is_err() {
+            assert_refused!(accept => 400, "JOB_EXPIRED", JobExpired);
         }
     }
     app.assert_ledger_clean().await;
@@ -255,49 +253,25 @@ async fn accept_racing_an_expiry_sweep_is_refunded_at_most_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn complete_racing_an_expiry_sweep_is_never_both_paid_and_refunded() {
-    let app = Arc::new(spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await);
-    let requester = app.funded_user(1_000).await;
-    let worker = app.new_user().await;
-    let ahead = Arc::new(TestClock::default());
-    ahead.advance(Duration::seconds(31));
-    let sweeper = app.core_with_clock(ahead);
+    let app = spawn_app_with(no_sweeper).await;
+    let (requester, worker, sweeper) = racing_a_sweeper(&app, Duration::seconds(31)).await;
     let mut seen = (0, 0);
     for _round in 0..20 {
-        let id = requester.post_job(&app, 10).await;
-        worker
-            .post_empty(&app, &format!("/jobs/{id}/accept"))
-            .await
-            .ok();
-        let barrier = Arc::new(tokio::sync::Barrier::new(2));
-        let (b1, b2) = (barrier.clone(), barrier);
-        let (app2, worker2, sweeper2) = (app.clone(), worker.clone(), sweeper.clone());
-        let complete = tokio::spawn(async move {
-            b1.wait().await;
-            worker2
-                .post(
-                    &app2,
-                    &format!("/jobs/{id}/complete"),
-                    &json!({ "result": "r" }),
-                )
-                .await
-        });
-        let sweep = tokio::spawn(async move {
-            b2.wait().await;
-            sweeper2.expire_due(100).await.unwrap()
-        });
-        let (complete, swept) = (complete.await.unwrap(), sweep.await.unwrap());
-        let job = requester.get(&app, &format!("/jobs/{id}")).await.ok();
-        let paid = job_history(&app, &worker, id).await;
-        let refunded = job_history(&app, &requester, id).await;
-        let refunds = refunded.iter().filter(|t| *t == "job_refund").count();
-        match job["status"].as_str() {
-            Some("completed") => {
-                assert!(complete.status.is_success(), "{}", complete.body);
+        let id = requester.job_accepted_by(&worker, 10).await;
+        let completing = worker.clone();
+        let complete = async move { completing.complete_job(id, "r").await };
+        let (complete, swept) = against_a_sweep(&sweeper, complete).await;
+        let job = requester.job(id).await.unwrap();
+        let paid = job_history(&worker, id).await;
+        let refunds = refunds_of(&requester, id).await;
+        match job.status {
+            JobStatus::Completed => {
+                assert!(complete.is_ok(), "{complete:?}");
                 assert_eq!((paid.len(), refunds, swept), (1, 0, 0));
                 seen.0 += 1;
             }
-            Some("timeout") => {
-                complete.assert_error(400, "TIMEOUT_EXPIRED");
+            JobStatus::Timeout => {
+                assert_refused!(complete => 400, "TIMEOUT_EXPIRED", TimeoutExpired);
                 assert_eq!((paid.len(), refunds, swept), (0, 1, 1));
                 seen.1 += 1;
             }
@@ -310,72 +284,37 @@ async fn complete_racing_an_expiry_sweep_is_never_both_paid_and_refunded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sweepers_at_once_refund_each_job_once() {
-    let app = Arc::new(
-        spawn_app_with(|c| {
-            c.sweep_interval_ms = 3_600_000;
-            c.max_open_jobs_per_worker = 0;
-        })
-        .await,
-    );
-    let requester = app.funded_user(10_000).await;
-    let worker = app.new_user().await;
-    let mut ids = Vec::new();
+    let app = spawn_app_with(sweepers_only).await;
+    let [requester, worker] = app.users([10_000, 0]).await;
+    let clock = ahead(Duration::seconds(421));
     for i in 0..60 {
-        let id = requester.post_job(&app, 5).await;
+        let id = requester.post_opus(5).await;
         if i % 3 == 0 {
-            worker
-                .post_empty(&app, &format!("/jobs/{id}/accept"))
-                .await
-                .ok();
+            worker.accept_job(id).await.unwrap();
         }
-        ids.push(id);
     }
-    let ahead = Arc::new(TestClock::default());
-    ahead.advance(Duration::seconds(421));
-    let (one, two) = (
-        app.core_with_clock(ahead.clone()),
-        app.core_with_clock(ahead),
-    );
-    let barrier = Arc::new(tokio::sync::Barrier::new(2));
-    let sweep = |core: j0_app::App, barrier: Arc<tokio::sync::Barrier>| {
-        tokio::spawn(async move {
-            barrier.wait().await;
-            let mut total = 0;
-            loop {
-                let n = core.expire_due(7).await.unwrap();
-                if n == 0 {
-                    return total;
-                }
-                total += n;
-            }
-        })
-    };
-    let (a, b) = (sweep(one, barrier.clone()), sweep(two, barrier));
-    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let sweepers = [
+        app.core_with_clock(clock.clone()),
+        app.core_with_clock(clock),
+    ];
+    let swept = at_once(2, |i| sweep_all(sweepers[i].clone(), 7)).await;
+    let [a, b] = [0, 1].map(|i| swept[i].clone().expect("sweeper"));
     assert_eq!(a + b, 60, "sweepers expired {a} and {b}");
-    assert_eq!(requester.balance(&app).await, (0, 10_000));
-    let refunds = requester.transactions_of(&app, "job_refund").await;
+    assert_eq!(requester.buckets().await, (0, 10_000));
+    let refunds = requester.transactions_of(HistoryType::JobRefund).await;
     assert_eq!(refunds.len(), 60);
-    let public = app
-        .get_anon(&format!("/users/{}", worker.user_id))
-        .await
-        .ok();
-    assert_eq!(public["reputation_score"], 0.0);
+    let public = requester.user(worker.user_id).await.unwrap();
+    assert_eq!(public.reputation_score, 0.0);
     app.assert_ledger_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sweepers_and_the_deposit_watcher_over_shared_users_never_abort_each_other() {
     use j0_adapters_evm::Create2Deposits;
+    use j0_adapters_postgres::PgStore;
     use j0_ports::chain::{Deposit, DepositAddresses, DepositStore};
 
-    let app = Arc::new(
-        spawn_app_with(|c| {
-            c.sweep_interval_ms = 3_600_000;
-            c.max_open_jobs_per_worker = 0;
-        })
-        .await,
-    );
+    let app = spawn_app_with(sweepers_only).await;
     let mut requesters = Vec::new();
     let mut workers = Vec::new();
     for _ in 0..6 {
@@ -387,9 +326,8 @@ async fn two_sweepers_and_the_deposit_watcher_over_shared_users_never_abort_each
         app.config.deposit_init_code_hash,
     );
     let everyone: Vec<_> = requesters.iter().chain(&workers).cloned().collect();
-    let store = j0_adapters_postgres::PgStore::connect(app.db.url(), 4).unwrap();
-    let ahead = Arc::new(TestClock::default());
-    ahead.advance(Duration::seconds(421));
+    let store = PgStore::connect(app.db.url(), 4).unwrap();
+    let clock = ahead(Duration::seconds(421));
     let mut posted = vec![0usize; requesters.len()];
     let mut credited = 0i64;
     let mut seed = 7u64;
@@ -402,31 +340,12 @@ async fn two_sweepers_and_the_deposit_watcher_over_shared_users_never_abort_each
         // sweeper batch refunds several users, in an order unlike the other's.
         for _ in 0..60 {
             let r = next(requesters.len());
-            let id = requesters[r].post_job(&app, 5).await;
+            let id = requesters[r].post_opus(5).await;
             posted[r] += 1;
             if next(2) == 0 {
-                workers[next(workers.len())]
-                    .post_empty(&app, &format!("/jobs/{id}/accept"))
-                    .await
-                    .ok();
+                workers[next(workers.len())].accept_job(id).await.unwrap();
             }
         }
-        let barrier = Arc::new(tokio::sync::Barrier::new(3));
-        let sweep = |core: j0_app::App, barrier: Arc<tokio::sync::Barrier>| {
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut total = 0;
-                loop {
-                    match core.expire_due(5).await {
-                        Ok(0) => return Ok(total),
-                        Ok(n) => total += n,
-                        Err(e) => return Err(format!("{e:?}")),
-                    }
-                }
-            })
-        };
-        let one = sweep(app.core_with_clock(ahead.clone()), barrier.clone());
-        let two = sweep(app.core_with_clock(ahead.clone()), barrier.clone());
         // The watcher credits every user in one transaction per scan, highest id first.
         let deposits: Vec<Vec<Deposit>> = (0..20u64)
             .map(|scan| {
@@ -443,29 +362,25 @@ async fn two_sweepers_and_the_deposit_watcher_over_shared_users_never_abort_each
                     .collect()
             })
             .collect();
-        let watcher = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut total = 0;
-                for (scan, batch) in deposits.iter().enumerate() {
-                    let block = round * 100 + scan as u64;
-                    match store
-                        .record_deposits(8453, batch, block, time::OffsetDateTime::now_utc())
-                        .await
-                    {
-                        Ok(n) => total += n,
-                        Err(e) => return Err(format!("{e:?}")),
-                    }
+        let deposits = Arc::new(deposits);
+        let watch = |store: PgStore, deposits: Arc<Vec<Vec<Deposit>>>| async move {
+            let mut total = 0;
+            for (scan, batch) in deposits.iter().enumerate() {
+                let block = round * 100 + scan as u64;
+                let now = time::OffsetDateTime::now_utc();
+                match store.record_deposits(8453, batch, block, now).await {
+                    Ok(n) => total += n,
+                    Err(e) => return Err(format!("{e:?}")),
                 }
-                Ok(total)
-            })
+            }
+            Ok(total)
         };
-        let (a, b, w) = (
-            one.await.unwrap(),
-            two.await.unwrap(),
-            watcher.await.unwrap(),
-        );
+        let results = at_once(3, |i| match i {
+            2 => watch(store.clone(), deposits.clone()).boxed(),
+            _ => sweep_all(app.core_with_clock(clock.clone()), 5).boxed(),
+        })
+        .await;
+        let [a, b, w] = [0, 1, 2].map(|i| results[i].clone());
         let (a, b, w) = (
             a.expect("sweeper one"),
             b.expect("sweeper two"),
@@ -477,49 +392,33 @@ async fn two_sweepers_and_the_deposit_watcher_over_shared_users_never_abort_each
     }
     for (r, requester) in requesters.iter().enumerate() {
         // Every job timed out, and the promo it held came back exactly once.
-        let timed_out = requester
-            .get(
-                &app,
-                &format!(
-                    "/jobs?status=timeout&requester_id={}&limit=100",
-                    requester.user_id
-                ),
-            )
-            .await
-            .ok();
-        assert_eq!(timed_out["jobs"].as_array().unwrap().len(), posted[r]);
-        assert_eq!(requester.balance(&app).await, (credited, 10_000));
+        let timed_out = JobQuery::default()
+            .status(JobStatus::Timeout)
+            .requester(requester.user_id)
+            .limit(100);
+        assert_eq!(requester.jobs(timed_out).await.unwrap().len(), posted[r]);
+        assert_eq!(requester.buckets().await, (credited, 10_000));
     }
     for worker in &workers {
-        assert_eq!(worker.balance(&app).await, (credited, 0));
+        assert_eq!(worker.buckets().await, (credited, 0));
     }
     app.assert_ledger_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_idempotency_key_sent_twenty_times_at_once_posts_one_job() {
-    let app = Arc::new(spawn_app().await);
-    for round in 0..3 {
-        let user = app.funded_user(1_000).await;
+    let app = spawn_app().await;
+    for (round, user) in app.users([1_000; 3]).await.iter().enumerate() {
+        let job =
+            PostJob::new(Capability::Opus, 10, 30, "p").idempotency_key(format!("same-{round}"));
         let answers = at_once(20, |_| {
-            let (app, user) = (app.clone(), user.clone());
-            async move {
-                let request = app
-                    .http
-                    .post(app.url("/jobs"))
-                    .bearer_auth(&user.token)
-                    .header("Idempotency-Key", format!("same-{round}"))
-                    .json(&json!({ "capability": "opus", "credits": 10, "timeout_sec": 30, "prompt": "p" }));
-                TestApp::read(request.send().await.unwrap()).await
-            }
+            let (user, job) = (user.clone(), job.clone());
+            async move { user.post_job(job).await }
         })
         .await;
-        let ids: Vec<Value> = answers
-            .into_iter()
-            .map(|r| r.ok()["job"]["job_id"].clone())
-            .collect();
+        let ids: Vec<JobId> = answers.into_iter().map(|r| r.unwrap().job_id).collect();
         assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-        assert_eq!(user.balance(&app).await, (0, 990));
+        assert_eq!(user.buckets().await, (0, 990));
     }
     app.assert_ledger_clean().await;
 }

@@ -9,8 +9,9 @@ use std::{sync::Mutex, time::Duration};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+use j0_client::HistoryType;
 use j0_domain::WalletAddress;
-use j0_testkit::{Session, TestApp, spawn_app_with};
+use j0_testkit::{TestApp, spawn_app_with};
 
 /// Keccak-256 of `Transfer(address,address,uint256)`.
 const TRANSFER: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
@@ -181,28 +182,6 @@ async fn watching(url: String, start: u64, confirmations: u64) -> TestApp {
     .await
 }
 
-/// Waits (bounded) until `user`'s cash is `cash`; what it was last.
-async fn cash_reaches(app: &TestApp, user: &Session, cash: i64) -> i64 {
-    let mut seen = 0;
-    for _ in 0..150 {
-        seen = user.balance(app).await.0;
-        if seen == cash {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    seen
-}
-
-/// The deposit address `user` is told to send to.
-async fn address_of(app: &TestApp, user: &Session) -> WalletAddress {
-    user.get(app, "/payments/usdc/address").await.ok()["address"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 fn contiguous(ranges: &[(u64, u64)]) -> bool {
     ranges.windows(2).all(|w| w[1].0 == w[0].1 + 1)
 }
@@ -217,7 +196,7 @@ async fn rpc_errors_back_off_without_skipping_blocks_and_removed_logs_never_coun
     });
     let app = watching(url, 90, 2).await;
     let user = app.new_user().await;
-    let address = address_of(&app, &user).await;
+    let address = user.deposit_address().await.unwrap().address;
     let token = usdc();
     {
         let mut node = node.lock().unwrap();
@@ -229,11 +208,8 @@ async fn rpc_errors_back_off_without_skipping_blocks_and_removed_logs_never_coun
         ];
         node.head = 100;
     }
-    assert_eq!(
-        cash_reaches(&app, &user, 500).await,
-        500,
-        "2 + 3 USDC; the removed log and block 99 (one confirmation) do not count"
-    );
+    // 2 + 3 USDC; the removed log and block 99 (one confirmation) do not count.
+    user.wait_for_cash(500).await;
     let (failed, served) = {
         let node = node.lock().unwrap();
         (node.failed, node.ranges())
@@ -249,7 +225,7 @@ async fn rpc_errors_back_off_without_skipping_blocks_and_removed_logs_never_coun
         served.iter().all(|(_, to)| *to <= 98),
         "never past head - confirmations: {served:?}"
     );
-    assert_eq!(user.transactions_of(&app, "purchase").await.len(), 2);
+    assert_eq!(user.transactions_of(HistoryType::Purchase).await.len(), 2);
     app.assert_ledger_clean().await;
 }
 
@@ -264,7 +240,7 @@ async fn a_capped_provider_narrows_the_range_and_it_grows_back() {
     });
     let app = watching(url, 0, 0).await;
     let user = app.new_user().await;
-    let address = address_of(&app, &user).await;
+    let address = user.deposit_address().await.unwrap().address;
     let token = usdc();
     {
         let mut node = node.lock().unwrap();
@@ -274,11 +250,7 @@ async fn a_capped_provider_narrows_the_range_and_it_grows_back() {
             .collect();
         node.head = 3_000;
     }
-    assert_eq!(
-        cash_reaches(&app, &user, 600).await,
-        600,
-        "all six deposits"
-    );
+    user.wait_for_cash(600).await;
     let (failed, served) = {
         let node = node.lock().unwrap();
         (node.failed, node.ranges())
@@ -299,7 +271,7 @@ async fn a_capped_provider_narrows_the_range_and_it_grows_back() {
         served.iter().any(|r| r.0 >= 1_000 && width(r) >= 256),
         "the window grew back once the cap was gone: {served:?}"
     );
-    assert_eq!(user.transactions_of(&app, "purchase").await.len(), 6);
+    assert_eq!(user.transactions_of(HistoryType::Purchase).await.len(), 6);
     app.assert_ledger_clean().await;
 }
 
@@ -325,7 +297,7 @@ async fn logs_are_asked_for_by_recipient_a_page_of_addresses_at_a_time() {
     ];
     let mut addresses = Vec::new();
     for user in &users {
-        addresses.push(address_of(&app, user).await);
+        addresses.push(user.deposit_address().await.unwrap().address);
     }
     let stranger = WalletAddress::from_bytes([9; 20]);
     let token = usdc();
@@ -341,7 +313,7 @@ async fn logs_are_asked_for_by_recipient_a_page_of_addresses_at_a_time() {
         node.head = 60;
     }
     for (user, cash) in users.iter().zip([100, 200, 300]) {
-        assert_eq!(cash_reaches(&app, user, cash).await, cash);
+        user.wait_for_cash(cash).await;
     }
     let served = node.lock().unwrap().served.clone();
     assert!(
@@ -372,7 +344,7 @@ async fn a_node_on_another_chain_is_never_read() {
     });
     let app = watching(url, 90, 0).await;
     let user = app.new_user().await;
-    let address = address_of(&app, &user).await;
+    let address = user.deposit_address().await.unwrap().address;
     {
         let mut node = node.lock().unwrap();
         node.logs = vec![transfer_log(&usdc(), &address, 95, 0, 1_000_000, false)];
@@ -385,6 +357,6 @@ async fn a_node_on_another_chain_is_never_read() {
     };
     assert_eq!(chain_id_calls, 1, "asked once; the watcher then stopped");
     assert!(served.is_empty(), "no logs asked for: {served:?}");
-    assert_eq!(user.balance(&app).await, (0, 0));
+    assert_eq!(user.buckets().await, (0, 0));
     app.assert_ledger_clean().await;
 }

@@ -1,14 +1,17 @@
 //! The WebSocket (contract §9): authentication before the upgrade, who receives what, capability
 //! subscriptions, resume with `since`, delivery across instances, slow consumers, a lost
-//! listener, and the going-away close.
+//! listener, and the going-away close. The sockets are read raw, as JSON.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, handshake::client::Request};
 
+use j0_client::{Capability, PostJob};
 use j0_domain::Cents;
-use j0_testkit::{Ended, Session, TestApp, WsClient, spawn_app, spawn_app_with};
+use j0_testkit::{
+    Ended, Session, TestApp, WsClient, both_at_once, no_sweeper, spawn_app, spawn_app_with,
+};
 
 const QUIET: Duration = Duration::from_millis(700);
 
@@ -19,91 +22,88 @@ fn names(messages: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-async fn connect(app: &TestApp, user: &Session) -> WsClient {
-    WsClient::connect(app, &user.token, None).await
+/// Posts a job of 5 credits for `capability` and returns its id.
+async fn post(poster: &Session, capability: Capability) -> i64 {
+    let job = PostJob::new(capability, 5, 10, "p");
+    poster.post_job(job).await.unwrap().job_id.get()
 }
 
-fn job(capability: &str) -> Value {
-    json!({"capability": capability, "credits": 5, "timeout_sec": 10, "prompt": "p"})
+/// The ids of the jobs `messages` are about.
+fn job_ids(messages: &[Value]) -> Vec<i64> {
+    messages
+        .iter()
+        .map(|m| m["data"]["job_id"].as_i64().unwrap())
+        .collect()
+}
+
+/// A poster holding 1,000 cents, a watcher, and the watcher's socket.
+async fn poster_and_watcher(app: &TestApp) -> (Session, Session, WsClient) {
+    let [poster, watcher] = app.users([1_000, 0]).await;
+    let ws = WsClient::as_user(app, &watcher).await;
+    (poster, watcher, ws)
+}
+
+/// [`poster_and_watcher`], the socket live: it has seen the poster's first job, whose event
+/// comes last.
+async fn watching(app: &TestApp) -> (Session, Session, WsClient, Value) {
+    let (poster, watcher, mut ws) = poster_and_watcher(app).await;
+    let first = post(&poster, Capability::Opus).await;
+    let seen = ws.next().await;
+    assert_eq!(seen["data"]["job_id"], first);
+    (poster, watcher, ws, seen)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_upgrade_requires_a_valid_unrevoked_token() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let request = |token: Option<&str>| {
+    let request = |header: Option<(&'static str, String)>| {
         let mut req = app.ws_url().into_client_request().unwrap();
-        if let Some(token) = token {
-            req.headers_mut()
-                .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        if let Some((name, value)) = header {
+            req.headers_mut().insert(name, value.parse().unwrap());
         }
         req
     };
-    let refused = |r: Result<WsClient, tokio_tungstenite::tungstenite::Error>| match r {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 401);
-            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
-            assert_eq!(body["code"], "UNAUTHORIZED");
-        }
-        other => panic!("expected 401 before the upgrade, got {other:?}"),
+    let bearer = |token: &str| Some(("Authorization", format!("Bearer {token}")));
+    let refused = async |req: Request| {
+        let (status, body) = WsClient::refusal(req).await;
+        assert_eq!((status, &body["code"]), (401, &json!("UNAUTHORIZED")));
     };
-    refused(WsClient::connect_request(request(None)).await);
-    refused(WsClient::connect_request(request(Some("nonsense"))).await);
-    WsClient::connect_request(request(Some(&user.token)))
+    refused(request(None)).await;
+    refused(request(bearer("nonsense"))).await;
+    WsClient::connect_request(request(bearer(&user.token)))
         .await
         .unwrap();
-    let mut cookie = app.ws_url().into_client_request().unwrap();
-    cookie.headers_mut().insert(
-        "Cookie",
-        format!("j0_token={}", user.token).parse().unwrap(),
-    );
-    WsClient::connect_request(cookie).await.unwrap();
-    WsClient::connect(&app, &user.token, None).await;
+    let cookie = Some(("Cookie", format!("j0_token={}", user.token)));
+    WsClient::connect_request(request(cookie)).await.unwrap();
+    WsClient::as_user(&app, &user).await;
 
-    user.post_empty(&app, "/auth/logout").await.ok();
-    refused(WsClient::connect_request(request(Some(&user.token))).await);
+    user.logout().await.unwrap();
+    refused(request(bearer(&user.token))).await;
     let query = format!("{}?token={}", app.ws_url(), user.token)
         .into_client_request()
         .unwrap();
-    refused(WsClient::connect_request(query).await);
+    refused(query).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_event_reaches_exactly_its_audience() {
-    let app = spawn_app_with(|c| c.sweep_interval_ms = 3_600_000).await;
-    let requester = app.new_user().await;
-    let worker = app.new_user().await;
-    let stranger = app.new_user().await;
-    let mut s = connect(&app, &stranger).await;
-    let mut r = connect(&app, &requester).await;
-    let mut w = connect(&app, &worker).await;
+    let app = spawn_app_with(no_sweeper).await;
+    let [requester, worker, stranger] = app.users([0, 0, 0]).await;
+    let mut s = WsClient::as_user(&app, &stranger).await;
+    let mut r = WsClient::as_user(&app, &requester).await;
+    let mut w = WsClient::as_user(&app, &worker).await;
 
     app.core
         .grant_promo(requester.user_id, Cents(100))
         .await
         .unwrap();
     let prompt = "x".repeat(300);
-    let body = json!({"capability": "opus", "credits": 10, "timeout_sec": 10, "prompt": prompt});
-    let id = requester.post(&app, "/jobs", &body).await.ok()["job"]["job_id"]
-        .as_i64()
-        .unwrap();
-    worker
-        .post_empty(&app, &format!("/jobs/{id}/accept"))
-        .await
-        .ok();
-    worker
-        .post(
-            &app,
-            &format!("/jobs/{id}/complete"),
-            &json!({"result": "secret result"}),
-        )
-        .await
-        .ok();
-    let late = requester.post_job(&app, 5).await;
-    worker
-        .post_empty(&app, &format!("/jobs/{late}/accept"))
-        .await
-        .ok();
+    let job = PostJob::new(Capability::Opus, 10, 10, prompt.clone());
+    let id = requester.post_job(job).await.unwrap().job_id;
+    worker.accept_job(id).await.unwrap();
+    worker.complete_job(id, "secret result").await.unwrap();
+    requester.job_accepted_by(&worker, 5).await;
     app.clock.advance(time::Duration::seconds(31));
     assert_eq!(app.core.expire_due(10).await.unwrap(), 1);
     let to_r = r.take(10).await;
@@ -137,10 +137,8 @@ async fn each_event_reaches_exactly_its_audience() {
     assert_eq!(to_r[3]["data"]["prompt"], prompt);
     assert_eq!(to_r[4]["data"]["result"], "secret result");
     assert!(to_r[4]["data"].get("credits_earned").is_none());
-    assert_eq!(
-        to_r[9]["data"],
-        requester.get(&app, "/credits/balance").await.ok()
-    );
+    let balance = requester.raw().get("/credits/balance").await.ok();
+    assert_eq!(to_r[9]["data"], balance, "the balance, as the API shows it");
     r.assert_silent(QUIET).await;
 
     let to_w = w.take(5).await;
@@ -177,47 +175,39 @@ async fn each_event_reaches_exactly_its_audience() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_subscription_narrows_job_posted_by_capability() {
     let app = spawn_app().await;
-    let poster = app.funded_user(1_000).await;
-    let watcher = app.new_user().await;
-    let mut ws = connect(&app, &watcher).await;
-    ws.send(&json!({"action": "subscribe", "capabilities": ["sonnet", "dall-e-3"]}))
-        .await;
+    let (poster, _, mut ws) = poster_and_watcher(&app).await;
     assert_eq!(
-        ws.next().await,
+        ws.subscribe(&["sonnet", "dall-e-3"]).await,
         json!({"event": "subscribed", "data": {"capabilities": ["sonnet", "dall-e-3"]}})
     );
-    poster.post(&app, "/jobs", &job("opus")).await.ok();
-    let sonnet = poster.post(&app, "/jobs", &job("sonnet")).await.ok();
+    post(&poster, Capability::Opus).await;
+    let sonnet = post(&poster, Capability::Sonnet).await;
     let got = ws.next().await;
     assert_eq!(
-        (got["event"].as_str(), &got["data"]["job_id"]),
-        (Some("job.posted"), &sonnet["job"]["job_id"])
+        (got["event"].as_str(), got["data"]["job_id"].as_i64()),
+        (Some("job.posted"), Some(sonnet))
     );
 
-    ws.send(&json!({"action": "subscribe", "capabilities": ["gpt5"]}))
-        .await;
-    let error = ws.next().await;
+    let error = ws.subscribe(&["gpt5"]).await;
     assert_eq!(
         (error["event"].as_str(), error["data"]["code"].as_str()),
         (Some("error"), Some("VALIDATION_ERROR"))
     );
     ws.send(&json!({"action": "dance"})).await;
     assert_eq!(ws.next().await["event"], "error");
-    poster.post(&app, "/jobs", &job("opus")).await.ok();
-    let dalle = poster.post(&app, "/jobs", &job("dall-e-3")).await.ok();
+    post(&poster, Capability::Opus).await;
+    let dalle = post(&poster, Capability::DallE3).await;
     assert_eq!(
         ws.next().await["data"]["job_id"],
-        dalle["job"]["job_id"],
+        dalle,
         "the old filter still holds"
     );
 
-    ws.send(&json!({"action": "subscribe", "capabilities": []}))
-        .await;
-    assert_eq!(ws.next().await["event"], "subscribed");
-    let opus = poster.post(&app, "/jobs", &job("opus")).await.ok();
+    assert_eq!(ws.subscribe(&[]).await["event"], "subscribed");
+    let opus = post(&poster, Capability::Opus).await;
     assert_eq!(
         ws.next().await["data"]["job_id"],
-        opus["job"]["job_id"],
+        opus,
         "an empty list means all"
     );
     app.assert_ledger_clean().await;
@@ -226,29 +216,17 @@ async fn a_subscription_narrows_job_posted_by_capability() {
 #[tokio::test(flavor = "multi_thread")]
 async fn resuming_with_since_replays_exactly_what_was_missed_then_goes_live() {
     let app = spawn_app().await;
-    let poster = app.funded_user(1_000).await;
-    let watcher = app.new_user().await;
-    let mut ws = connect(&app, &watcher).await;
-    let first = poster.post(&app, "/jobs", &job("opus")).await.ok();
-    let seen = ws.next().await;
-    assert_eq!(seen["data"]["job_id"], first["job"]["job_id"]);
+    let (poster, watcher, ws, seen) = watching(&app).await;
     drop(ws);
 
     let mut missed = Vec::new();
     for _ in 0..3 {
-        missed.push(poster.post(&app, "/jobs", &job("opus")).await.ok()["job"]["job_id"].clone());
+        missed.push(post(&poster, Capability::Opus).await);
     }
     let mut ws = WsClient::connect(&app, &watcher.token, seen["id"].as_i64()).await;
-    let replayed = ws.take(3).await;
-    assert_eq!(
-        replayed
-            .iter()
-            .map(|m| m["data"]["job_id"].clone())
-            .collect::<Vec<_>>(),
-        missed
-    );
-    let live = poster.post(&app, "/jobs", &job("opus")).await.ok();
-    assert_eq!(ws.next().await["data"]["job_id"], live["job"]["job_id"]);
+    assert_eq!(job_ids(&ws.take(3).await), missed);
+    let live = post(&poster, Capability::Opus).await;
+    assert_eq!(ws.next().await["data"]["job_id"], live);
     ws.assert_silent(QUIET).await;
 
     let mut all = WsClient::connect(&app, &watcher.token, Some(0)).await;
@@ -260,15 +238,11 @@ async fn resuming_with_since_replays_exactly_what_was_missed_then_goes_live() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resume_older_than_the_retention_starts_with_events_truncated() {
     let app = spawn_app().await;
-    let poster = app.funded_user(1_000).await;
-    let watcher = app.new_user().await;
-    let mut ws = connect(&app, &watcher).await;
-    poster.post(&app, "/jobs", &job("opus")).await.ok();
-    ws.next().await;
+    let (poster, watcher, mut ws, _) = watching(&app).await;
     app.clock.advance(time::Duration::hours(2));
-    let live = poster.post(&app, "/jobs", &job("opus")).await.ok();
+    let live = post(&poster, Capability::Opus).await;
     let live_event = ws.next().await;
-    assert_eq!(live_event["data"]["job_id"], live["job"]["job_id"]);
+    assert_eq!(live_event["data"]["job_id"], live);
     assert_eq!(
         app.core
             .prune_events(time::Duration::hours(1))
@@ -280,10 +254,7 @@ async fn a_resume_older_than_the_retention_starts_with_events_truncated() {
 
     let mut resumed = WsClient::connect(&app, &watcher.token, Some(0)).await;
     assert_eq!(resumed.next().await["event"], "events.truncated");
-    assert_eq!(
-        resumed.next().await["data"]["job_id"],
-        live["job"]["job_id"]
-    );
+    assert_eq!(resumed.next().await["data"]["job_id"], live);
     resumed.assert_silent(QUIET).await;
     let mut current = WsClient::connect(&app, &watcher.token, live_event["id"].as_i64()).await;
     current.assert_silent(QUIET).await;
@@ -291,44 +262,28 @@ async fn a_resume_older_than_the_retention_starts_with_events_truncated() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_cross_instances_and_a_raced_accept_is_announced_once() {
-    let a = Arc::new(spawn_app().await);
-    let b = Arc::new(a.spawn_peer().await);
+    let a = spawn_app().await;
+    let b = a.spawn_peer().await;
     let requester = a.funded_user(1_000).await;
     let (w1, w2) = (a.new_user().await, b.new_user().await);
     let watcher = b.new_user().await;
-    let mut on_b = connect(&b, &watcher).await;
-    let mut r_on_a = connect(&a, &requester).await;
-    let mut r_on_b = connect(&b, &requester).await;
+    let mut on_b = WsClient::as_user(&b, &watcher).await;
+    let mut r_on_a = WsClient::as_user(&a, &requester).await;
+    let mut r_on_b = WsClient::as_user(&b, &requester).await;
 
     for _round in 0..5 {
-        let id = requester.post_job(&a, 5).await;
-        assert_eq!(on_b.next().await["data"]["job_id"], id);
-        let barrier = Arc::new(tokio::sync::Barrier::new(2));
-        let accept = |app: Arc<TestApp>, w: Session, barrier: Arc<tokio::sync::Barrier>| {
-            tokio::spawn(async move {
-                barrier.wait().await;
-                w.post_empty(&app, &format!("/jobs/{id}/accept")).await
-            })
-        };
-        let (x, y) = (
-            accept(a.clone(), w1.clone(), barrier.clone()),
-            accept(b.clone(), w2.clone(), barrier),
-        );
-        let (x, y) = (x.await.unwrap(), y.await.unwrap());
-        assert_eq!(
-            [x.status.is_success(), y.status.is_success()]
-                .iter()
-                .filter(|ok| **ok)
-                .count(),
-            1
-        );
+        let id = requester.post_opus(5).await;
+        assert_eq!(on_b.next().await["data"]["job_id"], id.get());
+        let accept = |w: Session| async move { w.accept_job(id).await };
+        let (x, y) = both_at_once(accept(w1.clone()), accept(w2.clone())).await;
+        assert_eq!([x.is_ok(), y.is_ok()].iter().filter(|ok| **ok).count(), 1);
         for socket in [&mut r_on_a, &mut r_on_b] {
             let seen = socket.take(3).await;
             assert_eq!(
                 names(&seen),
                 ["job.posted", "balance.updated", "job.accepted"]
             );
-            assert_eq!(seen[2]["data"]["job_id"], id);
+            assert_eq!(seen[2]["data"]["job_id"], id.get());
         }
     }
     r_on_a.assert_silent(QUIET).await;
@@ -341,37 +296,27 @@ async fn a_client_that_stops_reading_is_closed_while_others_keep_receiving() {
     let app = spawn_app().await;
     let poster = app.funded_user(1_000).await;
     let (slow_user, fast_user) = (app.new_user().await, app.new_user().await);
-    let mut slow = connect(&app, &slow_user).await;
-    let mut fast = connect(&app, &fast_user).await;
+    let mut slow = WsClient::as_user(&app, &slow_user).await;
+    let mut fast = WsClient::as_user(&app, &fast_user).await;
 
     // 4,000 broadcast events of 50 KB each: 200 MB, far more than socket buffers hold (loopback
     // receive buffers grow to 32 MB here).
     app.insert_broadcast_events(4_000, 50_000).await;
-    let mut received = 0;
-    while received < 4_000 {
+    for _ in 0..4_000 {
         fast.next().await;
-        received += 1;
     }
-    let live = poster.post(&app, "/jobs", &job("opus")).await.ok();
-    assert_eq!(fast.next().await["data"]["job_id"], live["job"]["job_id"]);
+    let live = post(&poster, Capability::Opus).await;
+    assert_eq!(fast.next().await["data"]["job_id"], live);
 
-    match slow.ended(Duration::from_secs(60)).await {
-        Ended::Closed(code, reason) => {
-            assert_eq!((code, reason.as_str()), (1008, "client too slow"))
-        }
-        Ended::Dropped => {}
-    }
+    slow.assert_closed_unless_dropped(Duration::from_secs(60), 1008, "client too slow")
+        .await;
     app.assert_ledger_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_listener_connection_loses_no_event() {
     let app = spawn_app().await;
-    let poster = app.funded_user(1_000).await;
-    let watcher = app.new_user().await;
-    let mut ws = connect(&app, &watcher).await;
-    poster.post(&app, "/jobs", &job("opus")).await.ok();
-    ws.next().await;
+    let (poster, _, mut ws, _) = watching(&app).await;
     for _ in 0..3 {
         assert!(
             app.kill_event_listeners().await >= 1,
@@ -379,15 +324,9 @@ async fn a_killed_listener_connection_loses_no_event() {
         );
         let mut ids = Vec::new();
         for _ in 0..3 {
-            ids.push(poster.post(&app, "/jobs", &job("opus")).await.ok()["job"]["job_id"].clone());
+            ids.push(post(&poster, Capability::Opus).await);
         }
-        let got: Vec<Value> = ws
-            .take(3)
-            .await
-            .iter()
-            .map(|m| m["data"]["job_id"].clone())
-            .collect();
-        assert_eq!(got, ids);
+        assert_eq!(job_ids(&ws.take(3).await), ids);
         tokio::time::sleep(Duration::from_millis(1_500)).await;
     }
     ws.assert_silent(QUIET).await;
@@ -397,7 +336,7 @@ async fn a_killed_listener_connection_loses_no_event() {
 async fn stopping_the_server_closes_sockets_as_going_away() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let mut ws = connect(&app, &user).await;
+    let mut ws = WsClient::as_user(&app, &user).await;
     app.stop().await;
     assert_eq!(
         ws.ended(Duration::from_secs(15)).await,
@@ -413,21 +352,17 @@ async fn the_server_pings_and_closes_a_silent_connection() {
     })
     .await;
     let user = app.new_user().await;
-    let mut silent = connect(&app, &user).await;
-    let mut lively = connect(&app, &user).await;
+    let mut silent = WsClient::as_user(&app, &user).await;
+    let mut lively = WsClient::as_user(&app, &user).await;
     // Reading answers the server's pings (the client library pongs), so this one stays alive.
     lively.assert_silent(Duration::from_secs(5)).await;
-    lively
-        .send(&json!({"action": "subscribe", "capabilities": []}))
-        .await;
-    assert_eq!(lively.next().await["event"], "subscribed");
+    assert_eq!(lively.subscribe(&[]).await["event"], "subscribed");
     // The silent one never read, so never ponged: the server closed it as idle. Reading now,
     // the client library answers the queued pings on a socket the server already closed, so it
     // may see a reset instead of the close frame.
-    match silent.ended(Duration::from_secs(5)).await {
-        Ended::Closed(code, reason) => assert_eq!((code, reason.as_str()), (1001, "idle timeout")),
-        Ended::Dropped => {}
-    }
+    silent
+        .assert_closed_unless_dropped(Duration::from_secs(5), 1001, "idle timeout")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -437,28 +372,22 @@ async fn signing_out_on_one_instance_closes_the_tokens_sockets_on_every_instance
     let (user, other) = (a.new_user().await, a.new_user().await);
     // A second session of the same user (another token) stays open.
     let same_user_other_token = a.sign_in((*user.wallet).clone()).await;
-    let mut on_b = connect(&b, &user).await;
-    let mut on_a = connect(&a, &user).await;
-    let mut kept = connect(&b, &same_user_other_token).await;
-    let mut stranger = connect(&b, &other).await;
+    let mut on_b = WsClient::as_user(&b, &user).await;
+    let mut on_a = WsClient::as_user(&a, &user).await;
+    let mut kept = WsClient::as_user(&b, &same_user_other_token).await;
+    let mut stranger = WsClient::as_user(&b, &other).await;
     // The sockets are registered before the sign-out: a subscription round trip proves it.
     for ws in [&mut on_b, &mut on_a, &mut kept, &mut stranger] {
-        ws.send(&json!({"action": "subscribe", "capabilities": []}))
-            .await;
-        assert_eq!(ws.next().await["event"], "subscribed");
+        assert_eq!(ws.subscribe(&[]).await["event"], "subscribed");
     }
 
-    user.post_empty(&a, "/auth/logout").await.ok();
+    user.logout().await.unwrap();
     let revoked = Ended::Closed(1008, "token revoked".into());
     assert_eq!(on_b.ended(Duration::from_secs(10)).await, revoked);
     assert_eq!(on_a.ended(Duration::from_secs(10)).await, revoked);
-    kept.send(&json!({"action": "subscribe", "capabilities": ["opus"]}))
-        .await;
-    assert_eq!(kept.next().await["event"], "subscribed");
-    stranger
-        .send(&json!({"action": "subscribe", "capabilities": ["opus"]}))
-        .await;
-    assert_eq!(stranger.next().await["event"], "subscribed");
+    for ws in [&mut kept, &mut stranger] {
+        assert_eq!(ws.subscribe(&["opus"]).await["event"], "subscribed");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -467,10 +396,8 @@ async fn a_socket_closes_when_its_token_expires() {
     let user = app.new_user().await;
     // Two seconds before the token's exp by the server's clock.
     app.clock.advance(time::Duration::seconds(86_400 - 2));
-    let mut ws = connect(&app, &user).await;
-    ws.send(&json!({"action": "subscribe", "capabilities": []}))
-        .await;
-    assert_eq!(ws.next().await["event"], "subscribed");
+    let mut ws = WsClient::as_user(&app, &user).await;
+    assert_eq!(ws.subscribe(&[]).await["event"], "subscribed");
     assert_eq!(
         ws.ended(Duration::from_secs(10)).await,
         Ended::Closed(1008, "token expired".into())
@@ -481,20 +408,15 @@ async fn a_socket_closes_when_its_token_expires() {
 async fn a_since_beyond_the_last_event_or_beyond_64_bits_is_refused_before_the_upgrade() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let refused = |since: &'static str| {
+    let refused = async |since: &str| {
         let url = format!("{}?token={}&since={since}", app.ws_url(), user.token);
-        async move {
-            match WsClient::connect_request(url.into_client_request().unwrap()).await {
-                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                    assert_eq!(response.status(), 400, "since={since}");
-                    let body: Value =
-                        serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
-                    assert_eq!(body["code"], "VALIDATION_ERROR");
-                    body["error"].as_str().unwrap().to_owned()
-                }
-                other => panic!("since={since}: expected 400, got {:?}", other.map(|_| ())),
-            }
-        }
+        let (status, body) = WsClient::refusal(url.into_client_request().unwrap()).await;
+        assert_eq!(
+            (status, &body["code"]),
+            (400, &json!("VALIDATION_ERROR")),
+            "since={since}"
+        );
+        body["error"].as_str().unwrap().to_owned()
     };
     assert_eq!(
         refused("9223372036854775808").await,
@@ -516,7 +438,7 @@ async fn a_since_beyond_the_last_event_or_beyond_64_bits_is_refused_before_the_u
 async fn a_client_falling_behind_by_more_bytes_than_the_bound_is_closed() {
     let app = spawn_app_with(|c| c.ws_max_backlog_bytes = 1024 * 1024).await;
     let user = app.new_user().await;
-    let mut slow = connect(&app, &user).await;
+    let mut slow = WsClient::as_user(&app, &user).await;
     // 2,000 events of 50 KB: half the count bound, 100 MB. The client reads, slowly, so no send
     // waits long enough to time out: only the byte bound can close it.
     app.insert_broadcast_events(2_000, 50_000).await;
@@ -525,10 +447,6 @@ async fn a_client_falling_behind_by_more_bytes_than_the_bound_is_closed() {
         .await;
     assert!(read > 0, "the client was reading");
     // Reading at full speed now, it reaches the close behind what the socket buffers held.
-    match slow.ended(Duration::from_secs(30)).await {
-        Ended::Closed(code, reason) => {
-            assert_eq!((code, reason.as_str()), (1008, "client too slow"))
-        }
-        Ended::Dropped => {}
-    }
+    slow.assert_closed_unless_dropped(Duration::from_secs(30), 1008, "client too slow")
+        .await;
 }

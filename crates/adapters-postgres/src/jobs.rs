@@ -45,22 +45,25 @@ const LOCK_REQUESTER: &str = "
 SELECT cash_cents, promo_cents, nextval(pg_get_serial_sequence('jobs', 'id')) AS job_id
 FROM users WHERE id = $1 FOR UPDATE";
 
-/// Claims `Idempotency-Key` `$2` for requester `$1` (a key older than the replay window `$6` is
-/// claimed anew) and locks the requester's balance; `job_id` is NULL when the key is bound.
+/// Locks the requester `$1`'s balance, then claims `Idempotency-Key` `$2` for them (a key older
+/// than the replay window `$6` is claimed anew); `job_id` is NULL when the key is bound.
+///
+/// The lock comes first: the key's row references the user, so claiming takes a `KEY SHARE`
+/// lock on the user's row, and two posts that each held one while waiting to lock it `FOR
+/// UPDATE` would deadlock. Locked first, the second post waits for the first to commit.
 const CLAIM_AND_LOCK_REQUESTER: &str = "
-WITH k AS (
+WITH u AS (
+    SELECT id, cash_cents, promo_cents FROM users WHERE id = $1 FOR UPDATE
+), k AS (
     INSERT INTO job_idempotency_keys (user_id, key, request, expires_at, job_id, created_at)
-    VALUES ($1, $2, $3, $4, nextval(pg_get_serial_sequence('jobs', 'id')), $5)
+    SELECT u.id, $2, $3, $4, nextval(pg_get_serial_sequence('jobs', 'id')), $5 FROM u
     ON CONFLICT (user_id, key) DO UPDATE
         SET request = EXCLUDED.request, expires_at = EXCLUDED.expires_at,
             job_id = EXCLUDED.job_id, created_at = EXCLUDED.created_at
         WHERE job_idempotency_keys.created_at <= $6
     RETURNING job_id
 )
-SELECT u.cash_cents, u.promo_cents, k.job_id
-FROM users u LEFT JOIN k ON true
-WHERE u.id = $1
-FOR UPDATE OF u";
+SELECT u.cash_cents, u.promo_cents, k.job_id FROM u LEFT JOIN k ON true";
 
 #[derive(QueryableByName)]
 struct Claimed {

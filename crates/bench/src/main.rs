@@ -23,6 +23,14 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Awaits `call`, recording how long it took in `latencies`.
+async fn timed<T>(latencies: &mut Vec<Duration>, call: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let outcome = call.await;
+    latencies.push(started.elapsed());
+    outcome
+}
+
 /// One pair's lifecycles until `deadline`: how many, and each request's latency.
 async fn run_pair(
     requester: &Session,
@@ -32,27 +40,16 @@ async fn run_pair(
     let mut done = 0;
     let mut latencies = Vec::new();
     while Instant::now() < deadline {
-        let t = Instant::now();
-        let posted = requester
-            .client
-            .post_job(PostJob::new(Capability::Sonnet, 5, 60, "Summarize this"))
+        let job = PostJob::new(Capability::Sonnet, 5, 60, "Summarize this");
+        let posted = timed(&mut latencies, requester.post_job(job))
             .await
             .expect("post");
-        latencies.push(t.elapsed());
-        let t = Instant::now();
-        worker
-            .client
-            .accept_job(posted.job_id)
+        timed(&mut latencies, worker.accept_job(posted.job_id))
             .await
             .expect("accept");
-        latencies.push(t.elapsed());
-        let t = Instant::now();
-        worker
-            .client
-            .complete_job(posted.job_id, "done")
+        timed(&mut latencies, worker.complete_job(posted.job_id, "done"))
             .await
             .expect("complete");
-        latencies.push(t.elapsed());
         done += 1;
     }
     (done, latencies)

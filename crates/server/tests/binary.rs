@@ -10,11 +10,12 @@ use std::{
 };
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use j0_adapters_postgres::cluster::PrivateCluster;
+use j0_client::{Capability, HistoryType, JobStatus, PostJob};
 use j0_testkit::{
-    TestDatabase, Wallet,
+    Response, TestDatabase, Wallet, assert_refused, client_at,
     process::{Serving, j0_command},
     sign_in_at, spawn_app,
 };
@@ -28,17 +29,6 @@ fn run(cmd: &mut Command) -> (Output, String, String) {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     (output, stdout, stderr)
-}
-
-async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
-    http.get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,7 +48,7 @@ async fn operator_commands_grant_promo_and_audit_the_ledger() {
     ));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("promo 500"), "{stdout}");
-    assert_eq!(user.balance(&app).await, (0, 500));
+    assert_eq!(user.buckets().await, (0, 500));
 
     for (args, expect) in [
         (
@@ -75,9 +65,9 @@ async fn operator_commands_grant_promo_and_audit_the_ledger() {
         assert!(!out.status.success(), "{full:?} succeeded");
         assert!(stderr.contains(expect), "{full:?}: {stderr}");
     }
-    assert_eq!(user.balance(&app).await, (0, 500));
+    assert_eq!(user.buckets().await, (0, 500));
 
-    user.post_job(&app, 10).await;
+    user.post_opus(10).await;
     let (out, stdout, _) = run(&mut j0(Some(&url), &["admin", "audit-ledger"]));
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("ledger is clean"), "{stdout}");
@@ -131,7 +121,7 @@ async fn a_grant_with_a_reference_pays_once_however_often_it_is_retried() {
     let (out, stdout, stderr) = grant(user.user_id, "500", "campaign-7");
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("already granted"), "{stdout}");
-    assert_eq!(user.balance(&app).await, (0, 500));
+    assert_eq!(user.buckets().await, (0, 500));
 
     let (out, _, stderr) = grant(user.user_id, "700", "campaign-7");
     assert!(
@@ -142,19 +132,19 @@ async fn a_grant_with_a_reference_pays_once_however_often_it_is_retried() {
         stderr.contains("already granted 500 cents") && stderr.contains("nothing changed"),
         "{stderr}"
     );
-    assert_eq!(user.balance(&app).await, (0, 500));
+    assert_eq!(user.buckets().await, (0, 500));
 
     // The reference is the user's: another user under it is another grant.
     let (out, _, stderr) = grant(other.user_id, "700", "campaign-7");
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(other.balance(&app).await, (0, 700));
+    assert_eq!(other.buckets().await, (0, 700));
 
     for bad in ["", "tab\there"] {
         let (out, _, stderr) = grant(user.user_id, "5", bad);
         assert!(!out.status.success(), "{bad:?} accepted");
         assert!(stderr.contains("--reference"), "{stderr}");
     }
-    assert_eq!(user.transactions_of(&app, "promo").await.len(), 1);
+    assert_eq!(user.transactions_of(HistoryType::Promo).await.len(), 1);
     app.assert_ledger_clean().await;
 }
 
@@ -203,58 +193,30 @@ fn deposits_on_a_chain_of_real_money_need_a_real_forwarder() {
 async fn serve_times_out_and_refunds_a_job_in_real_time() {
     let db = TestDatabase::new().await;
     let serving = Serving::start(j0(Some(db.url()), &["serve"]));
-    let http = reqwest::Client::new();
-    let base = serving.base.clone();
-    let requester = sign_in_at(&base, Wallet::random()).await;
-    let (requester, token) = (requester.user_id.0, requester.token);
-    let worker_token = sign_in_at(&base, Wallet::random()).await.token;
+    let requester = sign_in_at(&serving.base, Wallet::random()).await;
+    let worker = sign_in_at(&serving.base, Wallet::random()).await;
     let (out, _, stderr) = run(&mut j0(
         Some(db.url()),
         &[
             "admin",
             "grant-promo",
             "--user-id",
-            &requester.to_string(),
+            &requester.user_id.to_string(),
             "--cents",
             "100",
         ],
     ));
     assert!(out.status.success(), "{stderr}");
 
-    let posted: Value = http
-        .post(format!("{base}/jobs"))
-        .bearer_auth(&token)
-        .json(&json!({ "capability": "sonnet", "credits": 10, "timeout_sec": 10, "prompt": "p" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let posted = requester
+        .post_job(PostJob::new(Capability::Sonnet, 10, 10, "p"))
         .await
         .unwrap();
-    let id = posted["job"]["job_id"].as_i64().unwrap();
-    let accepted = http
-        .post(format!("{base}/jobs/{id}/accept"))
-        .bearer_auth(&worker_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 200);
-
-    let mut status = Value::Null;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let job = get_json(&http, &format!("{base}/jobs/{id}"), &token).await;
-        status = job["status"].clone();
-        if status == "timeout" {
-            break;
-        }
-    }
-    assert_eq!(status, "timeout");
-    let balance = get_json(&http, &format!("{base}/credits/balance"), &token).await;
-    assert_eq!(
-        balance,
-        json!({ "cash_cents": 0, "promo_cents": 100, "total_cents": 100 })
-    );
+    worker.accept_job(posted.job_id).await.unwrap();
+    requester
+        .wait_for_status(posted.job_id, JobStatus::Timeout)
+        .await;
+    assert_eq!(requester.buckets().await, (0, 100));
     let (out, stdout, _) = run(&mut j0(Some(db.url()), &["admin", "audit-ledger"]));
     assert!(out.status.success(), "{stdout}");
 }
@@ -263,22 +225,18 @@ async fn serve_times_out_and_refunds_a_job_in_real_time() {
 async fn request_logs_never_carry_a_token() {
     let db = TestDatabase::new().await;
     let serving = Serving::start(j0(Some(db.url()), &["serve"]));
-    let http = reqwest::Client::new();
-    let token = sign_in_at(&serving.base, Wallet::random()).await.token;
+    let user = sign_in_at(&serving.base, Wallet::random()).await;
+    let token = user.token.clone();
     let ws = serving.base.replace("/api/v1", "/ws");
-    let refused = http
-        .get(format!("{ws}?token=not-a-token-but-secret-looking"))
-        .send()
+    let refused = reqwest::get(format!("{ws}?token=not-a-token-but-secret-looking"))
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    let me = http
-        .get(format!("{}/users/me?token={token}", serving.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 200);
+    // Raw: a token in the query too, which the client never sends.
+    let me = user
+        .raw()
+        .request(reqwest::Method::GET, &format!("/users/me?token={token}"));
+    assert_eq!(Response::of(me).await.status, 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = serving.logs.lock().unwrap().join("\n");
     assert!(
@@ -302,16 +260,8 @@ async fn a_failed_checkout_is_logged_with_why() {
         .env("STRIPE_WEBHOOK_SECRET", "whsec_unreachable")
         .env("J0_STRIPE_API_BASE", format!("http://{closed}"));
     let serving = Serving::start(cmd);
-    let http = reqwest::Client::new();
-    let token = sign_in_at(&serving.base, Wallet::random()).await.token;
-    let r = http
-        .post(format!("{}/payments/stripe/checkout", serving.base))
-        .bearer_auth(&token)
-        .json(&json!({"amount_usd": 10}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
+    let user = sign_in_at(&serving.base, Wallet::random()).await;
+    assert_refused!(user.buy_credits(10).await => 503, "PAYMENTS_UNAVAILABLE", PaymentsUnavailable);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = serving.logs.lock().unwrap().clone();
     let failure: Value = logs
@@ -337,13 +287,14 @@ async fn with_no_configuration_serve_starts_a_private_cluster_and_keeps_a_secret
     let mut cmd = j0(None, &[]);
     cmd.env_remove("J0_JWT_SECRET").current_dir(dir.path());
     let serving = Serving::start(cmd);
-    let health: Value = reqwest::get(format!("{}/health", serving.base))
-        .await
-        .unwrap()
-        .json()
+    let health = client_at(&serving.base, Wallet::random())
+        .health()
         .await
         .unwrap();
-    assert_eq!(health, json!({ "status": "ok", "database": "ok" }));
+    assert_eq!(
+        (health.status.as_str(), health.database.as_str()),
+        ("ok", "ok")
+    );
     let secret = dir.path().join(".j0/jwt_secret");
     let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);

@@ -8,19 +8,14 @@ use std::{
     time::Duration,
 };
 
-use rmcp::{
-    ServiceExt,
-    model::{CallToolRequestParams, CallToolResult},
-    transport::{ConfigureCommandExt, TokioChildProcess},
-};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use serde_json::{Value, json};
 
-use j0_client::{Capability, JobStatus, PostJob};
-use j0_testkit::{
-    TestDatabase, Wallet,
-    process::{Serving, j0_command},
-    sign_in_at,
-};
+use j0_client::{Capability, JobId, JobStatus, PostJob};
+use j0_testkit::process::{Serving, j0_command};
+use j0_testkit::{Session, TestDatabase, Wallet, sign_in_at};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_j0"))
@@ -144,20 +139,18 @@ async fn the_client_commands_post_read_and_cancel() {
     audit(&db);
 }
 
-/// Waits until `id` reaches `status` as `viewer` sees it.
-async fn wait_for(
-    viewer: &j0_client::Client,
-    id: j0_client::JobId,
-    status: JobStatus,
-) -> j0_client::Job {
-    for _ in 0..150 {
-        let job = viewer.job(id).await.unwrap();
-        if job.status == status {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("job {id} never reached {status}");
+/// Posts `job` as `requester`; its id.
+async fn post(requester: &Session, job: PostJob) -> JobId {
+    requester.post_job(job).await.unwrap().job_id
+}
+
+/// `j0 work` as `wallet` with `args` after `work`, its output piped.
+fn work(serving: &Serving, wallet: &Wallet, args: &[&str]) -> std::process::Child {
+    let args: Vec<&str> = ["work"].into_iter().chain(args.iter().copied()).collect();
+    as_user(serving, wallet, &args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Sends `signal` to a `j0 work` process and returns how it exited and what it printed.
@@ -189,61 +182,43 @@ async fn j0_work_answers_jobs_of_its_capabilities_with_a_command() {
     let serving = serve(&db);
     let requester = sign_in_at(&serving.base, Wallet::random()).await;
     // Posted before the worker starts: picked up from the list.
-    let early = requester
-        .client
-        .post_job(PostJob::new(Capability::Opus, 10, 30, "posted before"))
-        .await
-        .unwrap();
-    let worker_wallet = Wallet::random();
-    let worker = as_user(
-        &serving,
-        &worker_wallet,
-        &["work", "--capability", "opus", "--exec", "tr a-z A-Z"],
+    let early = post(
+        &requester,
+        PostJob::new(Capability::Opus, 10, 30, "posted before"),
     )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let early = wait_for(&requester.client, early.job_id, JobStatus::Completed).await;
-    assert_eq!(early.result.as_deref(), Some("POSTED BEFORE"));
+    .await;
+    let upper = ["--capability", "opus", "--exec", "tr a-z A-Z"];
+    let worker = work(&serving, &Wallet::random(), &upper);
+    let done = requester.wait_for_status(early, JobStatus::Completed).await;
+    assert_eq!(done.result.as_deref(), Some("POSTED BEFORE"));
 
-    let ignored = requester
-        .client
-        .post_job(PostJob::new(Capability::Sonnet, 10, 30, "not mine"))
-        .await
-        .unwrap();
-    let live = requester
-        .client
-        .post_job(PostJob::new(Capability::Opus, 20, 30, "hello worker"))
-        .await
-        .unwrap();
-    let live = wait_for(&requester.client, live.job_id, JobStatus::Completed).await;
+    let ignored = post(
+        &requester,
+        PostJob::new(Capability::Sonnet, 10, 30, "not mine"),
+    )
+    .await;
+    let live = post(
+        &requester,
+        PostJob::new(Capability::Opus, 20, 30, "hello worker"),
+    )
+    .await;
+    let live = requester.wait_for_status(live, JobStatus::Completed).await;
     assert_eq!(live.result.as_deref(), Some("HELLO WORKER"));
     assert_eq!(
-        requester.client.job(ignored.job_id).await.unwrap().status,
+        requester.job(ignored).await.unwrap().status,
         JobStatus::Posted
     );
 
-    let out = stop(worker, nix::sys::signal::Signal::SIGTERM).await;
-    assert!(out.0.success(), "exits 0 on SIGTERM: {out:?}");
-    assert!(
-        out.1.contains(&format!(
-            "completed job #{}: earned 9 credits",
-            early.job_id
-        )),
-        "{}",
-        out.1
-    );
-    assert!(out.1.contains("earned 18 credits"), "{}", out.1);
-    assert!(
-        out.1.contains("total 27 credits from 2 job(s)"),
-        "{}",
-        out.1
-    );
-    assert!(
-        !out.1.contains(&format!("#{}", ignored.job_id)),
-        "{}",
-        out.1
-    );
+    let (status, printed) = stop(worker, nix::sys::signal::Signal::SIGTERM).await;
+    assert!(status.success(), "exits 0 on SIGTERM: {status:?} {printed}");
+    for line in [
+        format!("completed job #{early}: earned 9 credits"),
+        "earned 18 credits".to_owned(),
+        "total 27 credits from 2 job(s)".to_owned(),
+    ] {
+        assert!(printed.contains(&line), "{line}: {printed}");
+    }
+    assert!(!printed.contains(&format!("#{ignored}")), "{printed}");
     audit(&db);
 }
 
@@ -257,26 +232,20 @@ async fn a_command_that_overruns_the_deadline_is_killed_and_nothing_is_submitted
         "echo $$ > {}; sleep 60; echo never",
         pid_file.path().display()
     );
-    let worker = as_user(
+    let worker = work(
         &serving,
         &Wallet::random(),
-        &["work", "--capability", "gpt4", "--exec", &exec],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let job = requester
-        .client
-        .post_job(PostJob::new(Capability::Gpt4, 10, 10, "take your time"))
-        .await
-        .unwrap();
-    wait_for(&requester.client, job.job_id, JobStatus::Accepted).await;
-    let timed_out = wait_for(&requester.client, job.job_id, JobStatus::Timeout).await;
-    assert_eq!(timed_out.result, None);
-    assert_eq!(
-        requester.client.balance().await.unwrap().total_cents.get(),
-        1000
+        &["--capability", "gpt4", "--exec", &exec],
     );
+    let job = post(
+        &requester,
+        PostJob::new(Capability::Gpt4, 10, 10, "take your time"),
+    )
+    .await;
+    requester.wait_for_status(job, JobStatus::Accepted).await;
+    let timed_out = requester.wait_for_status(job, JobStatus::Timeout).await;
+    assert_eq!(timed_out.result, None);
+    assert_eq!(requester.balance().await.unwrap().total_cents.get(), 1000);
 
     let pid: i32 = std::fs::read_to_string(pid_file.path())
         .unwrap()
@@ -287,10 +256,7 @@ async fn a_command_that_overruns_the_deadline_is_killed_and_nothing_is_submitted
     assert!(!alive, "the command's process group was killed");
     let out = stop(worker, nix::sys::signal::Signal::SIGINT).await;
     assert!(out.0.success());
-    let line = format!(
-        "failed    job #{}: the command overran the deadline and was killed",
-        job.job_id
-    );
+    let line = format!("failed    job #{job}: the command overran the deadline and was killed");
     assert!(
         out.1.contains(&line) && out.1.contains("nothing submitted"),
         "{}",
@@ -391,8 +357,8 @@ async fn j0_mcp_offers_the_marketplace_as_tools() {
     let id = j0_client::JobId(job_id);
     let answer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        worker.client.accept_job(id).await.unwrap();
-        worker.client.complete_job(id, "hi!").await.unwrap();
+        worker.accept_job(id).await.unwrap();
+        worker.complete_job(id, "hi!").await.unwrap();
     });
     let waited = call(
         "wait_for_job",

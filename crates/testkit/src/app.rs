@@ -1,18 +1,16 @@
-//! The real server on port 0 against a test's own database, and a client to talk to it.
+//! The real server on port 0 against a test's own database, and its users.
 
 use std::sync::Arc;
 
-use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::Value;
 
 use j0_adapters_postgres::PgStore;
 use j0_app::App;
-use j0_domain::{Cents, UserId, WalletAddress};
+use j0_client::{Client, ClientBuilder};
+use j0_domain::{Cents, WalletAddress};
 use j0_server::{Config, Running};
 
-use j0_client::{Capability, Client, PostJob};
-
-use crate::{TestClock, TestDatabase, Wallet};
+use crate::{Raw, Session, TestClock, TestDatabase, Wallet, sign_in_at};
 
 /// The JWT secret every test server signs with.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
@@ -56,82 +54,10 @@ impl TableLock {
     }
 }
 
-/// An HTTP answer: status, headers and the JSON body (`Null` when empty or not JSON).
-#[derive(Debug)]
-pub struct Response {
-    /// Status code.
-    pub status: StatusCode,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Parsed body.
-    pub body: Value,
-}
-
-impl Response {
-    /// The error `code` of an error body.
-    pub fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or_default()
-    }
-
-    /// Asserts the status and returns the body.
-    #[track_caller]
-    pub fn ok(self) -> Value {
-        assert_eq!(
-            self.status,
-            StatusCode::OK,
-            "unexpected answer: {}",
-            self.body
-        );
-        self.body
-    }
-
-    /// Asserts an error status and code.
-    #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(
-            (self.status.as_u16(), self.code()),
-            (status, code),
-            "unexpected answer: {}",
-            self.body
-        );
-    }
-}
-
-/// A signed-in user: the typed client, and its token for the raw requests of tests that send
-/// what a typed client cannot.
-#[derive(Debug, Clone)]
-pub struct Session {
-    /// The user's id.
-    pub user_id: UserId,
-    /// The bearer token.
-    pub token: String,
-    /// The wallet that signed in.
-    pub wallet: Arc<Wallet>,
-    /// The client, signed in as this user, retrying nothing (tests see every answer).
-    pub client: Client,
-}
-
-/// A client of `api` (`http://host:port/api/v1`) signing in with `wallet`, without retries.
-pub fn client_at(api: &str, wallet: Wallet) -> Client {
-    Client::builder()
-        .base_url(api)
-        .wallet(wallet)
-        .max_retries(0)
-        .build()
-        .expect("client")
-}
-
-/// Signs `wallet` in through challenge and verify at `api` (`http://host:port/api/v1`), any
-/// running j0, in-process or not.
-pub async fn sign_in_at(api: &str, wallet: Wallet) -> Session {
-    let client = client_at(api, wallet.clone());
-    let me = client.authenticate().await.expect("sign in");
-    Session {
-        user_id: me.id,
-        token: client.token().await.expect("token"),
-        wallet: Arc::new(wallet),
-        client,
-    }
+/// Turns the server's own sweeper down to once an hour, so that only the test expires jobs:
+/// `spawn_app_with(no_sweeper)`.
+pub fn no_sweeper(config: &mut Config) {
+    config.sweep_interval_ms = 3_600_000;
 }
 
 /// Starts j0 against a fresh database with the test configuration.
@@ -226,40 +152,31 @@ impl TestApp {
         format!("{}/api/v1{path}", self.base_url)
     }
 
-    /// Sends a request with an optional bearer token and JSON body.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Response {
-        let mut request = self.http.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        Self::read(request.send().await.expect("request sent")).await
+    /// Raw HTTP to this server, without authentication: for requests a typed client cannot
+    /// send. [`Session::raw`] is the same as a user.
+    pub fn raw(&self) -> Raw {
+        Raw::anonymous(self.http.clone(), self.url(""))
     }
 
-    /// Reads an answer into a [`Response`].
-    pub async fn read(response: reqwest::Response) -> Response {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("response body");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            body,
-        }
+    /// Asks for a sign-in challenge for `address`, raw: the client asks for one only inside
+    /// signing in.
+    pub async fn challenge(&self, address: &str) -> crate::Response {
+        let body = serde_json::json!({ "public_key": address });
+        self.raw().post("/auth/challenge", &body).await
     }
 
-    /// `GET` without authentication.
-    pub async fn get_anon(&self, path: &str) -> Response {
-        self.call(Method::GET, path, None, None).await
+    /// A client of this server with no session, for the calls anyone may make.
+    pub fn anonymous(&self) -> Client {
+        self.client_builder().build().expect("client")
+    }
+
+    /// A client of this server sending `token`, whatever it is, and never signing in.
+    pub fn client_with_token(&self, token: &str) -> Client {
+        self.client_builder().token(token).build().expect("client")
+    }
+
+    fn client_builder(&self) -> ClientBuilder {
+        Client::builder().base_url(self.url("")).max_retries(0)
     }
 
     /// Signs `wallet` in through challenge and verify.
@@ -391,85 +308,6 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("stop j0");
         }
-    }
-}
-
-impl Session {
-    /// Sends an authenticated request.
-    pub async fn call(
-        &self,
-        app: &TestApp,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Response {
-        app.call(method, path, Some(&self.token), body).await
-    }
-
-    /// Authenticated `GET`.
-    pub async fn get(&self, app: &TestApp, path: &str) -> Response {
-        self.call(app, Method::GET, path, None).await
-    }
-
-    /// Authenticated `POST` with a JSON body.
-    pub async fn post(&self, app: &TestApp, path: &str, body: &Value) -> Response {
-        self.call(app, Method::POST, path, Some(body)).await
-    }
-
-    /// Authenticated `POST` without a body.
-    pub async fn post_empty(&self, app: &TestApp, path: &str) -> Response {
-        self.call(app, Method::POST, path, None).await
-    }
-
-    /// The client as this user on `app`: its own, or one holding its token on another instance.
-    pub fn client_on(&self, app: &TestApp) -> Client {
-        let api = app.url("");
-        if self.client.base_url() == api {
-            return self.client.clone();
-        }
-        Client::builder()
-            .base_url(api)
-            .token(self.token.clone())
-            .max_retries(0)
-            .build()
-            .expect("client")
-    }
-
-    /// Posts an `opus` job of `credits` (30 s, a short prompt) and returns its id.
-    pub async fn post_job(&self, app: &TestApp, credits: i64) -> i64 {
-        self.client_on(app)
-            .post_job(PostJob::new(
-                Capability::Opus,
-                credits,
-                30,
-                "Summarize this",
-            ))
-            .await
-            .expect("post a job")
-            .job_id
-            .get()
-    }
-
-    /// The caller's history rows of type `kind` (`purchase`, `job_refund`, …), newest first.
-    pub async fn transactions_of(&self, app: &TestApp, kind: &str) -> Vec<Value> {
-        self.client_on(app)
-            .transactions(Some(100), None)
-            .await
-            .expect("transactions")
-            .into_iter()
-            .filter(|t| t.kind.as_str() == kind)
-            .map(|t| serde_json::to_value(t).expect("transaction JSON"))
-            .collect()
-    }
-
-    /// The caller's balance as `(cash, promo)`.
-    pub async fn balance(&self, app: &TestApp) -> (i64, i64) {
-        let b = self.client_on(app).balance().await.expect("balance");
-        assert_eq!(
-            b.total_cents.get(),
-            b.cash_cents.get() + b.promo_cents.get()
-        );
-        (b.cash_cents.get(), b.promo_cents.get())
     }
 }
 

@@ -89,6 +89,16 @@ async fn admin() -> AsyncPgConnection {
         .expect("connect to the test PostgreSQL server")
 }
 
+/// Runs one administrative statement.
+async fn execute(conn: &mut AsyncPgConnection, sql: &str) -> diesel::QueryResult<usize> {
+    diesel::sql_query(sql).execute(conn).await
+}
+
+/// Drops database `name`, whoever is connected to it.
+fn drop_statement(name: &str) -> String {
+    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+}
+
 #[derive(diesel::QueryableByName)]
 struct Exists {
     #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -111,21 +121,16 @@ async fn ensure_template(conn: &mut AsyncPgConnection, template: &str) {
             .expect("look up template");
     if !exists.exists {
         let building = format!("{template}_building");
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
-            .execute(conn)
+        execute(conn, &drop_statement(&building))
             .await
             .expect("drop half-built template");
-        diesel::sql_query(format!("CREATE DATABASE {building}"))
-            .execute(conn)
-            .await
-            .expect("create template");
+        let create = format!("CREATE DATABASE {building}");
+        execute(conn, &create).await.expect("create template");
         j0_adapters_postgres::run_migrations(&with_database(&admin_url(), &building))
             .await
             .expect("migrate template");
-        diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {template}"))
-            .execute(conn)
-            .await
-            .expect("publish template");
+        let publish = format!("ALTER DATABASE {building} RENAME TO {template}");
+        execute(conn, &publish).await.expect("publish template");
     }
     lock("SELECT pg_advisory_unlock($1)")
         .execute(conn)
@@ -147,10 +152,12 @@ impl TestDatabase {
         let mut conn = admin().await;
         ensure_template(&mut conn, &template).await;
         let name = format!("j0_test_{}", uuid::Uuid::new_v4().simple());
-        diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .execute(&mut conn)
-            .await
-            .expect("clone the template");
+        execute(
+            &mut conn,
+            &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        )
+        .await
+        .expect("clone the template");
         let url = with_database(&admin_url(), &name);
         Self { name, url }
     }
@@ -163,13 +170,9 @@ impl TestDatabase {
     /// Drops it now, whoever is connected: the database is lost under a running server.
     pub async fn drop_now(&self) {
         let mut conn = admin().await;
-        diesel::sql_query(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("drop test database");
+        execute(&mut conn, &drop_statement(&self.name))
+            .await
+            .expect("drop test database");
     }
 }
 
@@ -183,9 +186,7 @@ impl Drop for TestDatabase {
                 .expect("runtime for dropping the test database");
             runtime.block_on(async {
                 let mut conn = admin().await;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
+                execute(&mut conn, &drop_statement(&name)).await
             })
         })
         .join();

@@ -106,46 +106,42 @@ async fn relay(client: TcpStream, state: Arc<State>) {
     let (mut server_read, mut server_write) = server.into_split();
     let losing = Arc::new(AtomicBool::new(false));
     let armed = losing.clone();
-    let requests = async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match client_read.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            {
-                let mut lose = state.lose_answer_to.lock().expect("lock");
-                if lose
-                    .as_ref()
-                    .is_some_and(|prefix| buf[..n].starts_with(prefix))
-                {
-                    *lose = None;
-                    armed.store(true, Ordering::SeqCst);
-                }
-            }
-            if server_write.write_all(&buf[..n]).await.is_err() {
-                return;
-            }
+    let requests = copy(&mut client_read, &mut server_write, |chunk| {
+        let mut lose = state.lose_answer_to.lock().expect("lock");
+        if lose
+            .as_ref()
+            .is_some_and(|prefix| chunk.starts_with(prefix))
+        {
+            *lose = None;
+            armed.store(true, Ordering::SeqCst);
         }
-    };
-    let answers = async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match server_read.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            if losing.load(Ordering::SeqCst) {
-                return;
-            }
-            if client_write.write_all(&buf[..n]).await.is_err() {
-                return;
-            }
-        }
-    };
+        true
+    });
+    let answers = copy(&mut server_read, &mut client_write, |_| {
+        !losing.load(Ordering::SeqCst)
+    });
     // Whichever side ends first ends the connection, both halves dropped.
     tokio::select! {
         () = requests => {}
         () = answers => {}
+    }
+}
+
+/// Copies `from` to `to` chunk by chunk until either side ends or `forward` (shown each chunk
+/// first) says to stop.
+async fn copy(
+    from: &mut (impl AsyncReadExt + Unpin),
+    to: &mut (impl AsyncWriteExt + Unpin),
+    mut forward: impl FnMut(&[u8]) -> bool,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !forward(&buf[..n]) || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }

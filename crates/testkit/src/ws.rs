@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,
     tungstenite::{Message, protocol::CloseFrame},
 };
 
-use crate::TestApp;
+use crate::{Session, TestApp};
 
 /// Longest wait for a message that should come.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -49,6 +49,34 @@ impl WsClient {
         connect_async(request)
             .await
             .map(|(stream, _)| Self { stream })
+    }
+
+    /// Connects to `app` as `user` (`?token=`), live from now on.
+    pub async fn as_user(app: &TestApp, user: &Session) -> Self {
+        Self::connect(app, &user.token, None).await
+    }
+
+    /// The refusal of an upgrade that must be refused: its status and JSON body (`Null` when it
+    /// has none).
+    pub async fn refusal(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> (u16, Value) {
+        match connect_async(request).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response.body().as_deref().unwrap_or_default();
+                let body = serde_json::from_slice(body).unwrap_or(Value::Null);
+                (response.status().as_u16(), body)
+            }
+            Err(e) => panic!("expected a refusal before the upgrade, got {e}"),
+            Ok(_) => panic!("expected a refusal before the upgrade, it was upgraded"),
+        }
+    }
+
+    /// Subscribes to `capabilities` (empty: all) and returns the server's answer.
+    pub async fn subscribe(&mut self, capabilities: &[&str]) -> Value {
+        self.send(&json!({ "action": "subscribe", "capabilities": capabilities }))
+            .await;
+        self.next().await
     }
 
     /// The next text message, parsed; panics after 10 s.
@@ -107,6 +135,21 @@ impl WsClient {
             .send(Message::text(message.to_string()))
             .await
             .expect("send");
+    }
+
+    /// Reads (bounded) until the server ends the connection, and asserts that it closed with
+    /// `code` and `reason` unless the connection dropped first (a server closing a socket it
+    /// has stopped reading may reset it before the close frame arrives).
+    pub async fn assert_closed_unless_dropped(
+        &mut self,
+        within: Duration,
+        code: u16,
+        reason: &str,
+    ) {
+        match self.ended(within).await {
+            Ended::Closed(got, why) => assert_eq!((got, why.as_str()), (code, reason)),
+            Ended::Dropped => {}
+        }
     }
 
     /// Reads (bounded) until the server ends the connection; how it ended.
