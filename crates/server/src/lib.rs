@@ -406,11 +406,12 @@ async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool
                 to,
                 blocks,
                 error,
+                ..
             }) => {
                 tracing::warn!(%error, from, to, blocks, "deposit scan failed; asking for fewer blocks");
                 Duration::ZERO
             }
-            Ok(Scan::Idle | Scan::Scanned { .. }) => {
+            Ok(Scan::Idle { .. } | Scan::Scanned { .. }) => {
                 backoff = poll;
                 poll
             }
