@@ -10,6 +10,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use j0_domain::Cents;
 use j0_testkit::{Ended, Session, TestApp, WsClient, spawn_app, spawn_app_with};
 
+use crate::metrics::{Metrics, scrape_until, spawn_metered};
+
 const QUIET: Duration = Duration::from_millis(700);
 
 fn names(messages: &[Value]) -> Vec<&str> {
@@ -514,7 +516,9 @@ async fn a_since_beyond_the_last_event_or_beyond_64_bits_is_refused_before_the_u
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_falling_behind_by_more_bytes_than_the_bound_is_closed() {
-    let app = spawn_app_with(|c| c.ws_max_backlog_bytes = 1024 * 1024).await;
+    let app = spawn_metered(|c| c.ws_max_backlog_bytes = 1024 * 1024).await;
+    let dropped = |m: &Metrics| m.sum("j0_ws_slow_consumers_dropped_total", &[]);
+    let before = dropped(&Metrics::scrape(&app).await);
     let user = app.new_user().await;
     let mut slow = connect(&app, &user).await;
     // 2,000 events of 50 KB: half the count bound, 100 MB. The client reads, slowly, so no send
@@ -531,4 +535,10 @@ async fn a_client_falling_behind_by_more_bytes_than_the_bound_is_closed() {
         }
         Ended::Dropped => {}
     }
+    let after = scrape_until(&app, |m| dropped(m) > before).await;
+    assert_eq!(
+        dropped(&after),
+        before + 1.0,
+        "counted as a dropped slow consumer"
+    );
 }
