@@ -9,6 +9,7 @@ mod deposits;
 mod edge;
 mod jobs;
 mod limits;
+mod metrics;
 mod openapi;
 mod outbox;
 mod payments;

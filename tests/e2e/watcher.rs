@@ -360,3 +360,49 @@ async fn a_node_on_another_chain_is_never_read() {
     assert_eq!(user.buckets().await, (0, 0));
     app.assert_ledger_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watcher_reports_its_next_block_and_how_far_behind_it_is() {
+    use crate::metrics::{Metrics, scrape_until, spawn_metered};
+    // Head 44 with 5 confirmations: nothing from the start block, 40, is confirmed yet.
+    let (node, url) = serve(Node {
+        head: 44,
+        ..Node::default()
+    });
+    let app = spawn_metered(move |c| {
+        c.evm_rpc_url = Some(url);
+        c.usdc_contract = usdc();
+        c.usdc_confirmations = 5;
+        c.usdc_poll_sec = 1;
+        c.usdc_start_block = Some(40);
+    })
+    .await;
+    let position = |m: &Metrics| {
+        (
+            m.sum("j0_watcher_block", &[]),
+            m.sum("j0_watcher_lag_blocks", &[]),
+        )
+    };
+    let idle = scrape_until(&app, |m| m.has("j0_watcher_lag_blocks", &[])).await;
+    assert_eq!(position(&idle), (40.0, 0.0), "{}", idle.text());
+
+    // With a deposit address to ask about, every `eth_getLogs` fails until told otherwise: the
+    // watcher stays at block 40 while 40..=45 are confirmed (head 50).
+    let user = app.new_user().await;
+    user.deposit_address().await.unwrap();
+    {
+        let mut node = node.lock().unwrap();
+        node.failures_left = u32::MAX;
+        node.head = 50;
+    }
+    let stuck = scrape_until(&app, |m| position(m) == (40.0, 6.0)).await;
+    assert_eq!(position(&stuck), (40.0, 6.0), "{}", stuck.text());
+    node.lock().unwrap().failures_left = 0;
+    let caught_up = scrape_until(&app, |m| position(m) == (46.0, 0.0)).await;
+    assert_eq!(
+        position(&caught_up),
+        (46.0, 0.0),
+        "the block after the newest confirmed, 45"
+    );
+    app.assert_ledger_clean().await;
+}

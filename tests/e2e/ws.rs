@@ -13,6 +13,8 @@ use j0_testkit::{
     Ended, Session, TestApp, WsClient, both_at_once, no_sweeper, spawn_app, spawn_app_with,
 };
 
+use crate::metrics::{Metrics, scrape_until, spawn_metered};
+
 const QUIET: Duration = Duration::from_millis(700);
 
 fn names(messages: &[Value]) -> Vec<&str> {
@@ -436,7 +438,9 @@ async fn a_since_beyond_the_last_event_or_beyond_64_bits_is_refused_before_the_u
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_falling_behind_by_more_bytes_than_the_bound_is_closed() {
-    let app = spawn_app_with(|c| c.ws_max_backlog_bytes = 1024 * 1024).await;
+    let app = spawn_metered(|c| c.ws_max_backlog_bytes = 1024 * 1024).await;
+    let dropped = |m: &Metrics| m.sum("j0_ws_slow_consumers_dropped_total", &[]);
+    let before = dropped(&Metrics::scrape(&app).await);
     let user = app.new_user().await;
     let mut slow = WsClient::as_user(&app, &user).await;
     // 2,000 events of 50 KB: half the count bound, 100 MB. The client reads, slowly, so no send
@@ -449,4 +453,10 @@ async fn a_client_falling_behind_by_more_bytes_than_the_bound_is_closed() {
     // Reading at full speed now, it reaches the close behind what the socket buffers held.
     slow.assert_closed_unless_dropped(Duration::from_secs(30), 1008, "client too slow")
         .await;
+    let after = scrape_until(&app, |m| dropped(m) > before).await;
+    assert_eq!(
+        dropped(&after),
+        before + 1.0,
+        "counted as a dropped slow consumer"
+    );
 }

@@ -59,6 +59,17 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// A snapshot of the connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections lent out to a request or a task.
+    pub in_use: usize,
+    /// Open connections waiting in the pool.
+    pub idle: usize,
+    /// Requests and tasks waiting for a connection.
+    pub waiting: usize,
+}
+
 /// The pool could not be built from the configuration.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid database pool configuration: {0}")]
@@ -82,6 +93,16 @@ impl PgStore {
             url: database_url.to_owned(),
             health: Default::default(),
         })
+    }
+
+    /// How the pool stands now.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            in_use: status.size.saturating_sub(status.available),
+            idle: status.available,
+            waiting: status.waiting,
+        }
     }
 
     async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod ratelimit;
+pub mod request_metrics;
 mod routes;
 pub mod token;
 

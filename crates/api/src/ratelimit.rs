@@ -40,6 +40,10 @@ mod shared;
 
 pub use shared::{SharedLimits, Verdict};
 
+/// Requests refused with 429, by the `scope` of the limit that refused them: `ip`, `auth` or
+/// `user`.
+pub const RATE_LIMITED: &str = "j0_rate_limited_total";
+
 /// Requests per minute for each limit; `0` turns that limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RatePerMinute {
@@ -142,7 +146,8 @@ pub fn client_bucket(ip: IpAddr) -> IpAddr {
 
 type Limiter<K> = DefaultKeyedRateLimiter<K>;
 
-/// One limit: its rate, the instance's own limiter and the name of its keys in Redis.
+/// One limit: its rate, the instance's own limiter and its name (of its keys in Redis, and the
+/// `scope` of its refusals in [`RATE_LIMITED`]).
 #[derive(Debug)]
 struct Limit<K: Clone + Hash + Eq> {
     kind: &'static str,
@@ -210,7 +215,7 @@ impl RateLimits {
 
     /// Counts a request of `key`: first against this instance's limiter (a request it refuses
     /// never reaches Redis), then against the shared budget, whose verdict wins while Redis
-    /// answers.
+    /// answers. Each refusal counts in [`RATE_LIMITED`].
     async fn check<K: Clone + Hash + Eq + Display>(
         &self,
         limit: &Option<Arc<Limit<K>>>,
@@ -219,6 +224,19 @@ impl RateLimits {
         let Some(limit) = limit else {
             return Ok(());
         };
+        let verdict = self.verdict(limit, key).await;
+        if verdict.is_err() {
+            metrics::counter!(RATE_LIMITED, "scope" => limit.kind).increment(1);
+        }
+        verdict
+    }
+
+    /// Whether `limit` lets a request of `key` through, locally and then (with Redis) shared.
+    async fn verdict<K: Clone + Hash + Eq + Display>(
+        &self,
+        limit: &Limit<K>,
+        key: &K,
+    ) -> Result<(), ApiError> {
         limit.local.check_key(key).map_err(|not_until| {
             rate_limited(not_until.wait_time_from(limit.local.clock().now()))
         })?;

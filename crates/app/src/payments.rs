@@ -145,24 +145,47 @@ impl DepositWatch {
 /// What one watcher step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scan {
-    /// Nothing new is confirmed yet.
-    Idle,
+    /// Nothing new is confirmed yet: the next block to scan is `cursor`, and the newest
+    /// confirmed block is `confirmed` (`None` while the chain is shorter than the confirmations).
+    Idle { cursor: u64, confirmed: Option<u64> },
     /// Blocks `from..=to` were scanned; `credited` deposits landed; `caught_up` when `to` is the
-    /// newest confirmed block.
+    /// newest confirmed block, `confirmed`.
     Scanned {
         from: u64,
         to: u64,
         credited: usize,
         caught_up: bool,
+        confirmed: u64,
     },
     /// Asking for blocks `from..=to` failed, so the window shrank to `blocks`; the cursor did not
-    /// move, and the next step asks again from `from`.
+    /// move, and the next step asks again from `from`. The newest confirmed block is `confirmed`.
     Narrowed {
         from: u64,
         to: u64,
         blocks: u64,
         error: ChainError,
+        confirmed: u64,
     },
+}
+
+impl Scan {
+    /// The next block the watcher scans, after this step.
+    pub fn cursor(&self) -> u64 {
+        match self {
+            Scan::Idle { cursor, .. } => *cursor,
+            Scan::Scanned { to, .. } => to.saturating_add(1),
+            Scan::Narrowed { from, .. } => *from,
+        }
+    }
+
+    /// Confirmed blocks not scanned yet, after this step: 0 once caught up.
+    pub fn blocks_behind(&self) -> u64 {
+        let confirmed = match self {
+            Scan::Idle { confirmed, .. } => *confirmed,
+            Scan::Scanned { confirmed, .. } | Scan::Narrowed { confirmed, .. } => Some(*confirmed),
+        };
+        confirmed.map_or(0, |c| c.saturating_add(1).saturating_sub(self.cursor()))
+    }
 }
 
 /// Why a watcher step failed; the cursor did not move.
@@ -361,10 +384,16 @@ impl App {
             }
         };
         let Some(confirmed) = head.checked_sub(settings.confirmations) else {
-            return Ok(Scan::Idle);
+            return Ok(Scan::Idle {
+                cursor,
+                confirmed: None,
+            });
         };
         if cursor > confirmed {
-            return Ok(Scan::Idle);
+            return Ok(Scan::Idle {
+                cursor,
+                confirmed: Some(confirmed),
+            });
         }
         let to = confirmed.min(cursor.saturating_add(watch.window.blocks() - 1));
         let transfers = match self.deposit_transfers(cursor, to).await {
@@ -375,6 +404,7 @@ impl App {
                     to,
                     blocks: watch.window.blocks(),
                     error,
+                    confirmed,
                 });
             }
             Err(e) => return Err(e),
@@ -409,6 +439,7 @@ impl App {
             to,
             credited,
             caught_up: to == confirmed,
+            confirmed,
         })
     }
 

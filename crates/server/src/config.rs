@@ -20,6 +20,32 @@ fn parse_proxies(text: &str) -> Result<TrustedProxies, String> {
         .map_err(|e: j0_api::ratelimit::InvalidProxy| e.to_string())
 }
 
+/// Where `J0_METRICS_BIND` sends the metrics listener: `off`, or a loopback address.
+fn parse_metrics_bind(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let addr: SocketAddr = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{e}: expected `off` or a loopback address such as 127.0.0.1:9464"))?;
+    check_metrics_bind(addr)?;
+    Ok(Some(addr))
+}
+
+/// Refuses a metrics address off the loopback interface: the metrics are for the operator's
+/// scraper on the same host (or a sidecar), never for the network.
+pub fn check_metrics_bind(addr: SocketAddr) -> Result<(), String> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(format!(
+            "J0_METRICS_BIND must be a loopback address (127.0.0.1 or [::1]) or `off`, not {addr}: \
+             the metrics listener is never exposed to the network"
+        ))
+    }
+}
+
 fn parse_hash(text: &str) -> Result<InitCodeHash, String> {
     parse_init_code_hash(text)
         .map_err(|_| "must be 0x followed by 64 hexadecimal digits".to_owned())
@@ -35,6 +61,13 @@ pub struct Config {
     /// Listen address.
     #[arg(long, env = "J0_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+
+    /// Prometheus metrics listener (`GET /metrics`), loopback only; `off` disables it.
+    #[arg(long, env = "J0_METRICS_BIND", default_value = "127.0.0.1:9464",
+          value_parser = parse_metrics_bind)]
+    // `std::option::Option` spelled out: clap's derive would take a bare `Option` for "may be
+    // left out" and parse a `SocketAddr`; this way `parse_metrics_bind` itself answers `None`.
+    pub metrics_bind: std::option::Option<SocketAddr>,
 
     /// HS256 key, at least 32 bytes; unset, one is generated once into ./.j0/jwt_secret.
     #[arg(long, env = "J0_JWT_SECRET", hide_env_values = true)]
@@ -219,5 +252,54 @@ impl Config {
             config: Config,
         }
         <Env as clap::Parser>::try_parse_from(["j0"]).map(|env| env.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Args {
+            #[command(flatten)]
+            config: Config,
+        }
+        let argv = std::iter::once("j0").chain(args.iter().copied());
+        <Args as clap::Parser>::try_parse_from(argv).map(|args| args.config)
+    }
+
+    #[test]
+    fn the_metrics_listener_is_loopback_only_and_off_disables_it() {
+        let bind = |value: &str| parse(&["--metrics-bind", value]).map(|c| c.metrics_bind);
+        assert_eq!(bind("off").unwrap(), None);
+        assert_eq!(bind("OFF").unwrap(), None);
+        assert_eq!(
+            bind("127.0.0.1:9464").unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(bind("[::1]:0").unwrap(), Some("[::1]:0".parse().unwrap()));
+        for public in ["0.0.0.0:9464", "[::]:9464", "192.168.1.10:9464"] {
+            let refused = bind(public).unwrap_err().to_string();
+            assert!(refused.contains("loopback"), "{public}: {refused}");
+        }
+        assert!(bind("localhost").is_err(), "an address, not a name");
+        assert!(check_metrics_bind("10.0.0.1:9464".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn the_metrics_listener_defaults_to_the_loopback_port_9464() {
+        assert_eq!(
+            parse_metrics_bind("127.0.0.1:9464"),
+            Ok(Some(SocketAddr::from(([127, 0, 0, 1], 9464))))
+        );
+        let default = Config::augment_args(clap::Command::new("j0"))
+            .get_arguments()
+            .find(|a| a.get_id() == "metrics_bind")
+            .and_then(|a| a.get_default_values().first().cloned());
+        assert_eq!(
+            default.as_deref(),
+            Some(std::ffi::OsStr::new("127.0.0.1:9464"))
+        );
     }
 }

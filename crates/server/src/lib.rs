@@ -2,10 +2,15 @@
 //! WebSocket server and the background tasks. `main.rs` is the command line over this; the
 //! test kit starts the same [`start`] on port 0.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{
+    net::{SocketAddr, TcpListener},
+    sync::Arc,
+    time::Duration,
+};
 
 use actix_web::{App as HttpApp, HttpServer, dev::ServerHandle, middleware, web};
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing_actix_web::TracingLogger;
 
@@ -23,6 +28,7 @@ use j0_ws::{Hub, WsState};
 
 pub mod audit;
 pub mod config;
+mod exporter;
 mod request_span;
 pub mod secret;
 pub mod state_dir;
@@ -40,6 +46,8 @@ const SEQUENCE_EVERY: Duration = Duration::from_millis(50);
 const SEQUENCE_BATCH: i64 = 1000;
 /// How often events past their retention are pruned (the contract allows 10 s of lag).
 const PRUNE_EVENTS_EVERY: Duration = Duration::from_secs(5);
+/// How often recorded latencies are folded into their histograms between scrapes.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The database to use: `DATABASE_URL`, or the private cluster under `<state>/pg`, started or
 /// reused, with its `j0` database created on first use.
@@ -154,9 +162,12 @@ pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> any
 #[derive(Debug)]
 pub struct Running {
     /// Where it listens.
-    pub addr: std::net::SocketAddr,
+    pub addr: SocketAddr,
+    /// Where its metrics listener listens (`GET /metrics`), unless `J0_METRICS_BIND` is `off`.
+    pub metrics_addr: Option<SocketAddr>,
     server: ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
+    metrics: Option<exporter::Listener>,
     stop_tasks: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -176,22 +187,28 @@ impl Running {
     }
 
     /// Closes WebSockets with 1001 (going away) and stops the background tasks, then stops
-    /// HTTP once in-flight requests are answered.
+    /// HTTP once in-flight requests are answered, and the metrics listener last.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop_tasks.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
         self.server.stop(true).await;
-        self.server_task
+        let served = self
+            .server_task
             .await
-            .context("HTTP server task failed")?
-            .context("HTTP server failed")
+            .context("HTTP server task failed")
+            .and_then(|served| served.context("HTTP server failed"));
+        let metrics = match self.metrics {
+            Some(metrics) => metrics.stop().await,
+            None => Ok(()),
+        };
+        served.and(metrics)
     }
 }
 
-/// Migrates, then starts HTTP, the WebSocket and the background tasks on `database_url`,
-/// signing tokens with `jwt_secret` (see [`secret::load`]).
+/// Migrates, then starts HTTP, the WebSocket, the metrics listener (when configured) and the
+/// background tasks on `database_url`, signing tokens with `jwt_secret` (see [`secret::load`]).
 pub async fn start(
     config: &Config,
     database_url: &str,
@@ -199,6 +216,13 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let tokens = TokenService::new(jwt_secret, &config.auth_domain)?;
+    let recorder = match config.metrics_bind {
+        Some(addr) => {
+            config::check_metrics_bind(addr).map_err(anyhow::Error::msg)?;
+            Some(exporter::recorder()?)
+        }
+        None => None,
+    };
     let applied = j0_adapters_postgres::run_migrations(database_url).await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
@@ -246,6 +270,8 @@ pub async fn start(
         },
     };
 
+    // Both listeners are bound before either serves, so a taken port fails the start whole.
+    let metrics_listener = config.metrics_bind.map(exporter::bind).transpose()?;
     let listener =
         TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
@@ -264,6 +290,7 @@ pub async fn start(
                 !origins.is_empty(),
                 cors(&origins),
             ))
+            .wrap(middleware::from_fn(j0_api::request_metrics::record))
             .wrap(TracingLogger::<RequestSpan>::new())
             .configure(j0_api::configure(state.clone()))
             .configure(j0_ws::configure(ws.clone()))
@@ -278,6 +305,12 @@ pub async fn start(
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     tracing::info!(%addr, "j0 listening");
+    let metrics = match (metrics_listener, &recorder) {
+        (Some(listener), Some(handle)) => {
+            Some(exporter::serve(listener, handle.clone(), store.clone())?)
+        }
+        _ => None,
+    };
 
     let sweep_every = Duration::from_millis(config.sweep_interval_ms);
     let retention = time::Duration::seconds(config.event_retention_sec as i64);
@@ -289,14 +322,19 @@ pub async fn start(
         tokio::spawn(j0_ws::hub::run(app.clone(), hub, stopped.clone())),
         tokio::spawn(forget_idle_clients(limits, stopped.clone())),
     ];
+    if let Some(handle) = recorder {
+        tasks.push(tokio::spawn(upkeep_metrics(handle, stopped.clone())));
+    }
     if config.evm_rpc_url.is_some() {
         let poll = Duration::from_secs(config.usdc_poll_sec);
         tasks.push(tokio::spawn(watch_deposits(app, poll, stopped)));
     }
     Ok(Running {
         addr,
+        metrics_addr: metrics.as_ref().map(|m| m.addr),
         server: handle,
         server_task,
+        metrics,
         stop_tasks,
         tasks,
     })
@@ -329,6 +367,12 @@ async fn forget_idle_clients(limits: RateLimits, stop: watch::Receiver<bool>) {
     every(FORGET_IDLE_EVERY, stop, || async { limits.forget_idle() }).await;
 }
 
+/// Folds recorded latencies into their histograms, so that memory stays bounded however rarely
+/// the metrics are scraped.
+async fn upkeep_metrics(handle: PrometheusHandle, stop: watch::Receiver<bool>) {
+    every(METRICS_UPKEEP_EVERY, stop, || async { handle.run_upkeep() }).await;
+}
+
 /// Runs `step` every `period` until told to stop.
 async fn every<F, Fut>(period: Duration, mut stop: watch::Receiver<bool>, mut step: F)
 where
@@ -349,8 +393,13 @@ where
 /// At the default 500 ms period every timeout lands within the contract's 2 s of its deadline.
 async fn sweep(app: App, period: Duration, stop: watch::Receiver<bool>) {
     every(period, stop, || async {
+        metrics::counter!(exporter::SWEEPER_RUNS).increment(1);
         loop {
-            match app.expire_due(SWEEP_BATCH).await {
+            let expired = app.expire_due(SWEEP_BATCH).await;
+            if let Ok(n) = &expired {
+                metrics::counter!(exporter::SWEEPER_REFUNDS).increment(*n as u64);
+            }
+            match expired {
                 Ok(n) if n as i64 == SWEEP_BATCH => continue,
                 Ok(_) => break,
                 Err(e) => {
@@ -397,7 +446,12 @@ async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool
     let mut backoff = poll;
     let mut watch = app.deposit_watch();
     loop {
-        let wait = match app.scan_deposits(&mut watch).await {
+        let scanned = app.scan_deposits(&mut watch).await;
+        if let Ok(scan) = &scanned {
+            metrics::gauge!(exporter::WATCHER_BLOCK).set(scan.cursor() as f64);
+            metrics::gauge!(exporter::WATCHER_LAG_BLOCKS).set(scan.blocks_behind() as f64);
+        }
+        let wait = match scanned {
             Ok(Scan::Scanned {
                 caught_up: false, ..
             }) => Duration::ZERO,
@@ -406,11 +460,12 @@ async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool
                 to,
                 blocks,
                 error,
+                ..
             }) => {
                 tracing::warn!(%error, from, to, blocks, "deposit scan failed; asking for fewer blocks");
                 Duration::ZERO
             }
-            Ok(Scan::Idle | Scan::Scanned { .. }) => {
+            Ok(Scan::Idle { .. } | Scan::Scanned { .. }) => {
                 backoff = poll;
                 poll
             }

@@ -1,6 +1,6 @@
 //! The real server on port 0 against a test's own database, and its users.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use serde_json::Value;
 
@@ -20,6 +20,8 @@ pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
+    /// Where its metrics listener listens, when started with `metrics_bind` set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The clock the server reads; advance it to expire things.
     pub clock: Arc<TestClock>,
     /// The configuration it was started with.
@@ -85,6 +87,9 @@ fn test_config(db: &TestDatabase) -> Config {
     Config {
         database_url: Some(db.url().to_owned()),
         bind: "127.0.0.1:0".parse().expect("bind address"),
+        // Many servers run at once: a fixed port would collide. A test of the metrics sets
+        // `127.0.0.1:0`.
+        metrics_bind: None,
         jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
         auth_domain: "j0.com".to_owned(),
         accept_window_sec: 420,
@@ -137,6 +142,7 @@ async fn start(config: Config, db: Arc<TestDatabase>, clock: Arc<TestClock>) -> 
     let core = j0_server::build_app(&store, clock.clone(), &config).expect("build the use cases");
     TestApp {
         base_url: format!("http://{}", running.addr),
+        metrics_addr: running.metrics_addr,
         clock,
         config,
         core,
@@ -296,6 +302,36 @@ impl TestApp {
     /// A second server on the same database and clock: another instance of the service.
     pub async fn spawn_peer(&self) -> TestApp {
         start(self.config.clone(), self.db.clone(), self.clock.clone()).await
+    }
+
+    /// Scrapes `GET /metrics` from this server's metrics listener: the exposition text, after
+    /// checking the status and the content type.
+    pub async fn scrape_metrics(&self) -> String {
+        let addr = self
+            .metrics_addr
+            .expect("a metrics listener: start the server with metrics_bind set");
+        let response = self
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("scrape the metrics");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "scraping /metrics"
+        );
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "the text exposition format, not {content_type:?}"
+        );
+        response.text().await.expect("the metrics text")
     }
 
     /// `ws://…/ws` on this server.

@@ -39,9 +39,11 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Starts `cmd` (a `j0 serve` command) on a free port and waits for it to listen.
+    /// Starts `cmd` (a `j0 serve` command) on a free port, its metrics on another, and waits
+    /// for it to listen.
     pub fn start(mut cmd: Command) -> Self {
         cmd.env("J0_BIND", "127.0.0.1:0")
+            .env("J0_METRICS_BIND", "127.0.0.1:0")
             .env("J0_LOG_JSON", "1")
             .env("RUST_LOG", "info");
         let mut child = cmd

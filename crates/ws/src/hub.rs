@@ -146,20 +146,46 @@ impl Hub {
     }
 }
 
-/// Publishes every event after `last` that the table holds; returns the new last id.
-async fn drain(app: &App, hub: &Hub, mut last: EventId) -> EventId {
+/// Events numbered but not yet published by this instance's hub: the newest delivery id the
+/// sequencers announced (or this hub read) minus the newest one it published.
+pub const OUTBOX_LAG: &str = "j0_outbox_lag_events";
+
+/// What the hub knows of the outbox: the newest id announced and the newest it published.
+#[derive(Debug)]
+struct Progress {
+    newest: EventId,
+    published: EventId,
+}
+
+impl Progress {
+    /// Sets [`OUTBOX_LAG`] from what is known now.
+    fn record(&mut self) {
+        self.newest = self.newest.max(self.published);
+        let lag = self.newest.0.saturating_sub(self.published.0);
+        metrics::gauge!(OUTBOX_LAG).set(lag as f64);
+    }
+}
+
+/// Publishes every event after `progress.published` that the table holds, page by page, keeping
+/// the lag gauge current while it catches up.
+async fn drain(app: &App, hub: &Hub, progress: &mut Progress) {
     loop {
-        match app.events_after(last, PAGE).await {
-            Ok(events) if events.is_empty() => return last,
+        match app.events_after(progress.published, PAGE).await {
+            Ok(events) if events.is_empty() => {
+                progress.record();
+                return;
+            }
             Ok(events) => {
                 for event in &events {
                     hub.publish(event);
-                    last = event.id;
+                    progress.published = event.id;
                 }
+                progress.record();
             }
             Err(e) => {
-                tracing::warn!(error = %ErrorChain(&e), last_id = last.0, "reading the outbox failed; retrying");
-                return last;
+                tracing::warn!(error = %ErrorChain(&e), last_id = progress.published.0, "reading the outbox failed; retrying");
+                progress.record();
+                return;
             }
         }
     }
@@ -167,9 +193,14 @@ async fn drain(app: &App, hub: &Hub, mut last: EventId) -> EventId {
 
 /// Follows the outbox until `stop`, publishing to `hub`.
 pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
-    let mut last = loop {
+    let mut progress = loop {
         match app.event_horizon().await {
-            Ok(h) => break h.last_assigned,
+            Ok(h) => {
+                break Progress {
+                    newest: h.last_assigned,
+                    published: h.last_assigned,
+                };
+            }
             Err(e) => {
                 tracing::warn!(error = %ErrorChain(&e), "reading the outbox horizon failed; retrying");
                 tokio::select! {
@@ -179,6 +210,7 @@ pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
             }
         }
     };
+    progress.record();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -195,19 +227,23 @@ pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
         // Revocations announced while nobody listened are not repeated: ask every socket to
         // check its own token.
         hub.announce(Revocation::RecheckAll);
-        last = drain(&app, &hub, last).await;
+        drain(&app, &hub, &mut progress).await;
         loop {
             tokio::select! {
                 notice = notices.next() => match notice {
                     Some(Notice::TokenRevoked(jti)) => hub.announce(Revocation::Token(jti.into())),
-                    Some(Notice::EventsUpTo(up_to)) if up_to <= last => {}
-                    Some(Notice::EventsUpTo(_)) => last = drain(&app, &hub, last).await,
+                    Some(Notice::EventsUpTo(up_to)) if up_to <= progress.published => {}
+                    Some(Notice::EventsUpTo(up_to)) => {
+                        progress.newest = progress.newest.max(up_to);
+                        progress.record();
+                        drain(&app, &hub, &mut progress).await;
+                    }
                     None => {
-                        tracing::warn!(last_id = last.0, "event listener lost; listening again");
+                        tracing::warn!(last_id = progress.published.0, "event listener lost; listening again");
                         break;
                     }
                 },
-                _ = tick.tick() => last = drain(&app, &hub, last).await,
+                _ = tick.tick() => drain(&app, &hub, &mut progress).await,
                 _ = stop.changed() => return,
             }
         }

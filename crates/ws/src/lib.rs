@@ -30,7 +30,8 @@ use tokio::sync::watch;
 
 use j0_api::ApiState;
 
-pub use hub::Hub;
+pub use hub::{Hub, OUTBOX_LAG};
+pub use session::{CONNECTIONS, SLOW_CONSUMERS_DROPPED};
 
 /// Limits and cadences of every connection.
 #[derive(Debug, Clone, Copy)]

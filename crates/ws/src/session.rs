@@ -27,6 +27,11 @@ use crate::{
 /// Replayed events read per query.
 const REPLAY_PAGE: i64 = 500;
 
+/// WebSocket connections open now.
+pub const CONNECTIONS: &str = "j0_ws_connections";
+/// Connections closed because the client read too slowly.
+pub const SLOW_CONSUMERS_DROPPED: &str = "j0_ws_slow_consumers_dropped_total";
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct ConnectQuery {
     token: Option<String>,
@@ -93,10 +98,30 @@ pub(crate) async fn upgrade(
         .aggregate_continuations()
         .max_continuation_size(state.limits.max_frame_bytes);
     let state = state.into_inner();
+    let open = OpenConnection::count();
     actix_web::rt::spawn(async move {
+        let _open = open;
         run(state, caller, since, (live, revocations), session, stream).await;
     });
     Ok(response)
+}
+
+/// One open connection, counted in `j0_ws_connections` from the upgrade until it is dropped,
+/// however the connection ends (its task finishing, or dropped with the server).
+#[derive(Debug)]
+struct OpenConnection;
+
+impl OpenConnection {
+    fn count() -> Self {
+        metrics::gauge!(CONNECTIONS).increment(1);
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!(CONNECTIONS).decrement(1);
+    }
 }
 
 /// A `since` no larger than the last delivery id ever assigned: a larger one names events
@@ -293,6 +318,7 @@ async fn run(
     let Err(ending) = outcome;
     if let Some(reason) = ending.reason() {
         if matches!(ending, Ending::TooSlow) {
+            metrics::counter!(SLOW_CONSUMERS_DROPPED).increment(1);
             tracing::info!(user_id = %caller.user, "closing a WebSocket client that is too slow");
         }
         // A client too slow to read may never take the close frame either.
