@@ -39,6 +39,11 @@ const RENEW_BEFORE_SEC: i64 = 60;
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// The first retry's wait, before jitter; it doubles with every attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+/// How long an idle connection is kept for reuse: less than the server's keep-alive (actix's
+/// 5 s), so the client never sends a request on a connection the server is closing, which
+/// fails as a transport error however healthy the server is.
+const POOL_IDLE: Duration = Duration::from_secs(4);
 /// The server's page limit.
 pub const MAX_PAGE: u32 = 100;
 
@@ -150,6 +155,7 @@ impl ClientBuilder {
         };
         let http = reqwest::Client::builder()
             .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
+            .pool_idle_timeout(POOL_IDLE)
             .user_agent(concat!("j0-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
