@@ -275,6 +275,8 @@ pub async fn start(
     let listener =
         TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
+    // Without a metrics listener nothing records, so requests are not labelled for nobody.
+    let metered = metrics_listener.is_some();
     let mut server = HttpServer::new(move || {
         HttpApp::new()
             .wrap(middleware::from_fn(j0_api::limit_declared_body))
@@ -290,7 +292,10 @@ pub async fn start(
                 !origins.is_empty(),
                 cors(&origins),
             ))
-            .wrap(middleware::from_fn(j0_api::request_metrics::record))
+            .wrap(middleware::Condition::new(
+                metered,
+                middleware::from_fn(j0_api::request_metrics::record),
+            ))
             .wrap(TracingLogger::<RequestSpan>::new())
             .configure(j0_api::configure(state.clone()))
             .configure(j0_ws::configure(ws.clone()))
