@@ -231,9 +231,7 @@ impl LedgerWrite<'_> {
         match change {
             None => {}
             Some(JobChange::Complete { worker, result }) => {
-                query = query
-                    .bind::<BigInt, _>(worker.0)
-                    .bind::<Text, _>(result.to_owned());
+                query = query.bind::<BigInt, _>(worker.0).bind::<Text, _>(result);
             }
             Some(JobChange::Post { job, hold }) => {
                 query = query
