@@ -7,7 +7,7 @@ use j0_domain::{
 };
 use j0_ports::{
     StoreError,
-    chain::{ChainError, Deposit, TokenTransfer},
+    chain::{ChainError, ChainReader, Deposit, TokenTransfer},
     ledger::{CreditOutcome, Purchase},
     payments::{CheckoutError, CheckoutRequest, PaymentEvent, WebhookError},
 };
@@ -396,7 +396,7 @@ impl App {
             });
         }
         let to = confirmed.min(cursor.saturating_add(watch.window.blocks() - 1));
-        let transfers = match self.deposit_transfers(cursor, to).await {
+        let transfers = match self.deposit_transfers(chain.as_ref(), cursor, to).await {
             Ok(transfers) => transfers,
             Err(ScanError::Chain(error)) if watch.window.shrink() => {
                 return Ok(Scan::Narrowed {
@@ -445,8 +445,12 @@ impl App {
 
     /// USDC transfers in blocks `from..=to` to any registered deposit address, in chain order:
     /// one `eth_getLogs` per page of addresses.
-    async fn deposit_transfers(&self, from: u64, to: u64) -> Result<Vec<TokenTransfer>, ScanError> {
-        let chain = self.ports.chain.as_ref().ok_or(ScanError::NotConfigured)?;
+    async fn deposit_transfers(
+        &self,
+        chain: &dyn ChainReader,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<TokenTransfer>, ScanError> {
         let settings = &self.settings.deposits;
         let page = settings.addresses_per_query.max(1);
         let mut transfers = Vec::new();
