@@ -7,7 +7,10 @@ use reqwest::{Method, header};
 use serde_json::{Value, json};
 use time::Duration;
 
-use j0_testkit::{Response, TestApp, Wallet, assert_refused, at_once, spawn_app, spawn_app_with};
+use j0_client::JobStatus;
+use j0_testkit::{
+    Response, TestApp, Wallet, assert_refused, at_once, opus, spawn_app, spawn_app_with,
+};
 
 /// The DEPENDENCIES.md vector: this key is this address.
 const KNOWN_KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
@@ -464,4 +467,72 @@ async fn a_revoked_token_stays_refused_through_its_leeway_after_pruning() {
         app.client_with_token(&session.token).me().await => 401, "UNAUTHORIZED",
         Unauthorized
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_out_on_one_instance_stops_posts_accepts_and_completions_on_another_at_once() {
+    let app = spawn_app().await;
+    let peer = app.spawn_peer().await;
+    let open = app.posted_job(1_000, opus(10)).await;
+    let taken = app.accepted_job(1_000, opus(10)).await;
+    let (open_id, taken_id) = (open.id(), taken.id());
+    let (requester, worker) = (open.requester, taken.worker);
+    let before = requester.buckets().await;
+    requester.on(&peer).logout().await.unwrap();
+    worker.on(&peer).logout().await.unwrap();
+    // Clients holding only the tokens: a session's own client would sign in again.
+    let (signed_out_requester, signed_out_worker) = (
+        app.client_with_token(&requester.token),
+        app.client_with_token(&worker.token),
+    );
+
+    // Keyed and unkeyed posts, well formed or not: the revocation is checked first.
+    assert_refused!(signed_out_requester.post_job(opus(10)).await => 401, "UNAUTHORIZED", Unauthorized);
+    for body in [
+        json!({ "capability": "opus", "credits": 10, "timeout_sec": 30, "prompt": "p" }),
+        json!({ "capability": "opus", "credits": 4, "timeout_sec": 30, "prompt": "p" }),
+    ] {
+        requester
+            .raw()
+            .post("/jobs", &body)
+            .await
+            .assert_error(401, "UNAUTHORIZED");
+    }
+    // Accepts of a real job, of an unknown one and of a malformed id; completions with a
+    // result and without.
+    assert_refused!(signed_out_worker.accept_job(open_id).await => 401, "UNAUTHORIZED", Unauthorized);
+    for path in ["/jobs/999999/accept", "/jobs/abc/accept"] {
+        worker
+            .raw()
+            .post_empty(path)
+            .await
+            .assert_error(401, "UNAUTHORIZED");
+    }
+    assert_refused!(
+        signed_out_worker.complete_job(taken_id, "r").await => 401, "UNAUTHORIZED", Unauthorized
+    );
+    worker
+        .raw()
+        .post(
+            &format!("/jobs/{}/complete", taken_id),
+            &json!({ "result": "" }),
+        )
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+
+    // Nothing moved: a new session finds the balance, the open job and the accepted job as
+    // they were.
+    let requester = app.sign_in((*requester.wallet).clone()).await;
+    assert_eq!(requester.buckets().await, before);
+    assert_eq!(
+        requester.job(open_id).await.unwrap().status,
+        JobStatus::Posted
+    );
+    let worker = app.sign_in((*worker.wallet).clone()).await;
+    assert_eq!(
+        worker.job(taken_id).await.unwrap().status,
+        JobStatus::Accepted
+    );
+    worker.complete_job(taken_id, "r").await.unwrap();
+    app.assert_ledger_clean().await;
 }

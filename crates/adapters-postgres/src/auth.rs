@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 
 use j0_domain::{
@@ -163,14 +163,8 @@ impl AuthStore for PgStore {
     }
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        use schema::revoked_tokens::dsl as r;
         let mut conn = self.conn().await?;
-        diesel::select(diesel::dsl::exists(
-            r::revoked_tokens.filter(r::jti.eq(jti)),
-        ))
-        .get_result(&mut conn)
-        .await
-        .map_err(db_error)
+        is_revoked(&mut conn, jti).await.map_err(db_error)
     }
 
     async fn prune_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
@@ -217,4 +211,14 @@ impl UserStore for PgStore {
             .map_err(db_error)?;
         row.map(UserRow::into_domain).transpose()
     }
+}
+
+/// Whether the token `jti` was revoked.
+pub(crate) async fn is_revoked(conn: &mut AsyncPgConnection, jti: &str) -> QueryResult<bool> {
+    use schema::revoked_tokens::dsl as r;
+    diesel::select(diesel::dsl::exists(
+        r::revoked_tokens.filter(r::jti.eq(jti)),
+    ))
+    .get_result(conn)
+    .await
 }

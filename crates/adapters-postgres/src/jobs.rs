@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use diesel::{
     prelude::*,
     result::{DatabaseErrorKind, Error as DieselError},
-    sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz},
+    sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use time::{Duration, OffsetDateTime};
@@ -22,7 +22,7 @@ use j0_domain::{
 };
 use j0_ports::{
     AcceptError, CancelError, Cancelled, CompleteError, Completed, IdempotencyKey, JobFilter,
-    JobStore, PostError, Posted, StoreError,
+    JobStore, PostError, Posted, SignedIn, StoreError,
 };
 
 use crate::prepared::Prepare;
@@ -40,13 +40,16 @@ pub(crate) const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 /// (a concurrent transaction rolled back in between).
 const ATTEMPTS: usize = 3;
 
-/// The requester's balance, locked, and the id the new job takes.
+/// The requester `$1`'s balance, locked, the id the new job takes, and whether the token `$2`
+/// was revoked.
 const LOCK_REQUESTER: &str = "
-SELECT cash_cents, promo_cents, nextval(pg_get_serial_sequence('jobs', 'id')) AS job_id
+SELECT cash_cents, promo_cents, nextval(pg_get_serial_sequence('jobs', 'id')) AS job_id,
+    EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS signed_out
 FROM users WHERE id = $1 FOR UPDATE";
 
 /// Locks the requester `$1`'s balance, then claims `Idempotency-Key` `$2` for them (a key older
-/// than the replay window `$6` is claimed anew); `job_id` is NULL when the key is bound.
+/// than the replay window `$6` is claimed anew); `job_id` is NULL when the key is bound, and
+/// `signed_out` tells whether the token `$7` was revoked (the transaction then rolls back).
 ///
 /// The lock comes first: the key's row references the user, so claiming takes a `KEY SHARE`
 /// lock on the user's row, and two posts that each held one while waiting to lock it `FOR
@@ -63,7 +66,9 @@ WITH u AS (
         WHERE job_idempotency_keys.created_at <= $6
     RETURNING job_id
 )
-SELECT u.cash_cents, u.promo_cents, k.job_id FROM u LEFT JOIN k ON true";
+SELECT u.cash_cents, u.promo_cents, k.job_id,
+    EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $7) AS signed_out
+FROM u LEFT JOIN k ON true";
 
 #[derive(QueryableByName)]
 struct Claimed {
@@ -73,6 +78,8 @@ struct Claimed {
     promo_cents: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     job_id: Option<i64>,
+    #[diesel(sql_type = Bool)]
+    signed_out: bool,
 }
 
 #[derive(QueryableByName)]
@@ -83,12 +90,59 @@ struct Locked {
     promo_cents: i64,
     #[diesel(sql_type = BigInt)]
     job_id: i64,
+    #[diesel(sql_type = Bool)]
+    signed_out: bool,
 }
 
 #[derive(Debug)]
 enum PostOutcome {
+    SignedOut,
     Insufficient(ledger::InsufficientCredits),
     KeyTaken,
+}
+
+/// Job `$1`, and whether the token `$2` was revoked: an accept's or a completion's first
+/// statement, so that the caller's revocation costs no round trip of its own.
+const LOAD_JOB_FOR: &str = "
+SELECT jobs.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS signed_out
+FROM jobs WHERE id = $1";
+
+#[derive(QueryableByName)]
+struct JobFor {
+    #[diesel(embed)]
+    job: JobRow,
+    #[diesel(sql_type = Bool)]
+    signed_out: bool,
+}
+
+/// Why a caller read no job to act on.
+enum Unread {
+    SignedOut,
+    Missing,
+}
+
+/// Job `id` read for `caller`. Only a missing job costs a second statement: telling a
+/// signed-out caller from an unknown job.
+async fn load_job_for(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    caller: &SignedIn,
+) -> QueryResult<Result<JobRow, Unread>> {
+    let read: Option<JobFor> = diesel::sql_query(LOAD_JOB_FOR)
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(&caller.jti)
+        .prepared()
+        .get_result(conn)
+        .await
+        .optional()?;
+    Ok(match read {
+        Some(JobFor {
+            signed_out: true, ..
+        }) => Err(Unread::SignedOut),
+        Some(JobFor { job, .. }) => Ok(job),
+        None if crate::auth::is_revoked(conn, &caller.jti).await? => Err(Unread::SignedOut),
+        None => Err(Unread::Missing),
+    })
 }
 
 async fn load_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<JobRow>> {
@@ -108,12 +162,13 @@ fn to_job(row: JobRow) -> Result<Job, StoreError> {
 impl PgStore {
     async fn try_post(
         &self,
-        requester: UserId,
+        caller: &SignedIn,
         new: &NewJob,
         now: OffsetDateTime,
         accept_window: Duration,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Result<Job, PostOutcome>, StoreError> {
+        let requester = caller.user;
         let mut conn = self.conn().await?;
         let expires_at = now + accept_window;
         let result = conn
@@ -124,6 +179,7 @@ impl PgStore {
                     None => {
                         diesel::sql_query(LOCK_REQUESTER)
                             .bind::<BigInt, _>(requester.0)
+                            .bind::<Text, _>(&caller.jti)
                             .prepared()
                             .get_result::<Locked>(conn)
                             .await?
@@ -136,9 +192,13 @@ impl PgStore {
                             .bind::<Timestamptz, _>(expires_at)
                             .bind::<Timestamptz, _>(now)
                             .bind::<Timestamptz, _>(now - IDEMPOTENCY_TTL)
+                            .bind::<Text, _>(&caller.jti)
                             .prepared()
                             .get_result(conn)
                             .await?;
+                        if claimed.signed_out {
+                            return Err(TxError::Outcome(PostOutcome::SignedOut));
+                        }
                         let Some(job_id) = claimed.job_id else {
                             return Err(TxError::Outcome(PostOutcome::KeyTaken));
                         };
@@ -146,9 +206,13 @@ impl PgStore {
                             cash_cents: claimed.cash_cents,
                             promo_cents: claimed.promo_cents,
                             job_id,
+                            signed_out: false,
                         }
                     }
                 };
+                if locked.signed_out {
+                    return Err(TxError::Outcome(PostOutcome::SignedOut));
+                }
                 let balance = Balance {
                     cash: Cents(locked.cash_cents),
                     promo: Cents(locked.promo_cents),
@@ -319,7 +383,7 @@ enum Attempt<T, R> {
 impl JobStore for PgStore {
     async fn post_job(
         &self,
-        requester: UserId,
+        requester: &SignedIn,
         job: NewJob,
         now: OffsetDateTime,
         accept_window: Duration,
@@ -332,10 +396,11 @@ impl JobStore for PgStore {
                 .await?
             {
                 Ok(job) => return Ok(Posted { job, created: true }),
+                Err(PostOutcome::SignedOut) => return Err(PostError::SignedOut),
                 Err(PostOutcome::Insufficient(e)) => return Err(PostError::Insufficient(e)),
                 Err(PostOutcome::KeyTaken) => {
                     if let Some(key) = &idempotency
-                        && let Some(replayed) = self.replay(requester, key).await?
+                        && let Some(replayed) = self.replay(requester.user, key).await?
                     {
                         return replayed.map(|job| Posted {
                             job,
@@ -353,17 +418,23 @@ impl JobStore for PgStore {
     async fn accept_job(
         &self,
         job: JobId,
-        worker: UserId,
+        caller: &SignedIn,
         now: OffsetDateTime,
         cap: OpenJobsCap,
     ) -> Result<j0_domain::job::Job, AcceptError> {
+        let worker = caller.user;
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
         for _ in 0..ATTEMPTS {
             // As for completion: the domain decides on the job as read, then one guarded
             // statement accepts it, takes a slot under the worker's cap and writes the event.
-            let Some(row) = load_job(&mut conn, job.0).await.map_err(db_error)? else {
-                return Err(AcceptError::NotFound);
+            let row = match load_job_for(&mut conn, job.0, caller)
+                .await
+                .map_err(db_error)?
+            {
+                Ok(row) => row,
+                Err(Unread::Missing) => return Err(AcceptError::NotFound),
+                Err(Unread::SignedOut) => return Err(AcceptError::SignedOut),
             };
             let current = to_job(row)?;
             JobState::from(&current)
@@ -413,18 +484,24 @@ impl JobStore for PgStore {
     async fn complete_job(
         &self,
         job: JobId,
-        worker: UserId,
+        caller: &SignedIn,
         result: JobResult,
         now: OffsetDateTime,
     ) -> Result<Completed, CompleteError> {
+        let worker = caller.user;
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
         for _ in 0..ATTEMPTS {
             // The domain decides on the job as read and builds the payout; one guarded
             // statement then completes the job and writes the payout, or neither when the job
             // changed in between (read again, and ask again).
-            let Some(row) = load_job(&mut conn, job.0).await.map_err(db_error)? else {
-                return Err(CompleteError::NotFound);
+            let row = match load_job_for(&mut conn, job.0, caller)
+                .await
+                .map_err(db_error)?
+            {
+                Ok(row) => row,
+                Err(Unread::Missing) => return Err(CompleteError::NotFound),
+                Err(Unread::SignedOut) => return Err(CompleteError::SignedOut),
             };
             let current = to_job(row)?;
             JobState::from(&current)

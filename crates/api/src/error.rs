@@ -196,6 +196,7 @@ fn job_not_found() -> ApiError {
 impl From<PostError> for ApiError {
     fn from(e: PostError) -> Self {
         match e {
+            PostError::SignedOut => Self::unauthorized(),
             PostError::Insufficient(e) => Self::new(
                 StatusCode::BAD_REQUEST,
                 "INSUFFICIENT_CREDITS",
@@ -214,6 +215,7 @@ impl From<PostError> for ApiError {
 impl From<AcceptError> for ApiError {
     fn from(e: AcceptError) -> Self {
         match e {
+            AcceptError::SignedOut => Self::unauthorized(),
             AcceptError::NotFound => job_not_found(),
             AcceptError::Refused(r) => {
                 let (status, code) = match r {
@@ -237,6 +239,7 @@ impl From<AcceptError> for ApiError {
 impl From<CompleteError> for ApiError {
     fn from(e: CompleteError) -> Self {
         match e {
+            CompleteError::SignedOut => Self::unauthorized(),
             CompleteError::NotFound => job_not_found(),
             CompleteError::Refused(r) => {
                 let (status, code) = match r {

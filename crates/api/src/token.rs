@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use j0_domain::{UserId, WalletAddress};
+use j0_ports::SignedIn;
 
 use crate::{ApiState, error::ApiError};
 
@@ -185,6 +186,16 @@ pub struct Caller {
 
 /// Authenticates a raw token: signature, claims, expiry against the app clock, revocation.
 pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
+    let caller = verify(state, token).await?;
+    if state.app.is_token_revoked(&caller.jti).await? {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(caller)
+}
+
+/// Checks a raw token's signature, claims and expiry against the app clock, and the user's
+/// rate limit; not its revocation.
+async fn verify(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
     let claims = state
         .tokens
         .check(token, state.app.now())
@@ -197,9 +208,6 @@ pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiEr
     let expires_at =
         OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|_| ApiError::unauthorized())?;
     state.limits.check_user(user).await?;
-    if state.app.is_token_revoked(&claims.jti).await? {
-        return Err(ApiError::unauthorized());
-    }
     Ok(Caller {
         user,
         jti: claims.jti,
@@ -207,17 +215,76 @@ pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiEr
     })
 }
 
+/// The state and the token a request presents, or 401.
+fn presented(req: &HttpRequest) -> Result<(web::Data<ApiState>, String), ApiError> {
+    let state = req
+        .app_data::<web::Data<ApiState>>()
+        .cloned()
+        .ok_or_else(ApiError::unauthorized)?;
+    let token = presented_token(req)?.ok_or_else(ApiError::unauthorized)?;
+    Ok((state, token))
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = presented_token(req);
-        let state = req.app_data::<web::Data<ApiState>>().cloned();
+        let presented = presented(req);
         Box::pin(async move {
-            let state = state.ok_or_else(ApiError::unauthorized)?;
-            let token = token?.ok_or_else(ApiError::unauthorized)?;
+            let (state, token) = presented?;
             authenticate(&state, &token).await
+        })
+    }
+}
+
+/// A caller whose token's signature, claims and expiry are checked, but not yet its revocation:
+/// the use case it is handed to, as [`SignedIn`], checks that in the statement that does the
+/// work. For the routes whose work is one such use case (post, accept, complete); every other
+/// route takes a [`Caller`].
+#[derive(Debug, Clone)]
+pub struct Bearer(Caller);
+
+impl Bearer {
+    /// Who.
+    pub fn user(&self) -> UserId {
+        self.0.user
+    }
+
+    /// The caller, for a use case that checks the token's revocation itself.
+    pub fn signed_in(&self) -> SignedIn {
+        SignedIn {
+            user: self.0.user,
+            jti: self.0.jti.clone(),
+        }
+    }
+
+    /// `input`, or its refusal; a revoked token is refused first, as a [`Caller`] would be,
+    /// so bad input from a signed-out session is a 401 like any other request of it.
+    pub async fn admit<T>(
+        &self,
+        state: &ApiState,
+        input: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        match input {
+            Ok(value) => Ok(value),
+            Err(_) if state.app.is_token_revoked(&self.0.jti).await? => {
+                Err(ApiError::unauthorized())
+            }
+            Err(refusal) => Err(refusal),
+        }
+    }
+}
+
+impl FromRequest for Bearer {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let presented = presented(req);
+        Box::pin(async move {
+            let (state, token) = presented?;
+            verify(&state, &token).await.map(Bearer)
         })
     }
 }

@@ -20,7 +20,7 @@ use j0_domain::{
 };
 use j0_ports::{
     AcceptError, CancelError, Cancelled, CompleteError, Completed, ConsumeError, EventHorizon,
-    IdempotencyKey, JobFilter, OutboxEvent, Ports, PostError, Posted, StoreError,
+    IdempotencyKey, JobFilter, OutboxEvent, Ports, PostError, Posted, SignedIn, StoreError,
     events::Notices,
     ledger::{AuditReport, GrantError, Granted, HistoryRow},
 };
@@ -220,7 +220,7 @@ impl App {
     /// Posts a job paid from `requester`'s balance.
     pub async fn post_job(
         &self,
-        requester: UserId,
+        requester: &SignedIn,
         job: NewJob,
         idempotency: Option<IdempotencyKey>,
     ) -> Result<Posted, PostError> {
@@ -236,13 +236,13 @@ impl App {
             )
             .await?;
         if posted.created {
-            tracing::info!(job_id = %posted.job.id, user_id = %requester, "job posted");
+            tracing::info!(job_id = %posted.job.id, user_id = %requester.user, "job posted");
         }
         Ok(posted)
     }
 
     /// Accepts a job for `worker`; first to accept wins, within the worker's open-jobs cap.
-    pub async fn accept_job(&self, job: JobId, worker: UserId) -> Result<Job, AcceptError> {
+    pub async fn accept_job(&self, job: JobId, worker: &SignedIn) -> Result<Job, AcceptError> {
         self.ports
             .jobs
             .accept_job(job, worker, self.now(), self.settings.max_open_jobs)
@@ -253,7 +253,7 @@ impl App {
     pub async fn complete_job(
         &self,
         job: JobId,
-        worker: UserId,
+        worker: &SignedIn,
         result: JobResult,
     ) -> Result<Completed, CompleteError> {
         self.ports

@@ -131,9 +131,25 @@ pub trait HealthCheck: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// A user acting through a session: who, and the id (`jti`) of the token they signed in with.
+///
+/// The stores that act for one check, in the statement that does the work, that the token was
+/// not revoked, and refuse with `SignedOut` when it was: a sign-out on any instance is honoured
+/// by every instance from the moment it commits, without a round trip of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The user.
+    pub user: UserId,
+    /// The token's id.
+    pub jti: String,
+}
+
 /// Why a post failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {
+    /// The caller's token was revoked (signed out).
+    #[error("signed out")]
+    SignedOut,
     /// The balance does not cover the credits.
     #[error(transparent)]
     Insufficient(#[from] InsufficientCredits),
@@ -166,6 +182,9 @@ pub struct Posted {
 /// Why an accept failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
+    /// The caller's token was revoked (signed out).
+    #[error("signed out")]
+    SignedOut,
     /// No such job.
     #[error("Job not found")]
     NotFound,
@@ -180,6 +199,9 @@ pub enum AcceptError {
 /// Why a completion failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CompleteError {
+    /// The caller's token was revoked (signed out).
+    #[error("signed out")]
+    SignedOut,
     /// No such job.
     #[error("Job not found")]
     NotFound,
@@ -242,13 +264,16 @@ pub struct JobFilter {
 
 /// The job marketplace. Each method is one transaction that changes the job, moves the money,
 /// writes the history rows and the outbox events together, or does nothing.
+///
+/// The methods acting for a [`SignedIn`] caller answer `SignedOut`, before any other outcome and
+/// changing nothing, when the caller's token was revoked.
 #[async_trait]
 pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Takes the credits (promo first) from `requester` into escrow and posts the job, expiring
     /// at `now + accept_window`. With a key, a repeat within 24 h returns the first job.
     async fn post_job(
         &self,
-        requester: UserId,
+        requester: &SignedIn,
         job: NewJob,
         now: OffsetDateTime,
         accept_window: time::Duration,
@@ -258,14 +283,15 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Gives the job to `worker` if it is `posted` and unexpired at `now`; exactly one of any
     /// number of concurrent accepts succeeds.
     ///
-    /// Refusals come in the contract's order (`JobState::check_accept`); only an accept
-    /// that passes them all is held against `cap`, counting the other jobs `worker` holds in `accepted` with an unexpired deadline. Over the cap the answer is
+    /// Refusals come in the contract's order (`JobState::check_accept`); only an accept that
+    /// passes them all is held against `cap`, counting the other jobs `worker` holds in
+    /// `accepted` with an unexpired deadline. Over the cap the answer is
     /// `Refused(TooManyOpenJobs)` and nothing changes. The count and the accept are one
     /// transaction serialised per worker, so concurrent accepts by one worker never overshoot.
     async fn accept_job(
         &self,
         job: JobId,
-        worker: UserId,
+        worker: &SignedIn,
         now: OffsetDateTime,
         cap: OpenJobsCap,
     ) -> Result<Job, AcceptError>;
@@ -275,7 +301,7 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn complete_job(
         &self,
         job: JobId,
-        worker: UserId,
+        worker: &SignedIn,
         result: JobResult,
         now: OffsetDateTime,
     ) -> Result<Completed, CompleteError>;

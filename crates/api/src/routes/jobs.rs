@@ -19,7 +19,7 @@ use crate::{
     ApiState,
     error::ApiError,
     extract::{Json, PathId, Query, QueryInt, at_least, page_limit},
-    token::Caller,
+    token::{Bearer, Caller},
 };
 
 fn new_job(request: PostJobRequest) -> Result<NewJob, ApiError> {
@@ -113,15 +113,21 @@ fn idempotency_key(
 )]
 pub(crate) async fn post(
     state: web::Data<ApiState>,
-    caller: Caller,
+    caller: Bearer,
     req: HttpRequest,
-    body: Json<PostJobRequest>,
+    body: Result<Json<PostJobRequest>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    let idempotency = idempotency_key(&req, body.document)?;
-    let job = new_job(body.value)?;
-    let posted = state.app.post_job(caller.user, job, idempotency).await?;
+    let input = body.and_then(|body| {
+        let idempotency = idempotency_key(&req, body.document)?;
+        Ok((new_job(body.value)?, idempotency))
+    });
+    let (job, idempotency) = caller.admit(&state, input).await?;
+    let posted = state
+        .app
+        .post_job(&caller.signed_in(), job, idempotency)
+        .await?;
     Ok(HttpResponse::Ok().json(JobEnvelope {
-        job: JobView::new(&posted.job, Some(caller.user)),
+        job: JobView::new(&posted.job, Some(caller.user())),
     }))
 }
 
@@ -193,13 +199,13 @@ pub(crate) async fn get(
 )]
 pub(crate) async fn accept(
     state: web::Data<ApiState>,
-    caller: Caller,
+    caller: Bearer,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = job_id(&req)?;
-    let job = state.app.accept_job(id, caller.user).await?;
+    let id = caller.admit(&state, job_id(&req)).await?;
+    let job = state.app.accept_job(id, &caller.signed_in()).await?;
     Ok(HttpResponse::Ok().json(JobEnvelope {
-        job: JobView::new(&job, Some(caller.user)),
+        job: JobView::new(&job, Some(caller.user())),
     }))
 }
 
@@ -216,15 +222,18 @@ pub(crate) async fn accept(
 )]
 pub(crate) async fn complete(
     state: web::Data<ApiState>,
-    caller: Caller,
+    caller: Bearer,
     req: HttpRequest,
-    body: Json<CompleteRequest>,
+    body: Result<Json<CompleteRequest>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = job_id(&req)?;
-    let result = JobResult::new(body.value.result)?;
-    let done = state.app.complete_job(id, caller.user, result).await?;
+    let input = body.and_then(|body| Ok((job_id(&req)?, JobResult::new(body.value.result)?)));
+    let (id, result) = caller.admit(&state, input).await?;
+    let done = state
+        .app
+        .complete_job(id, &caller.signed_in(), result)
+        .await?;
     Ok(HttpResponse::Ok().json(Completed {
-        job: JobView::new(&done.job, Some(caller.user)),
+        job: JobView::new(&done.job, Some(caller.user())),
         credits_earned: done.credits_earned,
     }))
 }
