@@ -4,6 +4,8 @@
 //! a database, a runtime or a network. Adapters store these types; the `app` crate orchestrates
 //! them over the `ports` traits.
 
+#![warn(missing_docs)]
+
 pub mod address;
 pub mod auth;
 pub mod chain;

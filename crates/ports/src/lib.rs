@@ -5,6 +5,8 @@
 //! threaded through callers. Each method's error enum lists the outcomes a caller can act on,
 //! plus [`StoreError`] for the storage failing underneath.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
