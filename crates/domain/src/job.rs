@@ -305,6 +305,11 @@ pub struct NewJob {
 }
 
 /// Where a job is in its life. `Completed`, `Cancelled` and `Timeout` are final.
+///
+/// A job is posted; a worker accepts it ([`JobState::check_accept`]) and completes it
+/// ([`JobState::check_complete`]); the requester may cancel it while it is still posted
+/// ([`JobState::check_cancel`]); an open job whose deadline passes times out. Cancel and
+/// timeout refund the requester; completion pays the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobStatus {
     /// Waiting for a worker.
