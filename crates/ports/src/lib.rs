@@ -29,6 +29,12 @@ pub mod events;
 pub mod ledger;
 pub mod payments;
 
+// The domain's README shows a team implementing these ports over its own store. The domain
+// cannot depend on its ports, so its example compiles and runs here, as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../domain/README.md")]
+mod domain_readme {}
+
 pub use error_chain::ErrorChain;
 pub use events::{EventHorizon, EventStore, EventStream, Notice, OutboxEvent};
 
