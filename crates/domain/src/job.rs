@@ -414,7 +414,7 @@ impl Job {
 
     /// The prompt as `viewer` may see it, and whether it was cut short: whole for the requester
     /// and the accepting worker, its first [`PROMPT_PREVIEW_CHARS`] characters for anyone else
-    /// (`None` is a viewer signed in as nobody).
+    /// (`None` is a viewer with no part in any job).
     ///
     /// ```
     /// # use j0_domain::{Cents, JobId, UserId, job::{Capability, Job, JobStatus}};
