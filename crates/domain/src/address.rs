@@ -9,6 +9,35 @@ use std::{fmt, str::FromStr};
 use tiny_keccak::{Hasher, Keccak};
 
 /// A 20-byte Ethereum address. Equality compares the bytes, never the text.
+///
+/// Parsing (`str::parse`, and serde's `Deserialize`) takes `0x` and 40 hex digits: all lower or
+/// all upper case as they are, mixed case only as a valid EIP-55 checksum. It prints (and
+/// serializes) in EIP-55 form.
+///
+/// ```
+/// use j0_domain::{AddressError, WalletAddress};
+///
+/// // A valid checksum is accepted, and printed back as it was written.
+/// let address: WalletAddress = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".parse()?;
+/// assert_eq!(address.to_string(), "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+///
+/// // One case throughout carries no checksum: accepted, and the same address.
+/// let lower: WalletAddress = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed".parse()?;
+/// let upper: WalletAddress = "0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED".parse()?;
+/// assert_eq!((lower, upper), (address, address));
+/// assert_eq!(lower.to_string(), address.to_string());
+///
+/// // Mixed case that is not the checksum is refused: here the last letter is flipped.
+/// assert_eq!(
+///     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD".parse::<WalletAddress>(),
+///     Err(AddressError::Checksum)
+/// );
+/// // Anything but `0x` and 40 hex digits is a format error.
+/// for text in ["5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0x5aAeb605", "0xZZ"] {
+///     assert_eq!(text.parse::<WalletAddress>(), Err(AddressError::Format), "{text}");
+/// }
+/// # Ok::<(), AddressError>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WalletAddress([u8; 20]);
 
@@ -34,7 +63,17 @@ impl WalletAddress {
         &self.0
     }
 
-    /// The EIP-55 mixed-case checksum form, `0x`-prefixed.
+    /// The EIP-55 mixed-case checksum form, `0x`-prefixed: a hex letter is upper case where the
+    /// Keccak-256 of the lower-case hex has a nibble of 8 or more.
+    ///
+    /// ```
+    /// use j0_domain::WalletAddress;
+    ///
+    /// let address: WalletAddress = "0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359".parse()?;
+    /// assert_eq!(address.to_checksum(), "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359");
+    /// assert_eq!(WalletAddress::from_bytes(*address.as_bytes()), address);
+    /// # Ok::<(), j0_domain::AddressError>(())
+    /// ```
     pub fn to_checksum(&self) -> String {
         let lower = hex::encode(self.0);
         let mut hasher = Keccak::v256();

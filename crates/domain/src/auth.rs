@@ -99,7 +99,25 @@ impl Challenge {
         }
     }
 
-    /// Exactly `"<domain> authentication\nNonce: <nonce>\nTimestamp: <unix seconds>"`.
+    /// Exactly `"<domain> authentication\nNonce: <nonce>\nTimestamp: <unix seconds>"`, the text
+    /// the wallet signs; the timestamp is the issue time, whole seconds.
+    ///
+    /// ```
+    /// use j0_domain::auth::{AuthDomain, Challenge, Nonce};
+    /// use time::macros::datetime;
+    ///
+    /// let address = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23".parse()?;
+    /// let issued = datetime!(2024-02-16 00:00:00.5 UTC);
+    /// let challenge = Challenge::issue(address, Nonce::from_random([0xab; 16]), issued);
+    /// assert_eq!(
+    ///     challenge.message_to_sign(&AuthDomain::default()),
+    ///     "j0.com authentication\nNonce: abababababababababababababababab\nTimestamp: 1708041600"
+    /// );
+    /// // It can be answered for 60 seconds, and not at the 60th.
+    /// assert!(!challenge.is_expired(datetime!(2024-02-16 00:00:59 UTC)));
+    /// assert!(challenge.is_expired(datetime!(2024-02-16 00:01:00 UTC)));
+    /// # Ok::<(), j0_domain::AddressError>(())
+    /// ```
     pub fn message_to_sign(&self, domain: &AuthDomain) -> String {
         format!(
             "{} authentication\nNonce: {}\nTimestamp: {}",
@@ -139,7 +157,31 @@ pub enum ChallengeRefusal {
 }
 
 impl StoredChallenge {
-    /// Whether `address` may answer this challenge at `now`.
+    /// Whether `address` may answer this challenge at `now`, checked in this order: a challenge
+    /// issued to another address is `NotFound`, as a missing one is; a used one `Used`; an
+    /// expired one `Expired`.
+    ///
+    /// ```
+    /// use j0_domain::{
+    ///     WalletAddress,
+    ///     auth::{Challenge, ChallengeRefusal, Nonce, StoredChallenge},
+    /// };
+    /// use time::{Duration, macros::datetime};
+    ///
+    /// let owner: WalletAddress = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23".parse()?;
+    /// let other: WalletAddress = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse()?;
+    /// let now = datetime!(2024-02-16 00:00 UTC);
+    /// let challenge = Challenge::issue(owner, Nonce::from_random([1; 16]), now);
+    /// let fresh = StoredChallenge { challenge, used: false };
+    /// assert_eq!(fresh.check(&owner, now), Ok(()));
+    /// assert_eq!(fresh.check(&other, now), Err(ChallengeRefusal::NotFound));
+    /// let late = now + Duration::minutes(5);
+    /// assert_eq!(fresh.check(&owner, late), Err(ChallengeRefusal::Expired));
+    /// // Used is told before expired.
+    /// let used = StoredChallenge { used: true, ..fresh };
+    /// assert_eq!(used.check(&owner, late), Err(ChallengeRefusal::Used));
+    /// # Ok::<(), j0_domain::AddressError>(())
+    /// ```
     pub fn check(
         &self,
         address: &WalletAddress,

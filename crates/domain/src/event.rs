@@ -12,15 +12,17 @@ use crate::{
     view::{EarnedJobView, JobView},
 };
 
-/// `job.posted`
+/// `job.posted`: a new job, to every client, with the prompt cut to its preview.
 pub const JOB_POSTED: &str = "job.posted";
-/// `job.accepted`
+/// `job.accepted`: a worker took the job, to its requester.
 pub const JOB_ACCEPTED: &str = "job.accepted";
-/// `job.completed`
+/// `job.completed`: the result was taken, to the requester (with the result) and the worker
+/// (with what it earned).
 pub const JOB_COMPLETED: &str = "job.completed";
-/// `job.timeout`
+/// `job.timeout`: the job ran out of time and was refunded, to its requester and its worker
+/// if it had one.
 pub const JOB_TIMEOUT: &str = "job.timeout";
-/// `balance.updated`
+/// `balance.updated`: a user's balance moved, to that user, once per user per change.
 pub const BALANCE_UPDATED: &str = "balance.updated";
 
 /// An event to store in the outbox.
@@ -47,6 +49,24 @@ fn to_value<T: serde::Serialize>(view: &T) -> Value {
 }
 
 /// A new job, for everyone, as a non-participant sees it (no full prompt).
+///
+/// ```
+/// # use j0_domain::{Cents, JobId, UserId, job::{Capability, Job, JobStatus}};
+/// # use time::macros::datetime;
+/// # let at = datetime!(2026-12-01 12:00 UTC);
+/// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: None,
+/// #     capability: Capability::Opus, credits: Cents(10), timeout_sec: 30,
+/// #     status: JobStatus::Posted, prompt: "p".repeat(300), result: None, created_at: at,
+/// #     accepted_at: None, completed_at: None, expires_at: at };
+/// use j0_domain::event::{JOB_POSTED, job_posted};
+///
+/// // `job` has a 300-character prompt.
+/// let out = job_posted(&job);
+/// assert_eq!(out.len(), 1);
+/// assert_eq!((out[0].event, out[0].recipient), (JOB_POSTED, None));
+/// assert_eq!(out[0].data["prompt"].as_str().map(|p| p.chars().count()), Some(200));
+/// assert_eq!(out[0].data["prompt_truncated"], true);
+/// ```
 pub fn job_posted(job: &Job) -> Vec<Outgoing> {
     vec![Outgoing {
         event: JOB_POSTED,

@@ -85,6 +85,14 @@ impl Capability {
     }
 
     /// The capability with this wire name (exact, lower case).
+    ///
+    /// ```
+    /// use j0_domain::job::Capability;
+    ///
+    /// assert_eq!(Capability::parse("gpt4-turbo"), Ok(Capability::Gpt4Turbo));
+    /// let refused = Capability::parse("Opus").unwrap_err();
+    /// assert_eq!(refused.field, "capability");
+    /// ```
     pub fn parse(name: &str) -> Result<Self, FieldError> {
         Self::ALL
             .into_iter()
@@ -109,7 +117,18 @@ impl fmt::Display for Capability {
 pub struct Credits(Cents);
 
 impl Credits {
-    /// `credits` if it is within 5–100.
+    /// `credits` if it is within 5–100, both ends included.
+    ///
+    /// ```
+    /// use j0_domain::{Cents, job::Credits};
+    ///
+    /// assert_eq!(Credits::new(5).map(Credits::cents), Ok(Cents(5)));
+    /// assert_eq!(Credits::new(100).map(Credits::cents), Ok(Cents(100)));
+    /// let refused = Credits::new(4).unwrap_err();
+    /// assert_eq!(refused.field, "credits");
+    /// assert_eq!(refused.to_string(), "credits: must be between 5 and 100");
+    /// assert!(Credits::new(101).is_err());
+    /// ```
     pub fn new(credits: i64) -> Result<Self, FieldError> {
         if (CREDITS_MIN..=CREDITS_MAX).contains(&credits) {
             Ok(Self(Cents(credits)))
@@ -129,7 +148,20 @@ impl Credits {
 pub struct TimeoutSec(i32);
 
 impl TimeoutSec {
-    /// `seconds` if it is within 10–60.
+    /// `seconds` if it is within 10–60, both ends included.
+    ///
+    /// ```
+    /// use j0_domain::job::TimeoutSec;
+    ///
+    /// assert_eq!(TimeoutSec::new(10).map(TimeoutSec::get), Ok(10));
+    /// assert_eq!(TimeoutSec::new(60)?.duration(), time::Duration::minutes(1));
+    /// assert_eq!(
+    ///     TimeoutSec::new(9).unwrap_err().to_string(),
+    ///     "timeout_sec: must be between 10 and 60"
+    /// );
+    /// assert!(TimeoutSec::new(61).is_err());
+    /// # Ok::<(), j0_domain::job::FieldError>(())
+    /// ```
     pub fn new(seconds: i64) -> Result<Self, FieldError> {
         if (i64::from(TIMEOUT_MIN_SEC)..=i64::from(TIMEOUT_MAX_SEC)).contains(&seconds) {
             Ok(Self(seconds as i32))
@@ -173,7 +205,25 @@ fn bounded_text(field: &'static str, text: String, max: usize) -> Result<String,
 pub struct Prompt(String);
 
 impl Prompt {
-    /// `text` if it has 1–10,240 characters.
+    /// `text` if it has 1–10,240 characters and no U+0000. Characters are Unicode scalar
+    /// values, not bytes.
+    ///
+    /// ```
+    /// use j0_domain::job::Prompt;
+    ///
+    /// // 10,240 two-byte characters are 20,480 bytes, and still fit.
+    /// assert!(Prompt::new("é".repeat(10_240)).is_ok());
+    /// assert!(Prompt::new("é".repeat(10_241)).is_err());
+    /// assert_eq!(
+    ///     Prompt::new(String::new()).unwrap_err().to_string(),
+    ///     "prompt: must not be empty"
+    /// );
+    /// // PostgreSQL text cannot hold NUL, so it is refused as input, not failed as storage.
+    /// assert_eq!(
+    ///     Prompt::new("a\0b".into()).unwrap_err().reason,
+    ///     "must not contain U+0000 (NUL)"
+    /// );
+    /// ```
     pub fn new(text: String) -> Result<Self, FieldError> {
         bounded_text("prompt", text, PROMPT_MAX_CHARS).map(Self)
     }
@@ -194,7 +244,17 @@ impl Prompt {
 pub struct JobResult(String);
 
 impl JobResult {
-    /// `text` if it has 1–100,000 characters.
+    /// `text` if it has 1–100,000 characters and no U+0000, counted as [`Prompt::new`] counts.
+    ///
+    /// ```
+    /// use j0_domain::job::JobResult;
+    ///
+    /// assert!(JobResult::new("字".repeat(100_000)).is_ok());
+    /// assert_eq!(
+    ///     JobResult::new("字".repeat(100_001)).unwrap_err().to_string(),
+    ///     "result: must be at most 100000 characters"
+    /// );
+    /// ```
     pub fn new(text: String) -> Result<Self, FieldError> {
         bounded_text("result", text, RESULT_MAX_CHARS).map(Self)
     }
@@ -205,7 +265,33 @@ impl JobResult {
     }
 }
 
-/// A validated job, ready to post.
+/// A validated job, ready to post. Each field is a parsed type, so holding a `NewJob` proves
+/// every field passed its check; a refusal names its field as the request spells it.
+///
+/// ```
+/// use j0_domain::job::{Capability, Credits, FieldError, NewJob, Prompt, TimeoutSec};
+///
+/// fn parse(
+///     capability: &str,
+///     credits: i64,
+///     timeout: i64,
+///     prompt: &str,
+/// ) -> Result<NewJob, FieldError> {
+///     Ok(NewJob {
+///         capability: Capability::parse(capability)?,
+///         credits: Credits::new(credits)?,
+///         timeout: TimeoutSec::new(timeout)?,
+///         prompt: Prompt::new(prompt.to_owned())?,
+///     })
+/// }
+///
+/// let job = parse("opus", 10, 30, "Summarise this paragraph.").unwrap();
+/// assert_eq!(job.credits.cents().get(), 10);
+/// assert_eq!(parse("opus", 10, 5, "…").unwrap_err().field, "timeout_sec");
+/// assert_eq!(parse("opus", 1_000, 30, "…").unwrap_err().field, "credits");
+/// assert_eq!(parse("opus", 10, 30, "").unwrap_err().field, "prompt");
+/// assert_eq!(parse("gpt5", 10, 30, "…").unwrap_err().field, "capability");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
     /// The model required.
@@ -219,6 +305,11 @@ pub struct NewJob {
 }
 
 /// Where a job is in its life. `Completed`, `Cancelled` and `Timeout` are final.
+///
+/// A job is posted; a worker accepts it ([`JobState::check_accept`]) and completes it
+/// ([`JobState::check_complete`]); the requester may cancel it while it is still posted
+/// ([`JobState::check_cancel`]); an open job whose deadline passes times out. Cancel and
+/// timeout refund the requester; completion pays the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobStatus {
     /// Waiting for a worker.
@@ -321,7 +412,25 @@ impl Job {
         self.shows_prompt_to(viewer)
     }
 
-    /// The prompt as `viewer` may see it, and whether it was cut short.
+    /// The prompt as `viewer` may see it, and whether it was cut short: whole for the requester
+    /// and the accepting worker, its first [`PROMPT_PREVIEW_CHARS`] characters for anyone else
+    /// (`None` is a viewer with no part in any job).
+    ///
+    /// ```
+    /// # use j0_domain::{Cents, JobId, UserId, job::{Capability, Job, JobStatus}};
+    /// # use time::macros::datetime;
+    /// # let at = datetime!(2026-12-01 12:00 UTC);
+    /// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: Some(UserId(2)),
+    /// #     capability: Capability::Opus, credits: Cents(10), timeout_sec: 30,
+    /// #     status: JobStatus::Accepted, prompt: "ü".repeat(300), result: None, created_at: at,
+    /// #     accepted_at: Some(at), completed_at: None, expires_at: at };
+    /// // `job` was posted by user 1, accepted by user 2, and has a 300-character prompt.
+    /// assert_eq!(job.prompt_for(Some(UserId(1))).0.chars().count(), 300);
+    /// assert_eq!(job.prompt_for(Some(UserId(2))), (job.prompt.as_str(), false));
+    /// let (shown, truncated) = job.prompt_for(Some(UserId(3)));
+    /// assert_eq!((shown.chars().count(), truncated), (200, true));
+    /// assert_eq!(job.prompt_for(None).0.chars().count(), 200);
+    /// ```
     pub fn prompt_for(&self, viewer: Option<UserId>) -> (&str, bool) {
         match viewer {
             Some(v) if self.shows_prompt_to(v) => (&self.prompt, false),
@@ -365,7 +474,32 @@ impl Job {
     }
 
     /// The job once its worker's `result` was taken at `now`. Whether it may be is
-    /// [`JobState::check_complete`]'s call.
+    /// [`JobState::check_complete`]'s call; the worker and the deadline stay as they were.
+    ///
+    /// ```
+    /// # use j0_domain::{Cents, JobId, UserId};
+    /// # use j0_domain::job::{Capability, Job, JobResult, JobState, JobStatus};
+    /// # use time::{Duration, macros::datetime};
+    /// # let posted_at = datetime!(2026-12-01 12:00 UTC);
+    /// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: None,
+    /// #     capability: Capability::Opus, credits: Cents(10), timeout_sec: 30,
+    /// #     status: JobStatus::Posted, prompt: "p".into(), result: None, created_at: posted_at,
+    /// #     accepted_at: None, completed_at: None, expires_at: posted_at + Duration::minutes(7) };
+    /// let worker = UserId(2);
+    /// let accepted = job.accepted_by(worker, posted_at + Duration::seconds(5));
+    /// let now = posted_at + Duration::seconds(20);
+    ///
+    /// // Ask the domain first, then apply: this is what a store does inside its transaction.
+    /// JobState::from(&accepted).check_complete(worker, now)?;
+    /// let result = JobResult::new("Done.".into())?;
+    /// let deadline = accepted.expires_at;
+    /// let done = accepted.completed_with(result.as_str().to_owned(), now);
+    /// assert_eq!(done.status, JobStatus::Completed);
+    /// assert_eq!(done.result.as_deref(), Some("Done."));
+    /// assert_eq!(done.completed_at, Some(now));
+    /// assert_eq!((done.worker_id, done.expires_at), (Some(worker), deadline));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn completed_with(self, result: String, now: OffsetDateTime) -> Job {
         Job {
             status: JobStatus::Completed,
@@ -454,6 +588,17 @@ impl OpenJobsCap {
     /// This is the last of the accept checks: it is asked only once every rule of
     /// [`JobState::check_accept`] has passed, so a refused accept answers the same as it would
     /// without a cap, and only an accept that would otherwise succeed is refused for it.
+    ///
+    /// ```
+    /// use j0_domain::job::{AcceptRefusal, OpenJobsCap};
+    ///
+    /// let cap = OpenJobsCap::new(3);
+    /// assert_eq!(cap.check(2), Ok(()));
+    /// assert_eq!(cap.check(3), Err(AcceptRefusal::TooManyOpenJobs { max: 3 }));
+    /// // Zero means no cap at all.
+    /// assert_eq!(OpenJobsCap::new(0).check(u64::MAX), Ok(()));
+    /// assert_eq!(OpenJobsCap::default().max(), Some(10));
+    /// ```
     pub fn check(self, held: u64) -> Result<(), AcceptRefusal> {
         match self.0 {
             Some(max) if held >= u64::from(max.get()) => {
@@ -501,6 +646,41 @@ pub enum CancelRefusal {
 impl JobState {
     /// Whether `caller` may accept at `now`; the checks run in the contract's order, status
     /// before the clock. The per-worker cap ([`OpenJobsCap::check`]) comes after all of them.
+    ///
+    /// In order: the caller's own job is [`AcceptRefusal::OwnJob`]; a job accepted or completed
+    /// is `AlreadyAccepted`, timed out `Expired`, cancelled `NotAvailable`; a posted job at or
+    /// past its deadline is `Expired`.
+    ///
+    /// ```
+    /// use j0_domain::{
+    ///     UserId,
+    ///     job::{AcceptRefusal, JobState, JobStatus},
+    /// };
+    /// use time::macros::datetime;
+    ///
+    /// let (requester, worker) = (UserId(1), UserId(2));
+    /// let deadline = datetime!(2026-12-01 12:07 UTC);
+    /// let before = datetime!(2026-12-01 12:06:59 UTC);
+    /// let posted = JobState {
+    ///     requester_id: requester,
+    ///     worker_id: None,
+    ///     status: JobStatus::Posted,
+    ///     expires_at: deadline,
+    /// };
+    /// assert_eq!(posted.check_accept(worker, before), Ok(()));
+    /// // The deadline itself is too late.
+    /// assert_eq!(posted.check_accept(worker, deadline), Err(AcceptRefusal::Expired));
+    /// // Your own job is refused first, whatever else is true of it.
+    /// assert_eq!(posted.check_accept(requester, deadline), Err(AcceptRefusal::OwnJob));
+    ///
+    /// // Status before clock: a taken job answers AlreadyAccepted, even past its deadline.
+    /// let taken = JobState { status: JobStatus::Accepted, worker_id: Some(UserId(3)), ..posted };
+    /// assert_eq!(taken.check_accept(worker, deadline), Err(AcceptRefusal::AlreadyAccepted));
+    /// let cancelled = JobState { status: JobStatus::Cancelled, ..posted };
+    /// assert_eq!(cancelled.check_accept(worker, before), Err(AcceptRefusal::NotAvailable));
+    /// let timed_out = JobState { status: JobStatus::Timeout, ..posted };
+    /// assert_eq!(timed_out.check_accept(worker, before), Err(AcceptRefusal::Expired));
+    /// ```
     pub fn check_accept(&self, caller: UserId, now: OffsetDateTime) -> Result<(), AcceptRefusal> {
         if self.requester_id == caller {
             return Err(AcceptRefusal::OwnJob);
@@ -515,6 +695,42 @@ impl JobState {
     }
 
     /// Whether `caller` may submit a result at `now`.
+    ///
+    /// In order: a job nobody accepted is [`CompleteRefusal::NotAccepted`]; a caller who is not
+    /// its worker is `NotTheWorker`; then, for the worker, a job no longer accepted (already
+    /// completed) is `NotAccepted`, one timed out or at or past its deadline `TimeoutExpired`.
+    ///
+    /// ```
+    /// use j0_domain::{
+    ///     UserId,
+    ///     job::{CompleteRefusal, JobState, JobStatus},
+    /// };
+    /// use time::macros::datetime;
+    ///
+    /// let (requester, worker, stranger) = (UserId(1), UserId(2), UserId(3));
+    /// let deadline = datetime!(2026-12-01 12:00:30 UTC);
+    /// let before = datetime!(2026-12-01 12:00:29 UTC);
+    /// let accepted = JobState {
+    ///     requester_id: requester,
+    ///     worker_id: Some(worker),
+    ///     status: JobStatus::Accepted,
+    ///     expires_at: deadline,
+    /// };
+    /// assert_eq!(accepted.check_complete(worker, before), Ok(()));
+    /// assert_eq!(accepted.check_complete(worker, deadline), Err(CompleteRefusal::TimeoutExpired));
+    /// // Who before when: a stranger is told they are not the worker, in time or not.
+    /// assert_eq!(accepted.check_complete(stranger, deadline), Err(CompleteRefusal::NotTheWorker));
+    /// assert_eq!(accepted.check_complete(requester, before), Err(CompleteRefusal::NotTheWorker));
+    ///
+    /// // A result is taken once.
+    /// let completed = JobState { status: JobStatus::Completed, ..accepted };
+    /// assert_eq!(completed.check_complete(worker, before), Err(CompleteRefusal::NotAccepted));
+    /// // A job nobody holds has no worker to be.
+    /// let posted = JobState { status: JobStatus::Posted, worker_id: None, ..accepted };
+    /// assert_eq!(posted.check_complete(worker, before), Err(CompleteRefusal::NotAccepted));
+    /// let timed_out = JobState { status: JobStatus::Timeout, ..accepted };
+    /// assert_eq!(timed_out.check_complete(worker, before), Err(CompleteRefusal::TimeoutExpired));
+    /// ```
     pub fn check_complete(
         &self,
         caller: UserId,
@@ -537,6 +753,37 @@ impl JobState {
     }
 
     /// Whether `caller` may cancel at `now`.
+    ///
+    /// In order: a caller who did not post the job is [`CancelRefusal::NotTheRequester`]; a job
+    /// accepted or completed is `AlreadyAccepted`; one cancelled, timed out, or posted but at or
+    /// past its deadline is `NotAvailable` (the sweeper refunds that one as a timeout).
+    ///
+    /// ```
+    /// use j0_domain::{
+    ///     UserId,
+    ///     job::{CancelRefusal, JobState, JobStatus},
+    /// };
+    /// use time::macros::datetime;
+    ///
+    /// let (requester, worker) = (UserId(1), UserId(2));
+    /// let deadline = datetime!(2026-12-01 12:07 UTC);
+    /// let before = datetime!(2026-12-01 12:06:59 UTC);
+    /// let posted = JobState {
+    ///     requester_id: requester,
+    ///     worker_id: None,
+    ///     status: JobStatus::Posted,
+    ///     expires_at: deadline,
+    /// };
+    /// assert_eq!(posted.check_cancel(requester, before), Ok(()));
+    /// assert_eq!(posted.check_cancel(requester, deadline), Err(CancelRefusal::NotAvailable));
+    /// assert_eq!(posted.check_cancel(worker, before), Err(CancelRefusal::NotTheRequester));
+    ///
+    /// // Once a worker has it, the requester can no longer take it back.
+    /// let taken = JobState { status: JobStatus::Accepted, worker_id: Some(worker), ..posted };
+    /// assert_eq!(taken.check_cancel(requester, before), Err(CancelRefusal::AlreadyAccepted));
+    /// let cancelled = JobState { status: JobStatus::Cancelled, ..posted };
+    /// assert_eq!(cancelled.check_cancel(requester, before), Err(CancelRefusal::NotAvailable));
+    /// ```
     pub fn check_cancel(&self, caller: UserId, now: OffsetDateTime) -> Result<(), CancelRefusal> {
         if self.requester_id != caller {
             return Err(CancelRefusal::NotTheRequester);

@@ -52,7 +52,29 @@ pub struct InsufficientCredits {
     pub need: Cents,
 }
 
-/// How `price` is taken from `balance`: promo first, then cash.
+/// How `price` is taken from `balance`: promo first, then cash, so granted credits are spent
+/// before bought ones. A balance whose total is short of `price` is refused, and the refusal
+/// says what the user has and what the job needs.
+///
+/// ```
+/// use j0_domain::{
+///     Cents,
+///     ledger::{Balance, Hold, InsufficientCredits, hold_for},
+/// };
+///
+/// let balance = Balance { cash: Cents(50), promo: Cents(4) };
+///
+/// // All the promo goes first, and cash covers the rest.
+/// assert_eq!(hold_for(Cents(10), balance), Ok(Hold { promo: Cents(4), cash: Cents(6) }));
+/// // A price the promo covers alone leaves cash untouched.
+/// assert_eq!(hold_for(Cents(3), balance), Ok(Hold { promo: Cents(3), cash: Cents(0) }));
+/// // The whole total is enough...
+/// assert_eq!(hold_for(Cents(54), balance).map(|h| h.total()), Ok(Cents(54)));
+/// // ...and one cent more is refused.
+/// let refused = hold_for(Cents(55), balance).unwrap_err();
+/// assert_eq!(refused, InsufficientCredits { have: Cents(54), need: Cents(55) });
+/// assert_eq!(refused.to_string(), "Insufficient credits: have 54, need 55");
+/// ```
 pub fn hold_for(price: Cents, balance: Balance) -> Result<Hold, InsufficientCredits> {
     if balance.total() < price {
         return Err(InsufficientCredits {
@@ -67,17 +89,53 @@ pub fn hold_for(price: Cents, balance: Balance) -> Result<Hold, InsufficientCred
     })
 }
 
-/// What the worker earns for a job of `credits`: `floor(credits × 9 / 10)`.
+/// What the worker earns for a job of `credits`: 90 %, rounded down to a whole cent
+/// (`floor(credits × 9 / 10)`). The rounding goes to the platform, so on every valid price
+/// (5–100) the fee is at least one cent, and payout plus fee is always the price.
+///
+/// ```
+/// use j0_domain::{
+///     Cents,
+///     ledger::{platform_fee, worker_payout},
+/// };
+///
+/// assert_eq!(worker_payout(Cents(100)), Cents(90));
+/// assert_eq!(worker_payout(Cents(10)), Cents(9));
+/// assert_eq!(worker_payout(Cents(15)), Cents(13)); // 13.5, rounded down
+/// assert_eq!(worker_payout(Cents(5)), Cents(4)); // 4.5, rounded down
+///
+/// for credits in 5..=100 {
+///     let price = Cents(credits);
+///     assert_eq!(worker_payout(price).get() + platform_fee(price).get(), credits);
+/// }
+/// ```
 pub fn worker_payout(credits: Cents) -> Cents {
     Cents(credits.0 * 9 / 10)
 }
 
-/// The platform's fee: the rest of `credits` after the worker's payout.
+/// The platform's fee: the rest of `credits` after the worker's [`worker_payout`], so it takes
+/// the rounding: 10 %, rounded up to a whole cent.
+///
+/// ```
+/// use j0_domain::{Cents, ledger::platform_fee};
+///
+/// assert_eq!(platform_fee(Cents(100)), Cents(10));
+/// assert_eq!(platform_fee(Cents(15)), Cents(2)); // 1.5, rounded up
+/// assert_eq!(platform_fee(Cents(5)), Cents(1)); // never zero on a valid price
+/// ```
 pub fn platform_fee(credits: Cents) -> Cents {
     Cents(credits.0 - worker_payout(credits).0)
 }
 
-/// Credit bought with `amount_usd` through Stripe: 95 cents per dollar.
+/// Credit for a Stripe payment of `amount_total_cents` (what the customer paid): 95 cents of
+/// credit per dollar, rounded down to a whole cent.
+///
+/// ```
+/// use j0_domain::{Cents, ledger::stripe_credit};
+///
+/// assert_eq!(stripe_credit(Cents(1_000)), Cents(950)); // $10.00 buys 950 credits
+/// assert_eq!(stripe_credit(Cents(500)), Cents(475));
+/// ```
 pub fn stripe_credit(amount_total_cents: Cents) -> Cents {
     Cents(amount_total_cents.0 * 95 / 100)
 }
@@ -95,12 +153,35 @@ const USDC_UNITS_PER_CENT: u128 = 10_000;
 
 /// Credit for a USDC deposit of `units` base units: 1 USDC = 100 cents, floored to whole cents;
 /// `None` if it would not fit in an `i64`.
+///
+/// ```
+/// use j0_domain::{Cents, ledger::usdc_credit};
+///
+/// assert_eq!(usdc_credit(1_000_000), Some(Cents(100))); // 1 USDC (6 decimals)
+/// assert_eq!(usdc_credit(12_345_678), Some(Cents(1_234))); // 12.345678 USDC, floored
+/// assert_eq!(usdc_credit(9_999), Some(Cents(0))); // less than a cent credits nothing
+/// assert_eq!(usdc_credit(u128::MAX), None);
+/// ```
 pub fn usdc_credit(units: u128) -> Option<Cents> {
     i64::try_from(units / USDC_UNITS_PER_CENT).ok().map(Cents)
 }
 
 /// An operator's name for one promo grant (`j0 admin grant-promo --reference`), 1–200
 /// characters without control characters: the grant's ledger key, so a retried grant pays once.
+///
+/// ```
+/// use j0_domain::{UserId, ledger::PromoReference};
+///
+/// let reference = PromoReference::new("launch-week")?;
+/// assert_eq!(reference.key(UserId(7)), "promo:grant:7:ref:launch-week");
+/// // The key names the user too: one reference grants once to each user.
+/// assert_ne!(reference.key(UserId(7)), reference.key(UserId(8)));
+///
+/// assert!(PromoReference::new("").is_err());
+/// assert!(PromoReference::new(&"x".repeat(201)).is_err());
+/// assert!(PromoReference::new("line\nbreak").is_err());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromoReference(String);
 
@@ -204,6 +285,35 @@ pub struct Unbalanced {
 
 impl Transfer {
     /// A transfer of these entries, zero entries dropped, if they balance.
+    ///
+    /// ```
+    /// use j0_domain::{
+    ///     Cents, UserId,
+    ///     ledger::{Account, Entry, Transfer},
+    /// };
+    ///
+    /// let user = UserId(1);
+    /// let balanced = Transfer::new(
+    ///     "example:1".into(),
+    ///     [
+    ///         Entry { account: Account::StripeClearing, amount: Cents(-950) },
+    ///         Entry { account: Account::UserCash(user), amount: Cents(950) },
+    ///         Entry { account: Account::UserPromo(user), amount: Cents(0) },
+    ///     ],
+    /// )
+    /// .unwrap();
+    /// assert_eq!(balanced.entries.len(), 2, "the zero entry is dropped");
+    ///
+    /// let refused = Transfer::new(
+    ///     "example:2".into(),
+    ///     [
+    ///         Entry { account: Account::Escrow, amount: Cents(10) },
+    ///         Entry { account: Account::UserCash(user), amount: Cents(-9) },
+    ///     ],
+    /// )
+    /// .unwrap_err();
+    /// assert_eq!(refused.imbalance, 1);
+    /// ```
     pub fn new(key: String, entries: impl IntoIterator<Item = Entry>) -> Result<Self, Unbalanced> {
         let entries: Vec<Entry> = entries
             .into_iter()
@@ -216,7 +326,23 @@ impl Transfer {
         Ok(Self { key, entries })
     }
 
-    /// Requester → escrow, by bucket.
+    /// Requester → escrow, by bucket: each of the requester's buckets gives what the [`Hold`]
+    /// took from it, under the key `job:<id>:post`.
+    ///
+    /// ```
+    /// use j0_domain::{
+    ///     Cents, JobId, UserId,
+    ///     ledger::{Account, Balance, Hold, Transfer},
+    /// };
+    ///
+    /// let requester = UserId(1);
+    /// let hold = Hold { promo: Cents(4), cash: Cents(6) };
+    /// let post = Transfer::job_post(JobId(456), requester, hold);
+    /// assert_eq!(post.key, "job:456:post");
+    /// assert_eq!(post.balance_change(requester), Balance { cash: Cents(-6), promo: Cents(-4) });
+    /// let escrow = post.entries.iter().find(|e| e.account == Account::Escrow).unwrap();
+    /// assert_eq!(escrow.amount, Cents(10));
+    /// ```
     pub fn job_post(job: JobId, requester: UserId, hold: Hold) -> Self {
         Self::balanced(
             TransferKey::JobPost(job).to_string(),
@@ -237,7 +363,36 @@ impl Transfer {
         )
     }
 
-    /// Escrow → requester, to the buckets the hold came from.
+    /// Escrow → requester, to the buckets the hold came from, under the key `job:<id>:refund`:
+    /// promo credits come back as promo and cash as cash, so a refund never turns a grant into
+    /// money the user bought.
+    ///
+    /// ```
+    /// use j0_domain::{
+    ///     Cents, JobId, UserId,
+    ///     ledger::{Balance, Hold, Transfer, hold_for},
+    /// };
+    ///
+    /// let requester = UserId(1);
+    /// let hold = hold_for(Cents(10), Balance { cash: Cents(20), promo: Cents(4) }).unwrap();
+    /// assert_eq!(hold, Hold { promo: Cents(4), cash: Cents(6) });
+    ///
+    /// let refund = Transfer::job_refund(JobId(456), requester, hold);
+    /// assert_eq!(refund.key, "job:456:refund");
+    /// // Bucket by bucket, exactly what the post took.
+    /// assert_eq!(refund.balance_change(requester), Balance { cash: Cents(6), promo: Cents(4) });
+    /// // So a refund undoes its post, in each bucket.
+    /// let spent = Transfer::job_post(JobId(456), requester, hold).balance_change(requester);
+    /// let back = refund.balance_change(requester);
+    /// assert_eq!(spent.cash.checked_add(back.cash), Some(Cents::ZERO));
+    /// assert_eq!(spent.promo.checked_add(back.promo), Some(Cents::ZERO));
+    ///
+    /// // A hold paid by promo alone refunds no cash: the zero entry is not written.
+    /// let promo_only = Hold { promo: Cents(10), cash: Cents(0) };
+    /// let refund = Transfer::job_refund(JobId(457), requester, promo_only);
+    /// assert_eq!(refund.entries.len(), 2);
+    /// assert_eq!(refund.balance_change(requester), Balance { cash: Cents(0), promo: Cents(10) });
+    /// ```
     pub fn job_refund(job: JobId, requester: UserId, hold: Hold) -> Self {
         Self::balanced(
             TransferKey::JobRefund(job).to_string(),
@@ -258,7 +413,26 @@ impl Transfer {
         )
     }
 
-    /// Escrow → worker's cash and the platform fee.
+    /// Escrow → worker's cash and the platform fee, under the key `job:<id>:payout`: the worker
+    /// gets [`worker_payout`], the platform [`platform_fee`], and escrow gives up the whole price.
+    ///
+    /// ```
+    /// use j0_domain::{
+    ///     Cents, JobId, UserId,
+    ///     ledger::{Account, Balance, Transfer},
+    /// };
+    ///
+    /// let worker = UserId(2);
+    /// let payout = Transfer::job_payout(JobId(456), worker, Cents(15));
+    /// assert_eq!(payout.key, "job:456:payout");
+    /// // Earnings are cash, never promo.
+    /// assert_eq!(payout.balance_change(worker), Balance { cash: Cents(13), promo: Cents(0) });
+    /// let amount_of = |account| {
+    ///     payout.entries.iter().find(|e| e.account == account).map(|e| e.amount)
+    /// };
+    /// assert_eq!(amount_of(Account::Escrow), Some(Cents(-15)));
+    /// assert_eq!(amount_of(Account::PlatformFees), Some(Cents(2)));
+    /// ```
     pub fn job_payout(job: JobId, worker: UserId, credits: Cents) -> Self {
         Self::balanced(
             TransferKey::JobPayout(job).to_string(),
@@ -338,7 +512,16 @@ impl Transfer {
     }
 }
 
-/// The idempotency keys of job transfers: one post, and at most one of refund or payout.
+/// The idempotency keys of job transfers: one post, and at most one of refund or payout. The
+/// store holds every key unique, so a second refund or payout of one job cannot be applied.
+///
+/// ```
+/// use j0_domain::{JobId, ledger::TransferKey};
+///
+/// assert_eq!(TransferKey::JobPost(JobId(456)).to_string(), "job:456:post");
+/// assert_eq!(TransferKey::JobRefund(JobId(456)).to_string(), "job:456:refund");
+/// assert_eq!(TransferKey::JobPayout(JobId(456)).to_string(), "job:456:payout");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferKey {
     /// `job:<id>:post`

@@ -3,6 +3,11 @@
 //! Everything here is plain data and pure functions, so the rules can be read and tested without
 //! a database, a runtime or a network. Adapters store these types; the `app` crate orchestrates
 //! them over the `ports` traits.
+//!
+//! `README.md`, beside this crate, lists its rules and shows a team posting jobs against its
+//! own store by implementing `j0-ports`; that example runs as a doc test of `j0-ports`.
+
+#![warn(missing_docs)]
 
 pub mod address;
 pub mod auth;

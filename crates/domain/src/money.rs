@@ -3,6 +3,18 @@
 use std::fmt;
 
 /// A whole number of cents. Arithmetic is checked: an overflow is a bug, reported as `None`.
+///
+/// ```
+/// use j0_domain::Cents;
+///
+/// assert_eq!(Cents(950).checked_add(Cents(50)), Some(Cents(1_000)));
+/// assert_eq!(Cents(i64::MAX).checked_add(Cents(1)), None);
+/// assert_eq!(Cents(5).checked_sub(Cents(7)), Some(Cents(-2)));
+/// assert_eq!(Cents(1_234).dollars().to_string(), "12.34");
+/// assert_eq!(Cents(-950).dollars().to_string(), "-9.50");
+/// // On the wire it is a bare number of cents.
+/// assert_eq!(serde_json::to_string(&Cents(42)).unwrap(), "42");
+/// ```
 #[derive(
     Debug,
     Clone,

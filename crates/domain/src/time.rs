@@ -10,6 +10,14 @@ pub fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// RFC 3339 with a `Z` and whole seconds: `2026-02-13T23:00:00Z`.
+///
+/// ```
+/// use j0_domain::time::rfc3339;
+/// use time::macros::datetime;
+///
+/// // Any offset is printed in UTC, and the fraction of a second is dropped.
+/// assert_eq!(rfc3339(datetime!(2026-02-14 01:00:00.987 +02:00)), "2026-02-13T23:00:00Z");
+/// ```
 pub fn rfc3339(at: OffsetDateTime) -> String {
     let at = whole_seconds(at);
     let format =

@@ -31,6 +31,13 @@ pub struct WorkerRecord {
 
 impl WorkerRecord {
     /// `completed ÷ (completed + timed_out)`, in [0, 1]; 0.0 before any accepted job ended.
+    ///
+    /// ```
+    /// use j0_domain::user::WorkerRecord;
+    ///
+    /// assert_eq!(WorkerRecord { completed: 3, timed_out: 1 }.reputation(), 0.75);
+    /// assert_eq!(WorkerRecord::default().reputation(), 0.0);
+    /// ```
     pub fn reputation(&self) -> f64 {
         let total = self.completed.saturating_add(self.timed_out);
         if total <= 0 {

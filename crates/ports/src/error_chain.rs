@@ -2,6 +2,14 @@
 //! provider unavailable" also says why (the connection refused, the timeout, the status).
 
 /// Displays an error with its sources, `a: b: c`.
+///
+/// ```
+/// use j0_ports::{ErrorChain, StoreError};
+///
+/// let refused = std::io::Error::other("connection refused");
+/// let error = StoreError::Unavailable(Box::new(refused));
+/// assert_eq!(ErrorChain(&error).to_string(), "storage unavailable: connection refused");
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'a));
 

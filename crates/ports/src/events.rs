@@ -36,7 +36,21 @@ pub struct EventHorizon {
 }
 
 impl EventHorizon {
-    /// Whether a client that saw everything up to `since` has missed pruned events.
+    /// Whether a client that saw everything up to `since` has missed pruned events: the next
+    /// event it needs, `since + 1`, is older than the oldest one kept (or, with none kept, was
+    /// assigned at all).
+    ///
+    /// ```
+    /// use j0_domain::EventId;
+    /// use j0_ports::EventHorizon;
+    ///
+    /// let horizon = EventHorizon { oldest_kept: Some(EventId(10)), last_assigned: EventId(20) };
+    /// assert!(!horizon.is_truncated_after(EventId(9)), "event 10 is still there");
+    /// assert!(horizon.is_truncated_after(EventId(8)), "event 9 was pruned");
+    /// let all_pruned = EventHorizon { oldest_kept: None, last_assigned: EventId(20) };
+    /// assert!(!all_pruned.is_truncated_after(EventId(20)), "nothing was missed");
+    /// assert!(all_pruned.is_truncated_after(EventId(19)));
+    /// ```
     pub fn is_truncated_after(&self, since: EventId) -> bool {
         match self.oldest_kept {
             Some(oldest) => oldest.0 > since.0.saturating_add(1),

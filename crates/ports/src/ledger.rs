@@ -108,6 +108,15 @@ pub struct AuditReport {
 
 impl AuditReport {
     /// Whether every invariant holds.
+    ///
+    /// ```
+    /// use j0_ports::ledger::AuditReport;
+    ///
+    /// assert!(AuditReport::default().is_clean());
+    /// // Escrow must hold exactly the credits of the open jobs.
+    /// let short = AuditReport { escrow_balance: 90, open_job_credits: 100, ..Default::default() };
+    /// assert!(!short.is_clean());
+    /// ```
     pub fn is_clean(&self) -> bool {
         self.unbalanced_transfers.is_empty()
             && self.accounts_sum == 0

@@ -5,6 +5,8 @@
 //! threaded through callers. Each method's error enum lists the outcomes a caller can act on,
 //! plus [`StoreError`] for the storage failing underneath.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -26,6 +28,12 @@ pub mod error_chain;
 pub mod events;
 pub mod ledger;
 pub mod payments;
+
+// The domain's README shows a team implementing these ports over its own store. The domain
+// cannot depend on its ports, so its example compiles and runs here, as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../domain/README.md")]
+mod domain_readme {}
 
 pub use error_chain::ErrorChain;
 pub use events::{EventHorizon, EventStore, EventStream, Notice, OutboxEvent};
