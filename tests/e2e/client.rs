@@ -366,7 +366,7 @@ async fn a_post_whose_answer_is_lost_is_retried_and_posts_once() {
         .unwrap();
     let me = client.authenticate().await.unwrap();
     app.core
-        .grant_promo(me.id, j0_domain::Cents(100))
+        .grant_promo(me.id, j0_domain::Cents::new(100))
         .await
         .unwrap();
 

@@ -606,7 +606,7 @@ async fn an_idempotency_key_replays_the_first_post_for_a_day() {
         InsufficientCredits
     );
     app.core
-        .grant_promo(poor.user_id, j0_domain::Cents(5))
+        .grant_promo(poor.user_id, j0_domain::Cents::new(5))
         .await
         .unwrap();
     assert_eq!(poor.post_job(retried).await.unwrap().credits.get(), 10);

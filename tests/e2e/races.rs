@@ -357,7 +357,7 @@ async fn two_sweepers_and_the_deposit_watcher_over_shared_users_never_abort_each
                         to: addresses.deposit_address(user.user_id),
                         tx_hash: format!("0x{:064x}", round * 1_000 + scan),
                         log_index: i as u64,
-                        amount: j0_domain::Cents(1),
+                        amount: j0_domain::Cents::new(1),
                     })
                     .collect()
             })

@@ -97,7 +97,7 @@ async fn each_event_reaches_exactly_its_audience() {
     let mut w = WsClient::as_user(&app, &worker).await;
 
     app.core
-        .grant_promo(requester.user_id, Cents(100))
+        .grant_promo(requester.user_id, Cents::new(100))
         .await
         .unwrap();
     let prompt = "x".repeat(300);

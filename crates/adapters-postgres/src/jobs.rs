@@ -214,8 +214,8 @@ impl PgStore {
                     return Err(TxError::Outcome(PostOutcome::SignedOut));
                 }
                 let balance = Balance {
-                    cash: Cents(locked.cash_cents),
-                    promo: Cents(locked.promo_cents),
+                    cash: Cents::new(locked.cash_cents),
+                    promo: Cents::new(locked.promo_cents),
                 };
                 let price = new.credits.cents();
                 let hold = ledger::hold_for(price, balance)
@@ -242,7 +242,7 @@ impl PgStore {
                     now,
                     history: vec![History {
                         user: requester,
-                        amount: Cents(-price.0),
+                        amount: -price,
                         kind: HistoryType::JobPost,
                         description: describe::job_post(job.id),
                     }],

@@ -177,8 +177,8 @@ impl LedgerWrite<'_> {
             if let Some(user) = entry.account.user() {
                 let d = deltas.entry(user).or_default();
                 match entry.account {
-                    j0_domain::ledger::Account::UserCash(_) => d.cash += entry.amount.0,
-                    _ => d.promo += entry.amount.0,
+                    j0_domain::ledger::Account::UserCash(_) => d.cash += entry.amount.get(),
+                    _ => d.promo += entry.amount.get(),
                 }
             }
         }
@@ -200,14 +200,19 @@ impl LedgerWrite<'_> {
                     .map(|e| e.account.user().map(UserId::get))
                     .collect::<Vec<_>>(),
             )
-            .bind::<Array<BigInt>, _>(entries.iter().map(|e| e.amount.0).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(entries.iter().map(|e| e.amount.get()).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(deltas.keys().map(|u| u.0).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.cash).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.promo).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.completed).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.timed_out).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(self.history.iter().map(|h| h.user.0).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(self.history.iter().map(|h| h.amount.0).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(
+                self.history
+                    .iter()
+                    .map(|h| h.amount.get())
+                    .collect::<Vec<_>>(),
+            )
             .bind::<Array<Text>, _>(
                 self.history
                     .iter()
@@ -237,11 +242,11 @@ impl LedgerWrite<'_> {
                 query = query
                     .bind::<BigInt, _>(job.requester_id.0)
                     .bind::<Text, _>(job.capability.as_str())
-                    .bind::<BigInt, _>(job.credits.0)
+                    .bind::<BigInt, _>(job.credits.get())
                     .bind::<Integer, _>(job.timeout_sec)
                     .bind::<Text, _>(job.prompt.clone())
-                    .bind::<BigInt, _>(hold.promo.0)
-                    .bind::<BigInt, _>(hold.cash.0)
+                    .bind::<BigInt, _>(hold.promo.get())
+                    .bind::<BigInt, _>(hold.cash.get())
                     .bind::<Timestamptz, _>(job.expires_at);
             }
         }
@@ -315,7 +320,7 @@ async fn granted_under(
     .get_result(conn)
     .await
     .optional()?;
-    Ok(first.map(|a| Cents(a.amount_cents)))
+    Ok(first.map(|a| Cents::new(a.amount_cents)))
 }
 
 /// Credits `purchase` inside the caller's transaction.
@@ -412,18 +417,24 @@ async fn audit_in(conn: &mut AsyncPgConnection) -> QueryResult<AuditReport> {
         .into_iter()
         .map(|k| k.key)
         .collect(),
-        accounts_sum: count(conn, "SELECT coalesce(sum(amount_cents), 0)::int8 AS n FROM ledger_entries")
+        accounts_sum: Cents::new(
+            count(conn, "SELECT coalesce(sum(amount_cents), 0)::int8 AS n FROM ledger_entries")
+                .await?,
+        ),
+        escrow_balance: Cents::new(
+            count(
+                conn,
+                "SELECT coalesce(sum(amount_cents), 0)::int8 AS n FROM ledger_entries WHERE account = 'escrow'",
+            )
             .await?,
-        escrow_balance: count(
-            conn,
-            "SELECT coalesce(sum(amount_cents), 0)::int8 AS n FROM ledger_entries WHERE account = 'escrow'",
-        )
-        .await?,
-        open_job_credits: count(
-            conn,
-            "SELECT coalesce(sum(credits), 0)::int8 AS n FROM jobs WHERE status IN ('posted', 'accepted')",
-        )
-        .await?,
+        ),
+        open_job_credits: Cents::new(
+            count(
+                conn,
+                "SELECT coalesce(sum(credits), 0)::int8 AS n FROM jobs WHERE status IN ('posted', 'accepted')",
+            )
+            .await?,
+        ),
         negative_users: ids(
             conn,
             "SELECT id FROM users WHERE cash_cents < 0 OR promo_cents < 0 ORDER BY id LIMIT 100",
@@ -492,8 +503,8 @@ impl LedgerStore for PgStore {
             .map_err(db_error)?;
         let (cash, promo) = row.unwrap_or_default();
         Ok(Balance {
-            cash: Cents(cash),
-            promo: Cents(promo),
+            cash: Cents::new(cash),
+            promo: Cents::new(promo),
         })
     }
 
@@ -528,7 +539,7 @@ impl LedgerStore for PgStore {
                 Ok(HistoryRow {
                     id: TransactionId(id),
                     user_id: UserId(user_id),
-                    amount: Cents(amount),
+                    amount: Cents::new(amount),
                     kind: parse_history_type(&kind)
                         .ok_or_else(|| corrupt(format!("transaction {id} type")))?,
                     description,
@@ -566,7 +577,7 @@ impl LedgerStore for PgStore {
                     if first != Some(amount) {
                         return Err(TxError::Outcome(GrantError::KeyReused {
                             user,
-                            granted: first.unwrap_or(Cents(0)),
+                            granted: first.unwrap_or(Cents::new(0)),
                         }));
                     }
                 }
@@ -577,8 +588,8 @@ impl LedgerStore for PgStore {
                     .await?;
                 Ok(Granted {
                     balance: Balance {
-                        cash: Cents(cash),
-                        promo: Cents(promo),
+                        cash: Cents::new(cash),
+                        promo: Cents::new(promo),
                     },
                     granted,
                 })

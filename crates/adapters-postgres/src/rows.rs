@@ -63,8 +63,8 @@ pub(crate) struct JobRow {
 impl JobRow {
     pub fn hold(&self) -> j0_domain::ledger::Hold {
         j0_domain::ledger::Hold {
-            promo: Cents(self.held_promo_cents),
-            cash: Cents(self.held_cash_cents),
+            promo: Cents::new(self.held_promo_cents),
+            cash: Cents::new(self.held_cash_cents),
         }
     }
 
@@ -78,7 +78,7 @@ impl JobRow {
             requester_id: UserId(self.requester_id),
             worker_id: self.worker_id.map(UserId),
             capability,
-            credits: Cents(self.credits),
+            credits: Cents::new(self.credits),
             timeout_sec: self.timeout_sec,
             status,
             prompt: self.prompt,

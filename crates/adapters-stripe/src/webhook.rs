@@ -150,7 +150,7 @@ pub(crate) fn parse_event(payload: &[u8]) -> Result<PaymentEvent, WebhookError> 
         event_id,
         session_id: session.id,
         client_reference_id: session.client_reference_id,
-        amount_total: Cents(session.amount_total),
+        amount_total: Cents::new(session.amount_total),
         currency: session.currency.to_ascii_lowercase(),
     })
 }
@@ -346,7 +346,7 @@ mod tests {
                 event_id: "evt_1".to_owned(),
                 session_id: "cs_test_1".to_owned(),
                 client_reference_id: Some("42".to_owned()),
-                amount_total: Cents(1000),
+                amount_total: Cents::new(1000),
                 currency: "usd".to_owned(),
             })
         );
@@ -369,7 +369,7 @@ mod tests {
         let body = session_event("checkout.session.async_payment_succeeded", "paid");
         let event = parse_event(body.as_bytes());
         assert!(
-            matches!(&event, Ok(PaymentEvent::SessionPaid { session_id, amount_total: Cents(1000), .. }) if session_id == "cs_test_1"),
+            matches!(&event, Ok(PaymentEvent::SessionPaid { session_id, amount_total, .. }) if session_id == "cs_test_1" && *amount_total == Cents::new(1000)),
             "{event:?}"
         );
     }

@@ -896,7 +896,7 @@ mod tests {
             requester_id: UserId(1),
             worker_id: Some(UserId(2)),
             capability: Capability::Opus,
-            credits: Cents(10),
+            credits: Cents::new(10),
             timeout_sec: 30,
             status: JobStatus::Completed,
             prompt: "p".into(),
@@ -929,7 +929,7 @@ mod tests {
         assert_eq!(keys(&printed), required("Job"));
         let earned = serde_json::to_value(EarnedJobView {
             job: view,
-            credits_earned: Cents(9),
+            credits_earned: Cents::new(9),
         })
         .unwrap();
         assert_eq!(keys(&earned), keys(&schemas["EarnedJob"]["properties"]));

@@ -229,7 +229,7 @@ impl App {
         let request = CheckoutRequest {
             user,
             amount_usd,
-            credit_cents: ledger::stripe_credit(Cents(i64::from(amount_usd) * 100)),
+            credit_cents: ledger::stripe_credit(Cents::new(i64::from(amount_usd) * 100)),
             success_url: self.settings.checkout.success_url.clone(),
             cancel_url: self.settings.checkout.cancel_url.clone(),
         };

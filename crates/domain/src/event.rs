@@ -55,7 +55,7 @@ fn to_value<T: serde::Serialize>(view: &T) -> Value {
 /// # use time::macros::datetime;
 /// # let at = datetime!(2026-12-01 12:00 UTC);
 /// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: None,
-/// #     capability: Capability::Opus, credits: Cents(10), timeout_sec: 30,
+/// #     capability: Capability::Opus, credits: Cents::new(10), timeout_sec: 30,
 /// #     status: JobStatus::Posted, prompt: "p".repeat(300), result: None, created_at: at,
 /// #     accepted_at: None, completed_at: None, expires_at: at };
 /// use j0_domain::event::{JOB_POSTED, job_posted};
@@ -122,7 +122,7 @@ mod tests {
             requester_id: UserId(1),
             worker_id: worker,
             capability: Capability::Opus,
-            credits: Cents(10),
+            credits: Cents::new(10),
             timeout_sec: 30,
             status,
             prompt: "p".repeat(300),
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn completed_goes_to_both_sides_with_their_views() {
-        let out = job_completed(&job(JobStatus::Completed, Some(UserId(2))), Cents(9));
+        let out = job_completed(&job(JobStatus::Completed, Some(UserId(2))), Cents::new(9));
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].recipient, Some(UserId(1)));
         assert_eq!(out[0].data["result"], "r");

@@ -122,8 +122,8 @@ impl Credits {
     /// ```
     /// use j0_domain::{Cents, job::Credits};
     ///
-    /// assert_eq!(Credits::new(5).map(Credits::cents), Ok(Cents(5)));
-    /// assert_eq!(Credits::new(100).map(Credits::cents), Ok(Cents(100)));
+    /// assert_eq!(Credits::new(5).map(Credits::cents), Ok(Cents::new(5)));
+    /// assert_eq!(Credits::new(100).map(Credits::cents), Ok(Cents::new(100)));
     /// let refused = Credits::new(4).unwrap_err();
     /// assert_eq!(refused.field, "credits");
     /// assert_eq!(refused.to_string(), "credits: must be between 5 and 100");
@@ -131,7 +131,7 @@ impl Credits {
     /// ```
     pub fn new(credits: i64) -> Result<Self, FieldError> {
         if (CREDITS_MIN..=CREDITS_MAX).contains(&credits) {
-            Ok(Self(Cents(credits)))
+            Ok(Self(Cents::new(credits)))
         } else {
             Err(FieldError::new("credits", "must be between 5 and 100"))
         }
@@ -421,7 +421,7 @@ impl Job {
     /// # use time::macros::datetime;
     /// # let at = datetime!(2026-12-01 12:00 UTC);
     /// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: Some(UserId(2)),
-    /// #     capability: Capability::Opus, credits: Cents(10), timeout_sec: 30,
+    /// #     capability: Capability::Opus, credits: Cents::new(10), timeout_sec: 30,
     /// #     status: JobStatus::Accepted, prompt: "ü".repeat(300), result: None, created_at: at,
     /// #     accepted_at: Some(at), completed_at: None, expires_at: at };
     /// // `job` was posted by user 1, accepted by user 2, and has a 300-character prompt.
@@ -454,7 +454,7 @@ impl Job {
     /// # use time::macros::datetime;
     /// # let posted_at = datetime!(2026-12-01 12:00 UTC);
     /// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: None,
-    /// #     capability: Capability::Opus, credits: Cents(10), timeout_sec: 30,
+    /// #     capability: Capability::Opus, credits: Cents::new(10), timeout_sec: 30,
     /// #     status: JobStatus::Posted, prompt: "p".into(), result: None, created_at: posted_at,
     /// #     accepted_at: None, completed_at: None, expires_at: posted_at + time::Duration::minutes(7) };
     /// let now = posted_at + time::Duration::seconds(5);
@@ -482,7 +482,7 @@ impl Job {
     /// # use time::{Duration, macros::datetime};
     /// # let posted_at = datetime!(2026-12-01 12:00 UTC);
     /// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: None,
-    /// #     capability: Capability::Opus, credits: Cents(10), timeout_sec: 30,
+    /// #     capability: Capability::Opus, credits: Cents::new(10), timeout_sec: 30,
     /// #     status: JobStatus::Posted, prompt: "p".into(), result: None, created_at: posted_at,
     /// #     accepted_at: None, completed_at: None, expires_at: posted_at + Duration::minutes(7) };
     /// let worker = UserId(2);

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::{Cents, JobId, UserId};
+use crate::{Cents, JobId, UserId, money::Ratio};
 
 /// A user's spendable money, in two buckets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Balance {
 impl Balance {
     /// `cash + promo`, what the user can spend.
     pub fn total(&self) -> Cents {
-        Cents(self.cash.0.saturating_add(self.promo.0))
+        self.cash.saturating_add(self.promo)
     }
 }
 
@@ -38,7 +38,7 @@ pub struct Hold {
 impl Hold {
     /// The whole amount held.
     pub fn total(&self) -> Cents {
-        Cents(self.promo.0 + self.cash.0)
+        self.promo.saturating_add(self.cash)
     }
 }
 
@@ -62,17 +62,17 @@ pub struct InsufficientCredits {
 ///     ledger::{Balance, Hold, InsufficientCredits, hold_for},
 /// };
 ///
-/// let balance = Balance { cash: Cents(50), promo: Cents(4) };
+/// let balance = Balance { cash: Cents::new(50), promo: Cents::new(4) };
 ///
 /// // All the promo goes first, and cash covers the rest.
-/// assert_eq!(hold_for(Cents(10), balance), Ok(Hold { promo: Cents(4), cash: Cents(6) }));
+/// assert_eq!(hold_for(Cents::new(10), balance), Ok(Hold { promo: Cents::new(4), cash: Cents::new(6) }));
 /// // A price the promo covers alone leaves cash untouched.
-/// assert_eq!(hold_for(Cents(3), balance), Ok(Hold { promo: Cents(3), cash: Cents(0) }));
+/// assert_eq!(hold_for(Cents::new(3), balance), Ok(Hold { promo: Cents::new(3), cash: Cents::new(0) }));
 /// // The whole total is enough...
-/// assert_eq!(hold_for(Cents(54), balance).map(|h| h.total()), Ok(Cents(54)));
+/// assert_eq!(hold_for(Cents::new(54), balance).map(|h| h.total()), Ok(Cents::new(54)));
 /// // ...and one cent more is refused.
-/// let refused = hold_for(Cents(55), balance).unwrap_err();
-/// assert_eq!(refused, InsufficientCredits { have: Cents(54), need: Cents(55) });
+/// let refused = hold_for(Cents::new(55), balance).unwrap_err();
+/// assert_eq!(refused, InsufficientCredits { have: Cents::new(54), need: Cents::new(55) });
 /// assert_eq!(refused.to_string(), "Insufficient credits: have 54, need 55");
 /// ```
 pub fn hold_for(price: Cents, balance: Balance) -> Result<Hold, InsufficientCredits> {
@@ -82,11 +82,12 @@ pub fn hold_for(price: Cents, balance: Balance) -> Result<Hold, InsufficientCred
             need: price,
         });
     }
-    let promo = Cents(price.0.min(balance.promo.0));
-    Ok(Hold {
-        promo,
-        cash: Cents(price.0 - promo.0),
-    })
+    let promo = price.min(balance.promo);
+    let cash = price.checked_sub(promo).ok_or(InsufficientCredits {
+        have: balance.total(),
+        need: price,
+    })?;
+    Ok(Hold { promo, cash })
 }
 
 /// What the worker earns for a job of `credits`: 90 %, rounded down to a whole cent
@@ -99,18 +100,18 @@ pub fn hold_for(price: Cents, balance: Balance) -> Result<Hold, InsufficientCred
 ///     ledger::{platform_fee, worker_payout},
 /// };
 ///
-/// assert_eq!(worker_payout(Cents(100)), Cents(90));
-/// assert_eq!(worker_payout(Cents(10)), Cents(9));
-/// assert_eq!(worker_payout(Cents(15)), Cents(13)); // 13.5, rounded down
-/// assert_eq!(worker_payout(Cents(5)), Cents(4)); // 4.5, rounded down
+/// assert_eq!(worker_payout(Cents::new(100)), Cents::new(90));
+/// assert_eq!(worker_payout(Cents::new(10)), Cents::new(9));
+/// assert_eq!(worker_payout(Cents::new(15)), Cents::new(13)); // 13.5, rounded down
+/// assert_eq!(worker_payout(Cents::new(5)), Cents::new(4)); // 4.5, rounded down
 ///
 /// for credits in 5..=100 {
-///     let price = Cents(credits);
+///     let price = Cents::new(credits);
 ///     assert_eq!(worker_payout(price).get() + platform_fee(price).get(), credits);
 /// }
 /// ```
 pub fn worker_payout(credits: Cents) -> Cents {
-    Cents(credits.0 * 9 / 10)
+    credits.times(WORKER_SHARE)
 }
 
 /// The platform's fee: the rest of `credits` after the worker's [`worker_payout`], so it takes
@@ -119,12 +120,15 @@ pub fn worker_payout(credits: Cents) -> Cents {
 /// ```
 /// use j0_domain::{Cents, ledger::platform_fee};
 ///
-/// assert_eq!(platform_fee(Cents(100)), Cents(10));
-/// assert_eq!(platform_fee(Cents(15)), Cents(2)); // 1.5, rounded up
-/// assert_eq!(platform_fee(Cents(5)), Cents(1)); // never zero on a valid price
+/// assert_eq!(platform_fee(Cents::new(100)), Cents::new(10));
+/// assert_eq!(platform_fee(Cents::new(15)), Cents::new(2)); // 1.5, rounded up
+/// assert_eq!(platform_fee(Cents::new(5)), Cents::new(1)); // never zero on a valid price
 /// ```
 pub fn platform_fee(credits: Cents) -> Cents {
-    Cents(credits.0 - worker_payout(credits).0)
+    // The payout is never more than the price, so the difference is always in range.
+    credits
+        .checked_sub(worker_payout(credits))
+        .unwrap_or(Cents::ZERO)
 }
 
 /// Credit for a Stripe payment of `amount_total_cents` (what the customer paid): 95 cents of
@@ -133,12 +137,18 @@ pub fn platform_fee(credits: Cents) -> Cents {
 /// ```
 /// use j0_domain::{Cents, ledger::stripe_credit};
 ///
-/// assert_eq!(stripe_credit(Cents(1_000)), Cents(950)); // $10.00 buys 950 credits
-/// assert_eq!(stripe_credit(Cents(500)), Cents(475));
+/// assert_eq!(stripe_credit(Cents::new(1_000)), Cents::new(950)); // $10.00 buys 950 credits
+/// assert_eq!(stripe_credit(Cents::new(500)), Cents::new(475));
 /// ```
 pub fn stripe_credit(amount_total_cents: Cents) -> Cents {
-    Cents(amount_total_cents.0 * 95 / 100)
+    amount_total_cents.times(STRIPE_CREDIT_PER_CENT)
 }
+
+/// The worker's share of a job's price: nine tenths ([`worker_payout`]).
+pub const WORKER_SHARE: Ratio = Ratio::new(9, 10);
+
+/// Credit bought per cent paid by card: 95 cents per dollar ([`stripe_credit`]).
+pub const STRIPE_CREDIT_PER_CENT: Ratio = Ratio::new(95, 100);
 
 /// Stripe Checkout amounts a user may buy, in whole dollars.
 pub const CHECKOUT_AMOUNTS_USD: [u32; 5] = [5, 10, 20, 50, 100];
@@ -157,13 +167,15 @@ const USDC_UNITS_PER_CENT: u128 = 10_000;
 /// ```
 /// use j0_domain::{Cents, ledger::usdc_credit};
 ///
-/// assert_eq!(usdc_credit(1_000_000), Some(Cents(100))); // 1 USDC (6 decimals)
-/// assert_eq!(usdc_credit(12_345_678), Some(Cents(1_234))); // 12.345678 USDC, floored
-/// assert_eq!(usdc_credit(9_999), Some(Cents(0))); // less than a cent credits nothing
+/// assert_eq!(usdc_credit(1_000_000), Some(Cents::new(100))); // 1 USDC (6 decimals)
+/// assert_eq!(usdc_credit(12_345_678), Some(Cents::new(1_234))); // 12.345678 USDC, floored
+/// assert_eq!(usdc_credit(9_999), Some(Cents::new(0))); // less than a cent credits nothing
 /// assert_eq!(usdc_credit(u128::MAX), None);
 /// ```
 pub fn usdc_credit(units: u128) -> Option<Cents> {
-    i64::try_from(units / USDC_UNITS_PER_CENT).ok().map(Cents)
+    i64::try_from(units / USDC_UNITS_PER_CENT)
+        .ok()
+        .map(Cents::new)
 }
 
 /// An operator's name for one promo grant (`j0 admin grant-promo --reference`), 1–200
@@ -296,9 +308,9 @@ impl Transfer {
     /// let balanced = Transfer::new(
     ///     "example:1".into(),
     ///     [
-    ///         Entry { account: Account::StripeClearing, amount: Cents(-950) },
-    ///         Entry { account: Account::UserCash(user), amount: Cents(950) },
-    ///         Entry { account: Account::UserPromo(user), amount: Cents(0) },
+    ///         Entry { account: Account::StripeClearing, amount: Cents::new(-950) },
+    ///         Entry { account: Account::UserCash(user), amount: Cents::new(950) },
+    ///         Entry { account: Account::UserPromo(user), amount: Cents::new(0) },
     ///     ],
     /// )
     /// .unwrap();
@@ -307,8 +319,8 @@ impl Transfer {
     /// let refused = Transfer::new(
     ///     "example:2".into(),
     ///     [
-    ///         Entry { account: Account::Escrow, amount: Cents(10) },
-    ///         Entry { account: Account::UserCash(user), amount: Cents(-9) },
+    ///         Entry { account: Account::Escrow, amount: Cents::new(10) },
+    ///         Entry { account: Account::UserCash(user), amount: Cents::new(-9) },
     ///     ],
     /// )
     /// .unwrap_err();
@@ -319,11 +331,20 @@ impl Transfer {
             .into_iter()
             .filter(|e| e.amount != Cents::ZERO)
             .collect();
-        let imbalance: i64 = entries.iter().map(|e| e.amount.0).sum();
-        if imbalance != 0 {
-            return Err(Unbalanced { key, imbalance });
+        let sum = entries
+            .iter()
+            .try_fold(Cents::ZERO, |sum, e| sum.checked_add(e.amount));
+        match sum {
+            Some(Cents::ZERO) => Ok(Self { key, entries }),
+            Some(imbalance) => Err(Unbalanced {
+                key,
+                imbalance: imbalance.get(),
+            }),
+            None => Err(Unbalanced {
+                key,
+                imbalance: i64::MAX,
+            }),
         }
-        Ok(Self { key, entries })
     }
 
     /// Requester → escrow, by bucket: each of the requester's buckets gives what the [`Hold`]
@@ -336,12 +357,12 @@ impl Transfer {
     /// };
     ///
     /// let requester = UserId(1);
-    /// let hold = Hold { promo: Cents(4), cash: Cents(6) };
+    /// let hold = Hold { promo: Cents::new(4), cash: Cents::new(6) };
     /// let post = Transfer::job_post(JobId(456), requester, hold);
     /// assert_eq!(post.key, "job:456:post");
-    /// assert_eq!(post.balance_change(requester), Balance { cash: Cents(-6), promo: Cents(-4) });
+    /// assert_eq!(post.balance_change(requester), Balance { cash: Cents::new(-6), promo: Cents::new(-4) });
     /// let escrow = post.entries.iter().find(|e| e.account == Account::Escrow).unwrap();
-    /// assert_eq!(escrow.amount, Cents(10));
+    /// assert_eq!(escrow.amount, Cents::new(10));
     /// ```
     pub fn job_post(job: JobId, requester: UserId, hold: Hold) -> Self {
         Self::balanced(
@@ -349,11 +370,11 @@ impl Transfer {
             vec![
                 Entry {
                     account: Account::UserPromo(requester),
-                    amount: Cents(-hold.promo.0),
+                    amount: -hold.promo,
                 },
                 Entry {
                     account: Account::UserCash(requester),
-                    amount: Cents(-hold.cash.0),
+                    amount: -hold.cash,
                 },
                 Entry {
                     account: Account::Escrow,
@@ -374,13 +395,13 @@ impl Transfer {
     /// };
     ///
     /// let requester = UserId(1);
-    /// let hold = hold_for(Cents(10), Balance { cash: Cents(20), promo: Cents(4) }).unwrap();
-    /// assert_eq!(hold, Hold { promo: Cents(4), cash: Cents(6) });
+    /// let hold = hold_for(Cents::new(10), Balance { cash: Cents::new(20), promo: Cents::new(4) }).unwrap();
+    /// assert_eq!(hold, Hold { promo: Cents::new(4), cash: Cents::new(6) });
     ///
     /// let refund = Transfer::job_refund(JobId(456), requester, hold);
     /// assert_eq!(refund.key, "job:456:refund");
     /// // Bucket by bucket, exactly what the post took.
-    /// assert_eq!(refund.balance_change(requester), Balance { cash: Cents(6), promo: Cents(4) });
+    /// assert_eq!(refund.balance_change(requester), Balance { cash: Cents::new(6), promo: Cents::new(4) });
     /// // So a refund undoes its post, in each bucket.
     /// let spent = Transfer::job_post(JobId(456), requester, hold).balance_change(requester);
     /// let back = refund.balance_change(requester);
@@ -388,10 +409,10 @@ impl Transfer {
     /// assert_eq!(spent.promo.checked_add(back.promo), Some(Cents::ZERO));
     ///
     /// // A hold paid by promo alone refunds no cash: the zero entry is not written.
-    /// let promo_only = Hold { promo: Cents(10), cash: Cents(0) };
+    /// let promo_only = Hold { promo: Cents::new(10), cash: Cents::new(0) };
     /// let refund = Transfer::job_refund(JobId(457), requester, promo_only);
     /// assert_eq!(refund.entries.len(), 2);
-    /// assert_eq!(refund.balance_change(requester), Balance { cash: Cents(0), promo: Cents(10) });
+    /// assert_eq!(refund.balance_change(requester), Balance { cash: Cents::new(0), promo: Cents::new(10) });
     /// ```
     pub fn job_refund(job: JobId, requester: UserId, hold: Hold) -> Self {
         Self::balanced(
@@ -399,7 +420,7 @@ impl Transfer {
             vec![
                 Entry {
                     account: Account::Escrow,
-                    amount: Cents(-hold.total().0),
+                    amount: -hold.total(),
                 },
                 Entry {
                     account: Account::UserPromo(requester),
@@ -423,15 +444,15 @@ impl Transfer {
     /// };
     ///
     /// let worker = UserId(2);
-    /// let payout = Transfer::job_payout(JobId(456), worker, Cents(15));
+    /// let payout = Transfer::job_payout(JobId(456), worker, Cents::new(15));
     /// assert_eq!(payout.key, "job:456:payout");
     /// // Earnings are cash, never promo.
-    /// assert_eq!(payout.balance_change(worker), Balance { cash: Cents(13), promo: Cents(0) });
+    /// assert_eq!(payout.balance_change(worker), Balance { cash: Cents::new(13), promo: Cents::new(0) });
     /// let amount_of = |account| {
     ///     payout.entries.iter().find(|e| e.account == account).map(|e| e.amount)
     /// };
-    /// assert_eq!(amount_of(Account::Escrow), Some(Cents(-15)));
-    /// assert_eq!(amount_of(Account::PlatformFees), Some(Cents(2)));
+    /// assert_eq!(amount_of(Account::Escrow), Some(Cents::new(-15)));
+    /// assert_eq!(amount_of(Account::PlatformFees), Some(Cents::new(2)));
     /// ```
     pub fn job_payout(job: JobId, worker: UserId, credits: Cents) -> Self {
         Self::balanced(
@@ -439,7 +460,7 @@ impl Transfer {
             vec![
                 Entry {
                     account: Account::Escrow,
-                    amount: Cents(-credits.0),
+                    amount: -credits,
                 },
                 Entry {
                     account: Account::UserCash(worker),
@@ -460,7 +481,7 @@ impl Transfer {
             vec![
                 Entry {
                     account: Account::PromoIssuance,
-                    amount: Cents(-amount.0),
+                    amount: -amount,
                 },
                 Entry {
                     account: Account::UserPromo(user),
@@ -477,7 +498,7 @@ impl Transfer {
             vec![
                 Entry {
                     account: source,
-                    amount: Cents(-amount.0),
+                    amount: -amount,
                 },
                 Entry {
                     account: Account::UserCash(user),
@@ -503,8 +524,12 @@ impl Transfer {
         let mut change = Balance::default();
         for entry in &self.entries {
             match entry.account {
-                Account::UserCash(u) if u == user => change.cash.0 += entry.amount.0,
-                Account::UserPromo(u) if u == user => change.promo.0 += entry.amount.0,
+                Account::UserCash(u) if u == user => {
+                    change.cash = change.cash.saturating_add(entry.amount)
+                }
+                Account::UserPromo(u) if u == user => {
+                    change.promo = change.promo.saturating_add(entry.amount)
+                }
                 _ => {}
             }
         }
@@ -649,61 +674,61 @@ mod tests {
     #[test]
     fn payout_and_fee_examples() {
         for (credits, earned, fee) in [(5, 4, 1), (10, 9, 1), (15, 13, 2), (100, 90, 10)] {
-            assert_eq!(worker_payout(Cents(credits)), Cents(earned));
-            assert_eq!(platform_fee(Cents(credits)), Cents(fee));
+            assert_eq!(worker_payout(Cents::new(credits)), Cents::new(earned));
+            assert_eq!(platform_fee(Cents::new(credits)), Cents::new(fee));
         }
     }
 
     #[test]
     fn holds_spend_promo_first() {
-        let need = Cents(10);
+        let need = Cents::new(10);
         let promo_only = Balance {
-            cash: Cents(0),
-            promo: Cents(25),
+            cash: Cents::new(0),
+            promo: Cents::new(25),
         };
         assert_eq!(
             hold_for(need, promo_only),
             Ok(Hold {
-                promo: Cents(10),
-                cash: Cents(0)
+                promo: Cents::new(10),
+                cash: Cents::new(0)
             })
         );
         let cash_only = Balance {
-            cash: Cents(25),
-            promo: Cents(0),
+            cash: Cents::new(25),
+            promo: Cents::new(0),
         };
         assert_eq!(
             hold_for(need, cash_only),
             Ok(Hold {
-                promo: Cents(0),
-                cash: Cents(10)
+                promo: Cents::new(0),
+                cash: Cents::new(10)
             })
         );
         let mixed = Balance {
-            cash: Cents(7),
-            promo: Cents(4),
+            cash: Cents::new(7),
+            promo: Cents::new(4),
         };
         assert_eq!(
             hold_for(need, mixed),
             Ok(Hold {
-                promo: Cents(4),
-                cash: Cents(6)
+                promo: Cents::new(4),
+                cash: Cents::new(6)
             })
         );
         let short = Balance {
-            cash: Cents(3),
-            promo: Cents(2),
+            cash: Cents::new(3),
+            promo: Cents::new(2),
         };
         assert_eq!(
             hold_for(need, short),
             Err(InsufficientCredits {
-                have: Cents(5),
+                have: Cents::new(5),
                 need
             })
         );
         assert_eq!(
             InsufficientCredits {
-                have: Cents(5),
+                have: Cents::new(5),
                 need
             }
             .to_string(),
@@ -720,20 +745,20 @@ mod tests {
             "Refund for job #456 (timeout)"
         );
         assert_eq!(
-            describe::stripe_purchase(Cents(1000)),
+            describe::stripe_purchase(Cents::new(1000)),
             "Purchased via Stripe ($10.00)"
         );
-        assert_eq!(stripe_credit(Cents(1000)), Cents(950));
+        assert_eq!(stripe_credit(Cents::new(1000)), Cents::new(950));
     }
 
     #[test]
     fn usdc_deposits_floor_to_whole_cents() {
-        assert_eq!(usdc_credit(1_000_000), Some(Cents(100)));
-        assert_eq!(usdc_credit(12_345_678), Some(Cents(1_234)));
-        assert_eq!(usdc_credit(9_999), Some(Cents(0)));
+        assert_eq!(usdc_credit(1_000_000), Some(Cents::new(100)));
+        assert_eq!(usdc_credit(12_345_678), Some(Cents::new(1_234)));
+        assert_eq!(usdc_credit(9_999), Some(Cents::new(0)));
         assert_eq!(usdc_credit(u128::MAX), None);
         assert_eq!(
-            describe::usdc_deposit(Cents(500), "0xab"),
+            describe::usdc_deposit(Cents::new(500), "0xab"),
             "Deposited 5.00 USDC on Base (tx 0xab)"
         );
     }
@@ -743,43 +768,43 @@ mod tests {
         let entries = [
             Entry {
                 account: Account::Escrow,
-                amount: Cents(10),
+                amount: Cents::new(10),
             },
             Entry {
                 account: Account::UserCash(UserId(1)),
-                amount: Cents(-9),
+                amount: Cents::new(-9),
             },
         ];
         assert!(Transfer::new("k".into(), entries).is_err());
     }
 
     fn sum(t: &Transfer) -> i64 {
-        t.entries.iter().map(|e| e.amount.0).sum()
+        t.entries.iter().map(|e| e.amount.get()).sum()
     }
 
     proptest! {
         #[test]
         fn payout_plus_fee_is_the_price(credits in 5i64..=100) {
-            let c = Cents(credits);
-            prop_assert_eq!(worker_payout(c).0 + platform_fee(c).0, credits);
-            prop_assert!(platform_fee(c).0 >= 1);
-            prop_assert_eq!(worker_payout(c).0, credits * 9 / 10);
+            let c = Cents::new(credits);
+            prop_assert_eq!(worker_payout(c).get() + platform_fee(c).get(), credits);
+            prop_assert!(platform_fee(c).get() >= 1);
+            prop_assert_eq!(worker_payout(c).get(), credits * 9 / 10);
         }
 
         #[test]
         fn a_hold_takes_exactly_the_price_promo_first(
             credits in 5i64..=100, cash in 0i64..300, promo in 0i64..300,
         ) {
-            let balance = Balance { cash: Cents(cash), promo: Cents(promo) };
-            match hold_for(Cents(credits), balance) {
+            let balance = Balance { cash: Cents::new(cash), promo: Cents::new(promo) };
+            match hold_for(Cents::new(credits), balance) {
                 Ok(hold) => {
-                    prop_assert_eq!(hold.total(), Cents(credits));
-                    prop_assert!(hold.promo.0 <= promo && hold.cash.0 <= cash);
-                    prop_assert!(hold.cash.0 == 0 || hold.promo.0 == promo);
+                    prop_assert_eq!(hold.total(), Cents::new(credits));
+                    prop_assert!(hold.promo.get() <= promo && hold.cash.get() <= cash);
+                    prop_assert!(hold.cash.get() == 0 || hold.promo.get() == promo);
                 }
                 Err(e) => {
                     prop_assert!(cash + promo < credits);
-                    prop_assert_eq!(e.have, Cents(cash + promo));
+                    prop_assert_eq!(e.have, Cents::new(cash + promo));
                 }
             }
         }
@@ -789,18 +814,18 @@ mod tests {
             credits in 5i64..=100, cash in 0i64..300, promo in 0i64..300,
         ) {
             let requester = UserId(1);
-            let balance = Balance { cash: Cents(cash), promo: Cents(promo) };
-            if let Ok(hold) = hold_for(Cents(credits), balance) {
+            let balance = Balance { cash: Cents::new(cash), promo: Cents::new(promo) };
+            if let Ok(hold) = hold_for(Cents::new(credits), balance) {
                 let post = Transfer::job_post(JobId(7), requester, hold);
                 let refund = Transfer::job_refund(JobId(7), requester, hold);
-                let payout = Transfer::job_payout(JobId(7), UserId(2), Cents(credits));
+                let payout = Transfer::job_payout(JobId(7), UserId(2), Cents::new(credits));
                 prop_assert_eq!(sum(&post), 0);
                 prop_assert_eq!(sum(&refund), 0);
                 prop_assert_eq!(sum(&payout), 0);
                 let spent = post.balance_change(requester);
                 let back = refund.balance_change(requester);
-                prop_assert_eq!(spent.cash.0 + back.cash.0, 0);
-                prop_assert_eq!(spent.promo.0 + back.promo.0, 0);
+                prop_assert_eq!(spent.cash.get() + back.cash.get(), 0);
+                prop_assert_eq!(spent.promo.get() + back.promo.get(), 0);
             }
         }
     }

@@ -91,11 +91,11 @@ pub struct AuditReport {
     /// Keys of transfers whose entries do not sum to zero.
     pub unbalanced_transfers: Vec<String>,
     /// Sum of every entry of every account; must be zero.
-    pub accounts_sum: i64,
+    pub accounts_sum: Cents,
     /// Escrow's balance, from its entries.
-    pub escrow_balance: i64,
+    pub escrow_balance: Cents,
     /// Credits of jobs in `posted` or `accepted`; must equal `escrow_balance`.
-    pub open_job_credits: i64,
+    pub open_job_credits: Cents,
     /// Users whose stored cash or promo is negative.
     pub negative_users: Vec<UserId>,
     /// Users whose stored cash or promo differs from the sum of their entries.
@@ -110,16 +110,21 @@ impl AuditReport {
     /// Whether every invariant holds.
     ///
     /// ```
+    /// use j0_domain::Cents;
     /// use j0_ports::ledger::AuditReport;
     ///
     /// assert!(AuditReport::default().is_clean());
     /// // Escrow must hold exactly the credits of the open jobs.
-    /// let short = AuditReport { escrow_balance: 90, open_job_credits: 100, ..Default::default() };
+    /// let short = AuditReport {
+    ///     escrow_balance: Cents::new(90),
+    ///     open_job_credits: Cents::new(100),
+    ///     ..Default::default()
+    /// };
     /// assert!(!short.is_clean());
     /// ```
     pub fn is_clean(&self) -> bool {
         self.unbalanced_transfers.is_empty()
-            && self.accounts_sum == 0
+            && self.accounts_sum == Cents::ZERO
             && self.escrow_balance == self.open_job_credits
             && self.negative_users.is_empty()
             && self.balance_mismatches.is_empty()

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use j0_domain::Cents;
 use j0_ports::ledger::AuditReport;
 
 /// The report as text: a summary line per invariant, `OK` or `BREACH` with the offenders.
@@ -25,7 +26,7 @@ pub fn render(report: &AuditReport) -> String {
         ),
     );
     line(
-        report.accounts_sum == 0,
+        report.accounts_sum == Cents::ZERO,
         "all accounts sum to zero",
         format!(" (sum {})", report.accounts_sum),
     );

@@ -140,7 +140,7 @@ pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> any
         auth_domain: AuthDomain::new(config.auth_domain.clone()),
         accept_window: time::Duration::seconds(i64::from(config.accept_window_sec)),
         max_open_jobs: OpenJobsCap::new(config.max_open_jobs_per_worker),
-        signup_promo: Cents(config.signup_promo_cents),
+        signup_promo: Cents::new(config.signup_promo_cents),
         checkout: CheckoutSettings {
             success_url: config.checkout_success_url.clone(),
             cancel_url: config.checkout_cancel_url.clone(),

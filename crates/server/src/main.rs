@@ -130,10 +130,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     reference,
                 } => {
                     let (balance, granted) = match &reference {
-                        None => (app.grant_promo(UserId(user_id), Cents(cents)).await?, true),
+                        None => (
+                            app.grant_promo(UserId(user_id), Cents::new(cents)).await?,
+                            true,
+                        ),
                         Some(reference) => {
                             let g = app
-                                .grant_promo_once(UserId(user_id), Cents(cents), reference)
+                                .grant_promo_once(UserId(user_id), Cents::new(cents), reference)
                                 .await?;
                             (g.balance, g.granted)
                         }

@@ -199,7 +199,7 @@ impl TestApp {
     pub async fn funded_user(&self, promo: i64) -> Session {
         let session = self.new_user().await;
         self.core
-            .grant_promo(session.user_id, Cents(promo))
+            .grant_promo(session.user_id, Cents::new(promo))
             .await
             .expect("grant promo");
         session
