@@ -9,11 +9,12 @@ use j0_domain::{
     Cents, UserId, WalletAddress,
     auth::{Challenge, ChallengeRefusal, Nonce, StoredChallenge},
     ledger::CHECKOUT_RECORD_LIFETIME,
+    posting::Posting,
     user::User,
 };
 use j0_ports::{AuthStore, ConsumeError, StoreError, UserStore};
 
-use crate::{PgStore, TxError, corrupt, db_error, ledger::grant_promo_in, rows::UserRow, schema};
+use crate::{PgStore, TxError, corrupt, db_error, ledger, rows::UserRow, schema};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = schema::auth_challenges)]
@@ -121,8 +122,8 @@ impl AuthStore for PgStore {
                 match created {
                     Some(row) => {
                         if signup_promo.get() > 0 {
-                            let key = format!("promo:signup:{}", row.id);
-                            grant_promo_in(conn, key, UserId(row.id), signup_promo, now).await?;
+                            let grant = Posting::signup_grant(UserId(row.id), signup_promo);
+                            ledger::write(conn, &grant, now).await?;
                         }
                         Ok(row)
                     }
@@ -182,7 +183,8 @@ impl AuthStore for PgStore {
             .await
             .map_err(db_error)?;
         let keys = diesel::delete(
-            k::job_idempotency_keys.filter(k::created_at.lt(now - crate::jobs::IDEMPOTENCY_TTL)),
+            k::job_idempotency_keys
+                .filter(k::created_at.lt(now - j0_domain::job::IDEMPOTENCY_WINDOW)),
         )
         .execute(&mut conn)
         .await

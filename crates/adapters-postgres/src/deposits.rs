@@ -7,14 +7,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use time::OffsetDateTime;
 
-use j0_domain::{
-    UserId, WalletAddress,
-    ledger::{Account, describe},
-};
+use j0_domain::{UserId, WalletAddress, posting::Posting};
 use j0_ports::{
     StoreError,
     chain::{Deposit, DepositStore},
-    ledger::{CreditOutcome, Purchase},
+    ledger::CreditOutcome,
 };
 
 use crate::{
@@ -22,11 +19,6 @@ use crate::{
     ledger::{credit_purchase_in, lock_users},
     schema,
 };
-
-/// The idempotency key of a deposit: one credit per chain, transaction and log.
-fn deposit_key(chain_id: u64, deposit: &Deposit) -> String {
-    format!("usdc:{chain_id}:{}:{}", deposit.tx_hash, deposit.log_index)
-}
 
 #[async_trait]
 impl DepositStore for PgStore {
@@ -119,13 +111,13 @@ impl DepositStore for PgStore {
                 let Some(&user) = owners.get(deposit.to.as_bytes().as_slice()) else {
                     continue;
                 };
-                let purchase = Purchase {
-                    key: deposit_key(chain_id, deposit),
-                    user: UserId(user),
-                    source: Account::UsdcClearing,
-                    amount: deposit.amount,
-                    description: describe::usdc_deposit(deposit.amount, &deposit.tx_hash),
-                };
+                let purchase = Posting::usdc_deposit(
+                    chain_id,
+                    &deposit.tx_hash,
+                    deposit.log_index,
+                    UserId(user),
+                    deposit.amount,
+                );
                 if deposit.amount.get() > 0
                     && matches!(
                         credit_purchase_in(conn, &purchase, now).await?,

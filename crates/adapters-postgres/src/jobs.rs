@@ -16,8 +16,9 @@ use time::{Duration, OffsetDateTime};
 
 use j0_domain::{
     Cents, JobId, UserId, event,
-    job::{Job, JobResult, JobState, JobStatus, NewJob, OpenJobsCap},
-    ledger::{self, Balance, HistoryType, RefundReason, Transfer, describe},
+    job::{IDEMPOTENCY_WINDOW, Job, JobResult, JobState, JobStatus, NewJob, OpenJobsCap},
+    ledger::{self, Balance, RefundReason},
+    posting::Posting,
     time::whole_seconds,
 };
 use j0_ports::{
@@ -28,13 +29,10 @@ use j0_ports::{
 use crate::prepared::Prepare;
 use crate::{
     PgStore, TxError, db_error,
-    ledger::{History, JobChange, LedgerWrite, lock_users},
+    ledger::{self as store_ledger, JobChange, lock_users},
     rows::JobRow,
     schema,
 };
-
-/// How long an `Idempotency-Key` stays bound to its job.
-pub(crate) const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 
 /// Attempts at a transition whose guard missed while the re-read row says it should not have
 /// (a concurrent transaction rolled back in between).
@@ -191,7 +189,7 @@ impl PgStore {
                             .bind::<Jsonb, _>(&key.request)
                             .bind::<Timestamptz, _>(expires_at)
                             .bind::<Timestamptz, _>(now)
-                            .bind::<Timestamptz, _>(now - IDEMPOTENCY_TTL)
+                            .bind::<Timestamptz, _>(now - IDEMPOTENCY_WINDOW)
                             .bind::<Text, _>(&caller.jti)
                             .prepared()
                             .get_result(conn)
@@ -235,22 +233,9 @@ impl PgStore {
                     completed_at: None,
                     expires_at,
                 };
-                let transfer = Transfer::job_post(job.id, requester, hold);
-                LedgerWrite {
-                    transfer: &transfer,
-                    job: Some(job.id),
-                    now,
-                    history: vec![History {
-                        user: requester,
-                        amount: -price,
-                        kind: HistoryType::JobPost,
-                        description: describe::job_post(job.id),
-                    }],
-                    events: event::job_posted(&job),
-                    records: Vec::new(),
-                }
-                .apply_with(conn, JobChange::Post { job: &job, hold })
-                .await?;
+                let posting = Posting::job_post(&job, hold);
+                store_ledger::write_with(conn, &posting, now, JobChange::Post { job: &job, hold })
+                    .await?;
                 Ok(job)
             })
             .await;
@@ -280,20 +265,14 @@ impl PgStore {
         let Some((request, job_id, posted_expires_at)) = bound else {
             return Ok(None);
         };
-        if request != key.request {
-            return Ok(Some(Err(PostError::KeyReused)));
-        }
         let Some(row) = load_job(&mut conn, job_id).await.map_err(db_error)? else {
             return Ok(None);
         };
-        let mut job = to_job(row)?;
-        job.status = JobStatus::Posted;
-        job.worker_id = None;
-        job.result = None;
-        job.accepted_at = None;
-        job.completed_at = None;
-        job.expires_at = posted_expires_at;
-        Ok(Some(Ok(job)))
+        Ok(Some(
+            to_job(row)?
+                .replayed(&request, &key.request, posted_expires_at)
+                .map_err(PostError::from),
+        ))
     }
 
     async fn refund(
@@ -304,29 +283,8 @@ impl PgStore {
     ) -> Result<Job, TxError<StoreError>> {
         let hold = row.hold();
         let job = to_job(row).map_err(TxError::Outcome)?;
-        let transfer = Transfer::job_refund(job.id, job.requester_id, hold);
-        let (events, records) = match reason {
-            RefundReason::Timeout => (
-                event::job_timeout(&job),
-                job.worker_id.map(|w| vec![(w, 0, 1)]).unwrap_or_default(),
-            ),
-            RefundReason::Cancelled => (Vec::new(), Vec::new()),
-        };
-        let applied = LedgerWrite {
-            transfer: &transfer,
-            job: Some(job.id),
-            now,
-            history: vec![History {
-                user: job.requester_id,
-                amount: hold.total(),
-                kind: HistoryType::JobRefund,
-                description: describe::job_refund(job.id, reason),
-            }],
-            events,
-            records,
-        }
-        .apply(conn)
-        .await?;
+        let posting = Posting::job_refund(&job, hold, reason);
+        let applied = store_ledger::write(conn, &posting, now).await?;
         if !applied {
             return Err(TxError::Outcome(crate::corrupt(format!(
                 "job {} refunded twice",
@@ -508,23 +466,11 @@ impl JobStore for PgStore {
                 .check_complete(worker, now)
                 .map_err(CompleteError::Refused)?;
             let completed = current.completed_with(result.as_str().to_owned(), now);
-            let earned = ledger::worker_payout(completed.credits);
-            let transfer = Transfer::job_payout(completed.id, worker, completed.credits);
-            let applied = LedgerWrite {
-                transfer: &transfer,
-                job: Some(completed.id),
-                now,
-                history: vec![History {
-                    user: worker,
-                    amount: earned,
-                    kind: HistoryType::JobEarn,
-                    description: describe::job_earn(completed.id),
-                }],
-                events: event::job_completed(&completed, earned),
-                records: vec![(worker, 1, 0)],
-            }
-            .apply_with(
+            let posting = Posting::job_payout(&completed, worker);
+            let applied = store_ledger::write_with(
                 &mut conn,
+                &posting,
+                now,
                 JobChange::Complete {
                     worker,
                     result: result.as_str(),
@@ -534,8 +480,8 @@ impl JobStore for PgStore {
             .map_err(db_error)?;
             if applied {
                 return Ok(Completed {
+                    credits_earned: ledger::worker_payout(completed.credits),
                     job: completed,
-                    credits_earned: earned,
                 });
             }
         }

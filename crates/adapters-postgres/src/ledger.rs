@@ -7,8 +7,6 @@
 //! so a key that already exists makes the whole write a no-op: that is what makes external
 //! credits idempotent and refunds exactly-once.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use diesel::{
     prelude::*,
@@ -19,46 +17,17 @@ use time::OffsetDateTime;
 
 use j0_domain::{
     Cents, JobId, TransactionId, UserId,
-    event::Outgoing,
     job::Job,
-    ledger::{Balance, HistoryType, Hold, Transfer, describe},
+    ledger::{Balance, HistoryType, Hold, TransferKey},
+    posting::Posting,
 };
 use j0_ports::{
     StoreError,
-    ledger::{AuditReport, CreditOutcome, GrantError, Granted, HistoryRow, LedgerStore, Purchase},
+    ledger::{AuditReport, CreditOutcome, GrantError, Granted, HistoryRow, LedgerStore},
 };
 
 use crate::prepared::Prepare;
 use crate::{PgStore, TxError, corrupt, db_error, schema};
-
-/// A history row to write with a transfer.
-#[derive(Debug, Clone)]
-pub(crate) struct History {
-    pub user: UserId,
-    pub amount: Cents,
-    pub kind: HistoryType,
-    pub description: String,
-}
-
-/// A transfer and everything that commits with it.
-#[derive(Debug)]
-pub(crate) struct LedgerWrite<'a> {
-    pub transfer: &'a Transfer,
-    pub job: Option<JobId>,
-    pub now: OffsetDateTime,
-    pub history: Vec<History>,
-    pub events: Vec<Outgoing>,
-    /// Worker record changes: (user, completed +n, timed out +n).
-    pub records: Vec<(UserId, i64, i64)>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct UserDelta {
-    cash: i64,
-    promo: i64,
-    completed: i64,
-    timed_out: i64,
-}
 
 #[derive(QueryableByName)]
 struct Applied {
@@ -146,139 +115,106 @@ pub(crate) enum JobChange<'a> {
     Complete { worker: UserId, result: &'a str },
 }
 
-impl LedgerWrite<'_> {
-    /// Applies the write; `false` when the transfer's key was already used (nothing changed).
-    pub async fn apply(self, conn: &mut AsyncPgConnection) -> QueryResult<bool> {
-        self.run(conn, WRITE, None).await
-    }
-
-    /// Makes `change` to its job and applies the write, in one statement: `false` when a
-    /// completion's guard did not match (nothing changed).
-    pub async fn apply_with(
-        self,
-        conn: &mut AsyncPgConnection,
-        change: JobChange<'_>,
-    ) -> QueryResult<bool> {
-        let sql = match change {
-            JobChange::Post { .. } => POST_AND_WRITE,
-            JobChange::Complete { .. } => COMPLETE_AND_WRITE,
-        };
-        self.run(conn, sql, Some(change)).await
-    }
-
-    async fn run(
-        self,
-        conn: &mut AsyncPgConnection,
-        sql: &'static str,
-        change: Option<JobChange<'_>>,
-    ) -> QueryResult<bool> {
-        let mut deltas: BTreeMap<UserId, UserDelta> = BTreeMap::new();
-        for entry in &self.transfer.entries {
-            if let Some(user) = entry.account.user() {
-                let d = deltas.entry(user).or_default();
-                match entry.account {
-                    j0_domain::ledger::Account::UserCash(_) => d.cash += entry.amount.get(),
-                    _ => d.promo += entry.amount.get(),
-                }
-            }
-        }
-        for (user, completed, timed_out) in &self.records {
-            let d = deltas.entry(*user).or_default();
-            d.completed += completed;
-            d.timed_out += timed_out;
-        }
-        let entries = &self.transfer.entries;
-        let mut query = diesel::sql_query(sql)
-            .into_boxed()
-            .bind::<Text, _>(&self.transfer.key)
-            .bind::<Nullable<BigInt>, _>(self.job.map(JobId::get))
-            .bind::<Timestamptz, _>(self.now)
-            .bind::<Array<Text>, _>(entries.iter().map(|e| e.account.kind()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<BigInt>>, _>(
-                entries
-                    .iter()
-                    .map(|e| e.account.user().map(UserId::get))
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<BigInt>, _>(entries.iter().map(|e| e.amount.get()).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(deltas.keys().map(|u| u.0).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.cash).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.promo).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.completed).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(deltas.values().map(|d| d.timed_out).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(self.history.iter().map(|h| h.user.0).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(
-                self.history
-                    .iter()
-                    .map(|h| h.amount.get())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Text>, _>(
-                self.history
-                    .iter()
-                    .map(|h| h.kind.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Text>, _>(
-                self.history
-                    .iter()
-                    .map(|h| h.description.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Text>, _>(self.events.iter().map(|e| e.event).collect::<Vec<_>>())
-            .bind::<Array<Nullable<BigInt>>, _>(
-                self.events
-                    .iter()
-                    .map(|e| e.recipient.map(UserId::get))
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Jsonb>, _>(self.events.into_iter().map(|e| e.data).collect::<Vec<_>>());
-        match change {
-            None => {}
-            Some(JobChange::Complete { worker, result }) => {
-                query = query.bind::<BigInt, _>(worker.0).bind::<Text, _>(result);
-            }
-            Some(JobChange::Post { job, hold }) => {
-                query = query
-                    .bind::<BigInt, _>(job.requester_id.0)
-                    .bind::<Text, _>(job.capability.as_str())
-                    .bind::<BigInt, _>(job.credits.get())
-                    .bind::<Integer, _>(job.timeout_sec)
-                    .bind::<Text, _>(job.prompt.clone())
-                    .bind::<BigInt, _>(hold.promo.get())
-                    .bind::<BigInt, _>(hold.cash.get())
-                    .bind::<Timestamptz, _>(job.expires_at);
-            }
-        }
-        let applied: Applied = query.prepared().get_result(conn).await?;
-        Ok(applied.applied == 1)
-    }
-}
-
-/// A promo grant of `amount` to `user` under `key`, inside the caller's transaction.
-pub(crate) async fn grant_promo_in(
+/// Writes `posting` at `now` in one statement; `false` when its transfer's key was already
+/// used (nothing changed).
+pub(crate) async fn write(
     conn: &mut AsyncPgConnection,
-    key: String,
-    user: UserId,
-    amount: Cents,
+    posting: &Posting,
     now: OffsetDateTime,
 ) -> QueryResult<bool> {
-    let transfer = Transfer::promo_grant(key, user, amount);
-    LedgerWrite {
-        transfer: &transfer,
-        job: None,
-        now,
-        history: vec![History {
-            user,
-            amount,
-            kind: HistoryType::Promo,
-            description: describe::promo(),
-        }],
-        events: Vec::new(),
-        records: Vec::new(),
+    run(conn, posting, now, WRITE, None).await
+}
+
+/// Makes `change` to the posting's job and writes `posting`, in one statement: `false` when a
+/// completion's guard did not match (nothing changed).
+pub(crate) async fn write_with(
+    conn: &mut AsyncPgConnection,
+    posting: &Posting,
+    now: OffsetDateTime,
+    change: JobChange<'_>,
+) -> QueryResult<bool> {
+    let sql = match change {
+        JobChange::Post { .. } => POST_AND_WRITE,
+        JobChange::Complete { .. } => COMPLETE_AND_WRITE,
+    };
+    run(conn, posting, now, sql, Some(change)).await
+}
+
+async fn run(
+    conn: &mut AsyncPgConnection,
+    posting: &Posting,
+    now: OffsetDateTime,
+    sql: &'static str,
+    change: Option<JobChange<'_>>,
+) -> QueryResult<bool> {
+    let entries = &posting.transfer.entries;
+    let users = posting.user_changes();
+    let history = &posting.history;
+    let events = &posting.events;
+    let mut query = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Text, _>(&posting.transfer.key)
+        .bind::<Nullable<BigInt>, _>(posting.job.map(JobId::get))
+        .bind::<Timestamptz, _>(now)
+        .bind::<Array<Text>, _>(entries.iter().map(|e| e.account.kind()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(
+            entries
+                .iter()
+                .map(|e| e.account.user().map(UserId::get))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<BigInt>, _>(entries.iter().map(|e| e.amount.get()).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(users.iter().map(|u| u.user.get()).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(
+            users
+                .iter()
+                .map(|u| u.balance.cash.get())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<BigInt>, _>(
+            users
+                .iter()
+                .map(|u| u.balance.promo.get())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<BigInt>, _>(users.iter().map(|u| u.completed).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(users.iter().map(|u| u.timed_out).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(history.iter().map(|h| h.user.get()).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(history.iter().map(|h| h.amount.get()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(history.iter().map(|h| h.kind.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            history
+                .iter()
+                .map(|h| h.description.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(events.iter().map(|e| e.event).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(
+            events
+                .iter()
+                .map(|e| e.recipient.map(UserId::get))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Jsonb>, _>(events.iter().map(|e| &e.data).collect::<Vec<_>>());
+    match change {
+        None => {}
+        Some(JobChange::Complete { worker, result }) => {
+            query = query.bind::<BigInt, _>(worker.0).bind::<Text, _>(result);
+        }
+        Some(JobChange::Post { job, hold }) => {
+            query = query
+                .bind::<BigInt, _>(job.requester_id.0)
+                .bind::<Text, _>(job.capability.as_str())
+                .bind::<BigInt, _>(job.credits.get())
+                .bind::<Integer, _>(job.timeout_sec)
+                .bind::<Text, _>(job.prompt.clone())
+                .bind::<BigInt, _>(hold.promo.get())
+                .bind::<BigInt, _>(hold.cash.get())
+                .bind::<Timestamptz, _>(job.expires_at);
+        }
     }
-    .apply(conn)
-    .await
+    let applied: Applied = query.prepared().get_result(conn).await?;
+    Ok(applied.applied == 1)
 }
 
 /// Locks the rows of `users` in id order, for a transaction about to move several balances.
@@ -323,15 +259,18 @@ async fn granted_under(
     Ok(first.map(|a| Cents::new(a.amount_cents)))
 }
 
-/// Credits `purchase` inside the caller's transaction.
+/// Writes the external credit `purchase` inside the caller's transaction.
 pub(crate) async fn credit_purchase_in(
     conn: &mut AsyncPgConnection,
-    purchase: &Purchase,
+    purchase: &Posting,
     now: OffsetDateTime,
 ) -> QueryResult<CreditOutcome> {
     use schema::users::dsl as u;
+    let Some((user, _)) = purchase.credited() else {
+        return Ok(CreditOutcome::UnknownUser);
+    };
     let exists: Option<i64> = u::users
-        .filter(u::id.eq(purchase.user.0))
+        .filter(u::id.eq(user.0))
         .select(u::id)
         .first(conn)
         .await
@@ -339,28 +278,7 @@ pub(crate) async fn credit_purchase_in(
     if exists.is_none() {
         return Ok(CreditOutcome::UnknownUser);
     }
-    let transfer = Transfer::purchase(
-        purchase.key.clone(),
-        purchase.source,
-        purchase.user,
-        purchase.amount,
-    );
-    let applied = LedgerWrite {
-        transfer: &transfer,
-        job: None,
-        now,
-        history: vec![History {
-            user: purchase.user,
-            amount: purchase.amount,
-            kind: HistoryType::Purchase,
-            description: purchase.description.clone(),
-        }],
-        events: Vec::new(),
-        records: Vec::new(),
-    }
-    .apply(conn)
-    .await?;
-    Ok(if applied {
+    Ok(if write(conn, purchase, now).await? {
         CreditOutcome::Credited
     } else {
         CreditOutcome::AlreadyCredited
@@ -473,19 +391,26 @@ async fn audit_in(conn: &mut AsyncPgConnection) -> QueryResult<AuditReport> {
         .into_iter()
         .map(UserId)
         .collect(),
-        job_mismatches: ids(
-            conn,
+        job_mismatches: diesel::sql_query(
             "SELECT j.id FROM jobs j
-             LEFT JOIN ledger_transfers p ON p.idempotency_key = 'job:' || j.id || ':post'
-             LEFT JOIN ledger_transfers r ON r.idempotency_key = 'job:' || j.id || ':refund'
-             LEFT JOIN ledger_transfers w ON w.idempotency_key = 'job:' || j.id || ':payout'
+             LEFT JOIN ledger_transfers p ON p.idempotency_key = $1 || j.id || $2
+             LEFT JOIN ledger_transfers r ON r.idempotency_key = $1 || j.id || $3
+             LEFT JOIN ledger_transfers w ON w.idempotency_key = $1 || j.id || $4
              WHERE p.id IS NULL
                 OR (j.status IN ('posted', 'accepted') AND (r.id IS NOT NULL OR w.id IS NOT NULL))
                 OR (j.status = 'completed' AND (w.id IS NULL OR r.id IS NOT NULL))
                 OR (j.status IN ('cancelled', 'timeout') AND (r.id IS NULL OR w.id IS NOT NULL))
              ORDER BY j.id LIMIT 100",
         )
-        .await?,
+        .bind::<Text, _>(TransferKey::JOB_PREFIX)
+        .bind::<Text, _>(TransferKey::POST_SUFFIX)
+        .bind::<Text, _>(TransferKey::REFUND_SUFFIX)
+        .bind::<Text, _>(TransferKey::PAYOUT_SUFFIX)
+        .load::<Id>(conn)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect(),
     })
 }
 
@@ -551,14 +476,14 @@ impl LedgerStore for PgStore {
 
     async fn grant_promo(
         &self,
-        user: UserId,
-        amount: Cents,
-        key: &str,
+        grant: &Posting,
         now: OffsetDateTime,
     ) -> Result<Granted, GrantError> {
         use schema::users::dsl as u;
+        let Some((user, amount)) = grant.credited() else {
+            return Err(GrantError::Store(corrupt("a promo grant credits nobody")));
+        };
         let mut conn = self.conn().await?;
-        let key = key.to_owned();
         let result = conn
             .transaction::<_, TxError<GrantError>, _>(async |conn| {
                 let exists: Option<i64> = u::users
@@ -571,13 +496,13 @@ impl LedgerStore for PgStore {
                 if exists.is_none() {
                     return Err(TxError::Outcome(GrantError::UnknownUser(user)));
                 }
-                let granted = grant_promo_in(conn, key.clone(), user, amount, now).await?;
+                let granted = write(conn, grant, now).await?;
                 if !granted {
-                    let first = granted_under(conn, &key, user).await?;
+                    let first = granted_under(conn, &grant.transfer.key, user).await?;
                     if first != Some(amount) {
                         return Err(TxError::Outcome(GrantError::KeyReused {
                             user,
-                            granted: first.unwrap_or(Cents::new(0)),
+                            granted: first.unwrap_or(Cents::ZERO),
                         }));
                     }
                 }
@@ -604,7 +529,7 @@ impl LedgerStore for PgStore {
 
     async fn credit_purchase(
         &self,
-        purchase: &Purchase,
+        purchase: &Posting,
         now: OffsetDateTime,
     ) -> Result<CreditOutcome, StoreError> {
         let mut conn = self.conn().await?;

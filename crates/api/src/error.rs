@@ -202,7 +202,7 @@ impl From<PostError> for ApiError {
                 "INSUFFICIENT_CREDITS",
                 e.to_string(),
             ),
-            PostError::KeyReused => Self::new(
+            PostError::KeyReused(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 "IDEMPOTENCY_KEY_REUSED",
                 e.to_string(),

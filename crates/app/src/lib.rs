@@ -16,6 +16,7 @@ use j0_domain::{
     auth::{AuthDomain, Challenge, ChallengeRefusal, NONCE_BYTES, Nonce},
     job::{Job, JobResult, NewJob, OpenJobsCap},
     ledger::{Balance, PromoReference},
+    posting::Posting,
     user::User,
 };
 use j0_ports::{
@@ -297,18 +298,10 @@ impl App {
 
     /// Grants promo credits to a user (operator command), every call anew.
     pub async fn grant_promo(&self, user: UserId, amount: Cents) -> Result<Balance, GrantError> {
-        let key = format!(
-            "promo:grant:{}",
-            hex::encode(
-                random_bytes::<16>()
-                    .map_err(|e| GrantError::Store(StoreError::Unknown(Box::new(e))))?
-            )
-        );
-        let granted = self
-            .ports
-            .ledger
-            .grant_promo(user, amount, &key, self.now())
-            .await?;
+        let nonce = random_bytes::<16>()
+            .map_err(|e| GrantError::Store(StoreError::Unknown(Box::new(e))))?;
+        let grant = Posting::promo_grant(nonce, user, amount);
+        let granted = self.ports.ledger.grant_promo(&grant, self.now()).await?;
         Ok(granted.balance)
     }
 
@@ -320,10 +313,8 @@ impl App {
         amount: Cents,
         reference: &PromoReference,
     ) -> Result<Granted, GrantError> {
-        self.ports
-            .ledger
-            .grant_promo(user, amount, &reference.key(user), self.now())
-            .await
+        let grant = Posting::promo_grant_once(reference, user, amount);
+        self.ports.ledger.grant_promo(&grant, self.now()).await
     }
 
     /// Numbers committed outbox events and announces them; returns the last id given.

@@ -3,12 +3,13 @@
 
 use j0_domain::{
     Cents, UserId, WalletAddress,
-    ledger::{self, Account, CHECKOUT_AMOUNTS_USD, describe},
+    ledger::{self, CHECKOUT_AMOUNTS_USD},
+    posting::Posting,
 };
 use j0_ports::{
     StoreError,
     chain::{ChainError, ChainReader, Deposit, TokenTransfer},
-    ledger::{CreditOutcome, Purchase},
+    ledger::CreditOutcome,
     payments::{CheckoutError, CheckoutRequest, PaymentEvent, WebhookError},
 };
 
@@ -295,13 +296,7 @@ impl App {
                 return Ok(());
             }
         }
-        let purchase = Purchase {
-            key: format!("stripe:{session_id}"),
-            user: UserId(user),
-            source: Account::StripeClearing,
-            amount: ledger::stripe_credit(amount_total),
-            description: describe::stripe_purchase(amount_total),
-        };
+        let purchase = Posting::stripe_purchase(&session_id, UserId(user), amount_total);
         match self
             .ports
             .ledger
@@ -309,7 +304,7 @@ impl App {
             .await?
         {
             CreditOutcome::Credited => {
-                tracing::info!(%event_id, %session_id, user_id = user, amount_cents = purchase.amount.get(), "stripe purchase credited");
+                tracing::info!(%event_id, %session_id, user_id = user, amount_cents = purchase.credited().map_or(0, |(_, amount)| amount.get()), "stripe purchase credited");
             }
             CreditOutcome::AlreadyCredited => {
                 tracing::info!(%event_id, %session_id, "stripe session already credited");

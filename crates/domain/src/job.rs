@@ -26,6 +26,15 @@ pub const TIMEOUT_MIN_SEC: i32 = 10;
 pub const TIMEOUT_MAX_SEC: i32 = 60;
 /// Default time a posted job waits for a worker (`J0_ACCEPT_WINDOW_SEC`).
 pub const DEFAULT_ACCEPT_WINDOW: Duration = Duration::seconds(420);
+
+/// How long an `Idempotency-Key` stays bound to the job its post made: a repeat within the
+/// window replays that post ([`Job::replayed`]); after it, the key posts anew.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+
+/// The `Idempotency-Key` was used within [`IDEMPOTENCY_WINDOW`] with another request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Idempotency-Key was already used with a different request")]
+pub struct KeyReused;
 /// Default of `J0_MAX_OPEN_JOBS_PER_WORKER`.
 pub const DEFAULT_MAX_OPEN_JOBS_PER_WORKER: u32 = 10;
 
@@ -507,6 +516,54 @@ impl Job {
             completed_at: Some(now),
             ..self
         }
+    }
+
+    /// What a repeat of a keyed post answers: the job as its first post answered it (posted,
+    /// expiring at `posted_expires_at`), whatever happened to it since, when `repeat` is the
+    /// same request as `first` (compared as parsed JSON, so formatting does not matter);
+    /// [`KeyReused`] when it is another.
+    ///
+    /// ```
+    /// # use j0_domain::{Cents, JobId, UserId, job::{Capability, Job, JobStatus, KeyReused}};
+    /// # use time::macros::datetime;
+    /// # let at = datetime!(2026-12-01 12:00 UTC);
+    /// # let job = Job { id: JobId(1), requester_id: UserId(1), worker_id: None,
+    /// #     capability: Capability::Opus, credits: Cents::new(10), timeout_sec: 30,
+    /// #     status: JobStatus::Posted, prompt: "p".into(), result: None, created_at: at,
+    /// #     accepted_at: None, completed_at: None, expires_at: at + time::Duration::minutes(7) };
+    /// let posted_expires_at = job.expires_at;
+    /// let done = job
+    ///     .accepted_by(UserId(2), at)
+    ///     .completed_with("r".into(), at);
+    /// let first = serde_json::json!({ "credits": 10, "prompt": "p" });
+    /// let same = serde_json::json!({ "prompt": "p", "credits": 10 });
+    /// let replayed = done.clone().replayed(&first, &same, posted_expires_at)?;
+    /// assert_eq!(replayed.status, JobStatus::Posted);
+    /// assert_eq!((replayed.worker_id, replayed.result), (None, None));
+    /// assert_eq!(replayed.expires_at, posted_expires_at);
+    ///
+    /// let other = serde_json::json!({ "credits": 11, "prompt": "p" });
+    /// assert_eq!(done.replayed(&first, &other, posted_expires_at), Err(KeyReused));
+    /// # Ok::<(), KeyReused>(())
+    /// ```
+    pub fn replayed(
+        self,
+        first: &serde_json::Value,
+        repeat: &serde_json::Value,
+        posted_expires_at: OffsetDateTime,
+    ) -> Result<Job, KeyReused> {
+        if first != repeat {
+            return Err(KeyReused);
+        }
+        Ok(Job {
+            status: JobStatus::Posted,
+            worker_id: None,
+            result: None,
+            accepted_at: None,
+            completed_at: None,
+            expires_at: posted_expires_at,
+            ..self
+        })
     }
 }
 

@@ -221,7 +221,7 @@ impl PromoReference {
     /// The grant's idempotency key for `user`: one grant per user and reference. Random grant
     /// keys (`promo:grant:<hex>`) never contain `:ref:`, so the two cannot collide.
     pub fn key(&self, user: UserId) -> String {
-        format!("promo:grant:{user}:ref:{}", self.0)
+        TransferKey::PromoOnce(user, self.clone()).to_string()
     }
 }
 
@@ -475,9 +475,9 @@ impl Transfer {
     }
 
     /// Promo issuance → a user's promo bucket.
-    pub fn promo_grant(key: String, user: UserId, amount: Cents) -> Self {
+    pub fn promo_grant(key: &TransferKey, user: UserId, amount: Cents) -> Self {
         Self::balanced(
-            key,
+            key.to_string(),
             vec![
                 Entry {
                     account: Account::PromoIssuance,
@@ -492,9 +492,9 @@ impl Transfer {
     }
 
     /// An external source (card or chain clearing) → a user's cash.
-    pub fn purchase(key: String, source: Account, user: UserId, amount: Cents) -> Self {
+    pub fn purchase(key: &TransferKey, source: Account, user: UserId, amount: Cents) -> Self {
         Self::balanced(
-            key,
+            key.to_string(),
             vec![
                 Entry {
                     account: source,
@@ -537,17 +537,23 @@ impl Transfer {
     }
 }
 
-/// The idempotency keys of job transfers: one post, and at most one of refund or payout. The
-/// store holds every key unique, so a second refund or payout of one job cannot be applied.
+/// The idempotency key of every transfer, each format spelled here once: a job's post and its
+/// one refund or payout, a Stripe Checkout Session, a USDC transfer log, a sign-up grant and
+/// an operator's promo grant. The store holds every key unique, so a second refund or payout
+/// of one job, or a second credit of one payment, cannot be applied.
 ///
 /// ```
-/// use j0_domain::{JobId, ledger::TransferKey};
+/// use j0_domain::{JobId, UserId, ledger::TransferKey};
 ///
 /// assert_eq!(TransferKey::JobPost(JobId(456)).to_string(), "job:456:post");
 /// assert_eq!(TransferKey::JobRefund(JobId(456)).to_string(), "job:456:refund");
 /// assert_eq!(TransferKey::JobPayout(JobId(456)).to_string(), "job:456:payout");
+/// assert_eq!(TransferKey::Stripe("cs_test_1".into()).to_string(), "stripe:cs_test_1");
+/// let log = TransferKey::Usdc { chain_id: 8453, tx_hash: "0xab".into(), log_index: 3 };
+/// assert_eq!(log.to_string(), "usdc:8453:0xab:3");
+/// assert_eq!(TransferKey::Signup(UserId(7)).to_string(), "promo:signup:7");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferKey {
     /// `job:<id>:post`
     JobPost(JobId),
@@ -555,14 +561,54 @@ pub enum TransferKey {
     JobRefund(JobId),
     /// `job:<id>:payout`
     JobPayout(JobId),
+    /// `stripe:<checkout session id>`
+    Stripe(String),
+    /// `usdc:<chain id>:<transaction hash>:<log index>`
+    Usdc {
+        /// The chain's id (8453 for Base).
+        chain_id: u64,
+        /// The transfer's transaction, `0x`-prefixed.
+        tx_hash: String,
+        /// The transfer's log within its block.
+        log_index: u64,
+    },
+    /// `promo:signup:<user>`: the one sign-up grant of a user.
+    Signup(UserId),
+    /// `promo:grant:<user>:ref:<reference>`: one operator grant per user and reference.
+    PromoOnce(UserId, PromoReference),
+    /// `promo:grant:<hex>`: an operator grant made anew on every call, keyed by random bytes.
+    Promo([u8; 16]),
+}
+
+impl TransferKey {
+    /// What every job key starts with; the audit joins jobs to their transfers with it.
+    pub const JOB_PREFIX: &'static str = "job:";
+    /// The end of a job's post key.
+    pub const POST_SUFFIX: &'static str = ":post";
+    /// The end of a job's refund key.
+    pub const REFUND_SUFFIX: &'static str = ":refund";
+    /// The end of a job's payout key.
+    pub const PAYOUT_SUFFIX: &'static str = ":payout";
 }
 
 impl fmt::Display for TransferKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let job = Self::JOB_PREFIX;
         match self {
-            TransferKey::JobPost(id) => write!(f, "job:{id}:post"),
-            TransferKey::JobRefund(id) => write!(f, "job:{id}:refund"),
-            TransferKey::JobPayout(id) => write!(f, "job:{id}:payout"),
+            TransferKey::JobPost(id) => write!(f, "{job}{id}{}", Self::POST_SUFFIX),
+            TransferKey::JobRefund(id) => write!(f, "{job}{id}{}", Self::REFUND_SUFFIX),
+            TransferKey::JobPayout(id) => write!(f, "{job}{id}{}", Self::PAYOUT_SUFFIX),
+            TransferKey::Stripe(session) => write!(f, "stripe:{session}"),
+            TransferKey::Usdc {
+                chain_id,
+                tx_hash,
+                log_index,
+            } => write!(f, "usdc:{chain_id}:{tx_hash}:{log_index}"),
+            TransferKey::Signup(user) => write!(f, "promo:signup:{user}"),
+            TransferKey::PromoOnce(user, reference) => {
+                write!(f, "promo:grant:{user}:ref:{}", reference.as_str())
+            }
+            TransferKey::Promo(nonce) => write!(f, "promo:grant:{}", hex::encode(nonce)),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod job;
 pub mod ledger;
 pub mod money;
+pub mod posting;
 pub mod time;
 pub mod user;
 pub mod view;

@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 
 use j0_domain::{
     Cents, TransactionId, UserId,
-    ledger::{Account, Balance, HistoryType},
+    ledger::{Balance, HistoryType},
+    posting::Posting,
 };
 
 use crate::StoreError;
@@ -53,21 +54,6 @@ pub struct Granted {
     pub balance: Balance,
     /// False when the key had already granted the same amount (this call changed nothing).
     pub granted: bool,
-}
-
-/// An external credit: money that arrived from outside, keyed so it lands once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Purchase {
-    /// Unique forever: `stripe:<checkout session id>`, `usdc:<chain>:<tx>:<log index>`.
-    pub key: String,
-    /// Who is credited.
-    pub user: UserId,
-    /// Where the money came from: `StripeClearing` or `UsdcClearing`.
-    pub source: Account,
-    /// Cents of cash credited.
-    pub amount: Cents,
-    /// The history row's text.
-    pub description: String,
 }
 
 /// What a purchase credit did.
@@ -147,23 +133,21 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         limit: i64,
     ) -> Result<Vec<HistoryRow>, StoreError>;
 
-    /// Grants `amount` of promo to `user` from promo issuance, with a `promo` history row and a
-    /// `balance.updated` event. `key` names the grant: a retry with the same key and amount
-    /// grants nothing and answers `granted: false`; the same key with another amount is
-    /// `KeyReused`. Concurrent grants under one key queue on its unique index: one grants.
+    /// Writes a promo grant (`Posting::promo_grant*`) and a `balance.updated` event. Its key
+    /// names the grant: a retry with the same key and amount grants nothing and answers
+    /// `granted: false`; the same key with another amount is `KeyReused`. Concurrent grants
+    /// under one key queue on its unique index: one grants.
     async fn grant_promo(
         &self,
-        user: UserId,
-        amount: Cents,
-        key: &str,
+        grant: &Posting,
         now: OffsetDateTime,
     ) -> Result<Granted, GrantError>;
 
-    /// Credits a purchase to the user's cash with a `purchase` history row and a
-    /// `balance.updated` event, exactly once per key.
+    /// Writes an external credit (`Posting::stripe_purchase`) and a `balance.updated` event,
+    /// exactly once per key.
     async fn credit_purchase(
         &self,
-        purchase: &Purchase,
+        purchase: &Posting,
         now: OffsetDateTime,
     ) -> Result<CreditOutcome, StoreError>;
 

@@ -16,8 +16,8 @@ use j0_domain::{
     Cents, JobId, UserId, WalletAddress,
     auth::{Challenge, Nonce, StoredChallenge},
     job::{
-        AcceptRefusal, CancelRefusal, CompleteRefusal, Job, JobResult, JobStatus, NewJob,
-        OpenJobsCap,
+        AcceptRefusal, CancelRefusal, CompleteRefusal, Job, JobResult, JobStatus, KeyReused,
+        NewJob, OpenJobsCap,
     },
     ledger::{Hold, InsufficientCredits},
     user::User,
@@ -162,8 +162,8 @@ pub enum PostError {
     #[error(transparent)]
     Insufficient(#[from] InsufficientCredits),
     /// The idempotency key was used in the last 24 h with another body.
-    #[error("Idempotency-Key was already used with a different request")]
-    KeyReused,
+    #[error(transparent)]
+    KeyReused(#[from] KeyReused),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
