@@ -7,6 +7,7 @@ mod authz;
 mod client;
 mod deposits;
 mod edge;
+mod guards;
 mod jobs;
 mod limits;
 mod metrics;

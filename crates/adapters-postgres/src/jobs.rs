@@ -1,9 +1,7 @@
 //! The job lifecycle in PostgreSQL.
 //!
-//! Each transition is a conditional `UPDATE … RETURNING` whose `WHERE` holds every rule the
-//! clock and the status impose, so the row lock decides races: of fifty concurrent accepts one
-//! matches, the rest see the winner's row and match nothing. Only then is the row read back and
-//! the domain asked why, which keeps the refusal order of the contract in one place.
+//! Each transition asks the domain on the job as read, then runs its guarded statement
+//! (`crate::guard`), again if the guard missed because the job changed in between.
 
 use async_trait::async_trait;
 use diesel::{
@@ -16,7 +14,10 @@ use time::{Duration, OffsetDateTime};
 
 use j0_domain::{
     Cents, JobId, UserId, event,
-    job::{IDEMPOTENCY_WINDOW, Job, JobResult, JobState, JobStatus, NewJob, OpenJobsCap},
+    job::{
+        AcceptRefusal, CancelRefusal, CompleteRefusal, IDEMPOTENCY_WINDOW, Job, JobResult,
+        JobState, JobStatus, NewJob, OpenJobsCap,
+    },
     ledger::{self, Balance, RefundReason},
     posting::Posting,
     time::whole_seconds,
@@ -29,13 +30,14 @@ use j0_ports::{
 use crate::prepared::Prepare;
 use crate::{
     PgStore, TxError, db_error,
+    guard::{Settled, Transition, accept_guard, cancel_guard, settle},
     ledger::{self as store_ledger, JobChange, lock_users},
     rows::JobRow,
     schema,
 };
 
-/// Attempts at a transition whose guard missed while the re-read row says it should not have
-/// (a concurrent transaction rolled back in between).
+/// Attempts at a keyed post whose key was neither claimable nor bound (its claim was rolled
+/// back in between).
 const ATTEMPTS: usize = 3;
 
 /// The requester `$1`'s balance, locked, the id the new job takes, and whether the token `$2`
@@ -309,10 +311,13 @@ const OPEN_JOBS_CAP: &str = "open_jobs_per_worker";
 /// slot under the worker's cap `$8` (the migration's `take_open_job_slot` locks the worker's
 /// row after the job's, the order every transaction touching both uses) and writes the events;
 /// `applied` is 0 when the guard did not match, and nothing changed.
-const ACCEPT: &str = "
+const ACCEPT: &str = concat!(
+    "
 WITH g AS (
     UPDATE jobs SET status = 'accepted', worker_id = $2, accepted_at = $3, expires_at = $4
-    WHERE id = $1 AND status = 'posted' AND expires_at > $3 AND requester_id <> $2
+    WHERE ",
+    accept_guard!("$1", "$2", "$3"),
+    "
     RETURNING id
 ), c AS (
     SELECT take_open_job_slot($2, $1, $3, $8) AS held FROM g
@@ -321,7 +326,15 @@ WITH g AS (
     SELECT x.event, x.recipient, x.data, $3
     FROM c, unnest($5::text[], $6::int8[], $7::jsonb[]) AS x(event, recipient, data)
 )
-SELECT count(*) AS applied FROM g";
+SELECT count(*) AS applied FROM g"
+);
+
+/// Cancels job `$1` of requester `$2` at `$3`, guarded like every transition.
+const CANCEL: &str = concat!(
+    "UPDATE jobs SET status = 'cancelled' WHERE ",
+    cancel_guard!("$1", "$2", "$3"),
+    " RETURNING *"
+);
 
 #[derive(QueryableByName)]
 struct Applied {
@@ -329,12 +342,134 @@ struct Applied {
     applied: i64,
 }
 
-/// The outcome of one guarded transition attempt.
-enum Attempt<T, R> {
-    Done(T),
-    Refused(R),
-    Missing,
-    Retry,
+/// One accept of `job` by `caller`: `None` when the guard missed after the domain allowed it.
+async fn attempt_accept(
+    conn: &mut AsyncPgConnection,
+    job: JobId,
+    caller: &SignedIn,
+    now: OffsetDateTime,
+    cap: OpenJobsCap,
+) -> Result<Option<Settled<Job, AcceptRefusal>>, StoreError> {
+    let worker = caller.user;
+    // The domain decides on the job as read, then one guarded statement accepts it,
+    // takes a slot under the worker's cap and writes the event.
+    let current = match load_job_for(conn, job.0, caller).await.map_err(db_error)? {
+        Ok(row) => to_job(row)?,
+        Err(Unread::Missing) => return Ok(Some(Settled::Missing)),
+        Err(Unread::SignedOut) => return Ok(Some(Settled::SignedOut)),
+    };
+    if let Err(refusal) = JobState::from(&current).check_accept(worker, now) {
+        return Ok(Some(Settled::Refused(refusal)));
+    }
+    let accepted = current.accepted_by(worker, now);
+    let events = event::job_accepted(&accepted);
+    let applied: Result<Applied, _> = diesel::sql_query(ACCEPT)
+        .bind::<BigInt, _>(job.0)
+        .bind::<BigInt, _>(worker.0)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(accepted.expires_at)
+        .bind::<Array<Text>, _>(events.iter().map(|e| e.event).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(
+            events
+                .iter()
+                .map(|e| e.recipient.map(UserId::get))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Jsonb>, _>(events.into_iter().map(|e| e.data).collect::<Vec<_>>())
+        .bind::<Nullable<BigInt>, _>(cap.max().map(i64::from))
+        .prepared()
+        .get_result(conn)
+        .await;
+    match applied {
+        Ok(Applied { applied: 1 }) => Ok(Some(Settled::Done(accepted))),
+        Ok(_) => Ok(None),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info))
+            if info.constraint_name() == Some(OPEN_JOBS_CAP) =>
+        {
+            let max = cap.max().map_or(u64::MAX, u64::from);
+            match cap.check(max) {
+                Err(refusal) => Ok(Some(Settled::Refused(refusal))),
+                Ok(()) => Err(crate::corrupt(
+                    "the open-jobs cap refused an accept the domain allows",
+                )),
+            }
+        }
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+/// One completion of `job` by `caller` with `result`: `None` when the guard missed after the
+/// domain allowed it.
+async fn attempt_complete(
+    conn: &mut AsyncPgConnection,
+    job: JobId,
+    caller: &SignedIn,
+    result: &JobResult,
+    now: OffsetDateTime,
+) -> Result<Option<Settled<Completed, CompleteRefusal>>, StoreError> {
+    let worker = caller.user;
+    // The domain decides on the job as read and builds the payout; one guarded
+    // statement then completes the job and writes the payout, or neither when the job
+    // changed in between.
+    let current = match load_job_for(conn, job.0, caller).await.map_err(db_error)? {
+        Ok(row) => to_job(row)?,
+        Err(Unread::Missing) => return Ok(Some(Settled::Missing)),
+        Err(Unread::SignedOut) => return Ok(Some(Settled::SignedOut)),
+    };
+    if let Err(refusal) = JobState::from(&current).check_complete(worker, now) {
+        return Ok(Some(Settled::Refused(refusal)));
+    }
+    let completed = current.completed_with(result.as_str().to_owned(), now);
+    let posting = Posting::job_payout(&completed, worker);
+    let change = JobChange::Complete {
+        worker,
+        result: result.as_str(),
+    };
+    let applied = store_ledger::write_with(conn, &posting, now, change)
+        .await
+        .map_err(db_error)?;
+    Ok(applied.then(|| {
+        Settled::Done(Completed {
+            credits_earned: ledger::worker_payout(completed.credits),
+            job: completed,
+        })
+    }))
+}
+
+/// One cancellation of `job` by `requester`, with its refund: `None` when the guard missed
+/// after the domain allowed it.
+async fn attempt_cancel(
+    conn: &mut AsyncPgConnection,
+    job: JobId,
+    requester: UserId,
+    now: OffsetDateTime,
+) -> Result<Option<Settled<Cancelled, CancelRefusal>>, StoreError> {
+    conn.transaction::<_, TxError<StoreError>, _>(async |conn| {
+        let cancelled: Option<JobRow> = diesel::sql_query(CANCEL)
+            .bind::<BigInt, _>(job.0)
+            .bind::<BigInt, _>(requester.0)
+            .bind::<Timestamptz, _>(now)
+            .prepared()
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(row) = cancelled else {
+            // The guard missed: the domain says why, on the job as it is now.
+            let Some(row) = load_job(conn, job.0).await? else {
+                return Ok(Some(Settled::Missing));
+            };
+            let current = to_job(row).map_err(TxError::Outcome)?;
+            return Ok(JobState::from(&current)
+                .check_cancel(requester, now)
+                .err()
+                .map(Settled::Refused));
+        };
+        let refunded = row.hold();
+        let job = PgStore::refund(conn, row, RefundReason::Cancelled, now).await?;
+        Ok(Some(Settled::Done(Cancelled { job, refunded })))
+    })
+    .await
+    .map_err(tx_store_error)
 }
 
 #[async_trait]
@@ -380,63 +515,19 @@ impl JobStore for PgStore {
         now: OffsetDateTime,
         cap: OpenJobsCap,
     ) -> Result<j0_domain::job::Job, AcceptError> {
-        let worker = caller.user;
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
-        for _ in 0..ATTEMPTS {
-            // As for completion: the domain decides on the job as read, then one guarded
-            // statement accepts it, takes a slot under the worker's cap and writes the event.
-            let row = match load_job_for(&mut conn, job.0, caller)
-                .await
-                .map_err(db_error)?
-            {
-                Ok(row) => row,
-                Err(Unread::Missing) => return Err(AcceptError::NotFound),
-                Err(Unread::SignedOut) => return Err(AcceptError::SignedOut),
-            };
-            let current = to_job(row)?;
-            JobState::from(&current)
-                .check_accept(worker, now)
-                .map_err(AcceptError::Refused)?;
-            let accepted = current.accepted_by(worker, now);
-            let events = event::job_accepted(&accepted);
-            let applied: Result<Applied, _> = diesel::sql_query(ACCEPT)
-                .bind::<BigInt, _>(job.0)
-                .bind::<BigInt, _>(worker.0)
-                .bind::<Timestamptz, _>(now)
-                .bind::<Timestamptz, _>(accepted.expires_at)
-                .bind::<Array<Text>, _>(events.iter().map(|e| e.event).collect::<Vec<_>>())
-                .bind::<Array<Nullable<BigInt>>, _>(
-                    events
-                        .iter()
-                        .map(|e| e.recipient.map(UserId::get))
-                        .collect::<Vec<_>>(),
-                )
-                .bind::<Array<Jsonb>, _>(events.into_iter().map(|e| e.data).collect::<Vec<_>>())
-                .bind::<Nullable<BigInt>, _>(cap.max().map(i64::from))
-                .prepared()
-                .get_result(&mut conn)
-                .await;
-            match applied {
-                Ok(Applied { applied: 1 }) => return Ok(accepted),
-                Ok(_) => continue,
-                Err(DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info))
-                    if info.constraint_name() == Some(OPEN_JOBS_CAP) =>
-                {
-                    let max = cap.max().map_or(u64::MAX, u64::from);
-                    return Err(match cap.check(max) {
-                        Err(refusal) => AcceptError::Refused(refusal),
-                        Ok(()) => AcceptError::Store(crate::corrupt(
-                            "the open-jobs cap refused an accept the domain allows",
-                        )),
-                    });
-                }
-                Err(e) => return Err(AcceptError::Store(db_error(e))),
-            }
+        let settled = settle!(
+            job,
+            Transition::Accept,
+            attempt_accept(&mut conn, job, caller, now, cap)
+        )?;
+        match settled {
+            Settled::Done(job) => Ok(job),
+            Settled::Refused(refusal) => Err(AcceptError::Refused(refusal)),
+            Settled::Missing => Err(AcceptError::NotFound),
+            Settled::SignedOut => Err(AcceptError::SignedOut),
         }
-        Err(AcceptError::Store(crate::corrupt(format!(
-            "job {job} accept kept missing"
-        ))))
     }
 
     async fn complete_job(
@@ -446,48 +537,19 @@ impl JobStore for PgStore {
         result: JobResult,
         now: OffsetDateTime,
     ) -> Result<Completed, CompleteError> {
-        let worker = caller.user;
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
-        for _ in 0..ATTEMPTS {
-            // The domain decides on the job as read and builds the payout; one guarded
-            // statement then completes the job and writes the payout, or neither when the job
-            // changed in between (read again, and ask again).
-            let row = match load_job_for(&mut conn, job.0, caller)
-                .await
-                .map_err(db_error)?
-            {
-                Ok(row) => row,
-                Err(Unread::Missing) => return Err(CompleteError::NotFound),
-                Err(Unread::SignedOut) => return Err(CompleteError::SignedOut),
-            };
-            let current = to_job(row)?;
-            JobState::from(&current)
-                .check_complete(worker, now)
-                .map_err(CompleteError::Refused)?;
-            let completed = current.completed_with(result.as_str().to_owned(), now);
-            let posting = Posting::job_payout(&completed, worker);
-            let applied = store_ledger::write_with(
-                &mut conn,
-                &posting,
-                now,
-                JobChange::Complete {
-                    worker,
-                    result: result.as_str(),
-                },
-            )
-            .await
-            .map_err(db_error)?;
-            if applied {
-                return Ok(Completed {
-                    credits_earned: ledger::worker_payout(completed.credits),
-                    job: completed,
-                });
-            }
+        let settled = settle!(
+            job,
+            Transition::Complete,
+            attempt_complete(&mut conn, job, caller, &result, now)
+        )?;
+        match settled {
+            Settled::Done(done) => Ok(done),
+            Settled::Refused(refusal) => Err(CompleteError::Refused(refusal)),
+            Settled::Missing => Err(CompleteError::NotFound),
+            Settled::SignedOut => Err(CompleteError::SignedOut),
         }
-        Err(CompleteError::Store(crate::corrupt(format!(
-            "job {job} completion kept missing"
-        ))))
     }
 
     async fn cancel_job(
@@ -498,47 +560,19 @@ impl JobStore for PgStore {
     ) -> Result<Cancelled, CancelError> {
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
-        for _ in 0..ATTEMPTS {
-            let attempt = conn
-                .transaction::<_, TxError<StoreError>, _>(async |conn| {
-                    let cancelled: Option<JobRow> = diesel::sql_query(
-                        "UPDATE jobs SET status = 'cancelled'
-                         WHERE id = $1 AND requester_id = $2 AND status = 'posted' AND expires_at > $3
-                         RETURNING *",
-                    )
-                    .bind::<BigInt, _>(job.0)
-                    .bind::<BigInt, _>(requester.0)
-                    .bind::<Timestamptz, _>(now)
-                    .prepared()
-                    .get_result(conn)
-                    .await
-                    .optional()?;
-                    let Some(row) = cancelled else {
-                        let Some(row) = load_job(conn, job.0).await? else {
-                            return Ok(Attempt::Missing);
-                        };
-                        let current = to_job(row).map_err(TxError::Outcome)?;
-                        return Ok(match JobState::from(&current).check_cancel(requester, now) {
-                            Err(refusal) => Attempt::Refused(refusal),
-                            Ok(()) => Attempt::Retry,
-                        });
-                    };
-                    let refunded = row.hold();
-                    let job = PgStore::refund(conn, row, RefundReason::Cancelled, now).await?;
-                    Ok(Attempt::Done(Cancelled { job, refunded }))
-                })
-                .await
-                .map_err(tx_store_error)?;
-            match attempt {
-                Attempt::Done(done) => return Ok(done),
-                Attempt::Refused(refusal) => return Err(CancelError::Refused(refusal)),
-                Attempt::Missing => return Err(CancelError::NotFound),
-                Attempt::Retry => continue,
-            }
+        let settled = settle!(
+            job,
+            Transition::Cancel,
+            attempt_cancel(&mut conn, job, requester, now)
+        )?;
+        match settled {
+            Settled::Done(done) => Ok(done),
+            Settled::Refused(refusal) => Err(CancelError::Refused(refusal)),
+            Settled::Missing => Err(CancelError::NotFound),
+            Settled::SignedOut => Err(CancelError::Store(crate::corrupt(
+                "a cancel names its requester by id, with no session to sign out",
+            ))),
         }
-        Err(CancelError::Store(crate::corrupt(format!(
-            "job {job} cancel kept missing"
-        ))))
     }
 
     async fn expire_due(&self, now: OffsetDateTime, batch: i64) -> Result<Vec<Job>, StoreError> {

@@ -27,7 +27,7 @@ use j0_ports::{
 };
 
 use crate::prepared::Prepare;
-use crate::{PgStore, TxError, corrupt, db_error, schema};
+use crate::{PgStore, TxError, corrupt, db_error, guard::complete_guard, schema};
 
 #[derive(QueryableByName)]
 struct Applied {
@@ -38,7 +38,7 @@ struct Applied {
 /// The ledger write, after `$guard` (`WITH ` or `WITH <ctes>, `), its transfer row taken from
 /// `$source`: one statement either way.
 macro_rules! ledger_write {
-    ($guard:literal, $source:literal) => {
+    ($guard:expr, $source:literal) => {
         concat!(
             $guard,
             "t AS (
@@ -88,11 +88,15 @@ const WRITE: &str = ledger_write!("WITH ", "VALUES ($1, $2, $3)");
 /// The completion of job `$2` by worker `$19` with result `$20`, guarded like every transition,
 /// and its payout: the transfer exists only if the guarded update matched.
 const COMPLETE_AND_WRITE: &str = ledger_write!(
-    "WITH g AS (
+    concat!(
+        "WITH g AS (
     UPDATE jobs SET status = 'completed', result = $20, completed_at = $3
-    WHERE id = $2 AND worker_id = $19 AND status = 'accepted' AND expires_at > $3
+    WHERE ",
+        complete_guard!("$2", "$19", "$3"),
+        "
     RETURNING id
-), ",
+), "
+    ),
     "SELECT $1, $2, $3 FROM g"
 );
 

@@ -22,6 +22,7 @@ mod checkouts;
 pub mod cluster;
 mod deposits;
 mod events;
+pub mod guard;
 mod jobs;
 mod ledger;
 mod migrate;
