@@ -8,8 +8,10 @@ use serde_json::{Value, json};
 use time::Duration;
 
 use j0_client::JobStatus;
+use j0_domain::Cents;
 use j0_testkit::{
-    Response, TestApp, Wallet, assert_refused, at_once, opus, spawn_app, spawn_app_with,
+    FixedRandomness, Response, TestApp, Wallet, assert_refused, at_once, opus, spawn_app,
+    spawn_app_with,
 };
 
 /// The DEPENDENCIES.md vector: this key is this address.
@@ -534,5 +536,24 @@ async fn a_sign_out_on_one_instance_stops_posts_accepts_and_completions_on_anoth
         JobStatus::Accepted
     );
     worker.complete_job(taken_id, "r").await.unwrap();
+    app.assert_ledger_clean().await;
+}
+
+#[tokio::test]
+async fn nonces_token_ids_and_grant_keys_come_from_the_randomness_port() {
+    let app = spawn_app().await;
+    let core = app.core_with(
+        app.clock.clone(),
+        std::sync::Arc::new(FixedRandomness(0xab)),
+    );
+    let address = Wallet::random().address();
+    let issued = core.request_challenge(address).await.unwrap();
+    assert_eq!(issued.challenge.nonce.as_str(), "ab".repeat(16));
+    assert_eq!(core.new_token_id().unwrap(), "ab".repeat(16));
+    // Operator grants are keyed by what the port drew: the same draw twice grants once.
+    let user = app.new_user().await;
+    let first = core.grant_promo(user.user_id, Cents::new(7)).await.unwrap();
+    let again = core.grant_promo(user.user_id, Cents::new(7)).await.unwrap();
+    assert_eq!((first.promo, again.promo), (Cents::new(7), Cents::new(7)));
     app.assert_ledger_clean().await;
 }

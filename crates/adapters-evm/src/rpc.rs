@@ -64,16 +64,16 @@ impl JsonRpcChain {
     pub fn with_timeout(url: &str, timeout: Duration) -> Result<Self, ChainError> {
         // The parse error never quotes its input, so the URL stays out of the message.
         let url =
-            Url::parse(url).map_err(|e| ChainError(format!("the JSON-RPC URL is invalid: {e}")))?;
+            Url::parse(url).map_err(|e| ChainError::caused_by("the JSON-RPC URL is invalid", e))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(ChainError(
-                "the JSON-RPC URL must be http:// or https://".to_owned(),
+            return Err(ChainError::new(
+                "the JSON-RPC URL must be http:// or https://",
             ));
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()
-            .map_err(|e| ChainError(format!("cannot build the HTTP client: {}", describe(e))))?;
+            .map_err(|e| transport("cannot build the HTTP client", e))?;
         Ok(Self {
             client,
             url,
@@ -87,7 +87,7 @@ impl JsonRpcChain {
         method: &str,
         params: Value,
     ) -> Result<T, ChainError> {
-        let fail = |what: String| ChainError(format!("{method}: {what}"));
+        let fail = |what: String| ChainError::new(format!("{method}: {what}"));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
         let response = self
@@ -96,9 +96,9 @@ impl JsonRpcChain {
             .json(&request)
             .send()
             .await
-            .map_err(|e| fail(describe(e)))?;
+            .map_err(|e| transport(method, e))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| fail(describe(e)))?;
+        let body = response.bytes().await.map_err(|e| transport(method, e))?;
         // Some providers answer a JSON-RPC error with a 4xx/5xx status (rate limits): its message
         // says more than the status does, so it wins when the body has one.
         let parsed = serde_json::from_slice::<Response<T>>(&body);
@@ -142,24 +142,18 @@ struct RpcError {
     message: String,
 }
 
-/// A reqwest error and its causes, without the request URL.
+/// A transport failure of `what` (a method, or building the client), the reqwest error its
+/// source, without the request URL.
 ///
 /// `without_url` drops the URL from the error's own message; its causes (connect, TLS, I/O and
 /// decoding errors) never carry it.
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = if error.is_timeout() {
-        format!("timed out: {error}")
+fn transport(what: &str, error: reqwest::Error) -> ChainError {
+    let failed = if error.is_timeout() {
+        "timed out"
     } else {
-        error.to_string()
+        "request failed"
     };
-    let mut cause = std::error::Error::source(&error);
-    while let Some(current) = cause {
-        text.push_str(": ");
-        text.push_str(&current.to_string());
-        cause = current.source();
-    }
-    text
+    ChainError::caused_by(format!("{what}: {failed}"), error.without_url())
 }
 
 /// `0x`-prefixed hex quantity, as JSON-RPC wants block numbers.
@@ -181,7 +175,7 @@ fn transfer_topic() -> H256 {
 /// data; some tokens index nothing). It is not an ERC-20 amount to credit, and refusing the whole
 /// range would stall the watcher on that block for ever, so it is skipped.
 fn decode(token: &WalletAddress, log: &Log) -> Result<Option<TokenTransfer>, ChainError> {
-    let fail = |what: &str| ChainError(format!("eth_getLogs: {what}"));
+    let fail = |what: &str| ChainError::new(format!("eth_getLogs: {what}"));
     if log.address.0 != *token.as_bytes() {
         return Err(fail("a log from another contract than the one asked for"));
     }
@@ -369,7 +363,7 @@ mod tests {
         let transfer = decode(&token(), &transfer_log(max)).unwrap().unwrap();
         assert_eq!(transfer.amount, u128::MAX);
         let err = decode(&token(), &transfer_log(max + 1)).unwrap_err();
-        assert!(err.0.contains("128 bits"), "{err}");
+        assert!(err.message().contains("128 bits"), "{err}");
     }
 
     #[test]
@@ -446,9 +440,11 @@ mod tests {
         format!("http://127.0.0.1:{port}/v2/secret-api-key")
     }
 
+    /// Neither the message nor any error in its chain of sources names the node's URL.
     fn assert_no_url(err: &ChainError) {
-        assert!(!err.0.contains("secret-api-key"), "{err}");
-        assert!(!err.0.contains("127.0.0.1"), "{err}");
+        let chain = j0_ports::ErrorChain(err).to_string();
+        assert!(!chain.contains("secret-api-key"), "{chain}");
+        assert!(!chain.contains("127.0.0.1"), "{chain}");
     }
 
     #[tokio::test]
@@ -477,7 +473,7 @@ mod tests {
         let url = fake_node("200 OK", body.into()).await;
         let err = JsonRpcChain::new(&url).unwrap().head().await.unwrap_err();
         assert_eq!(
-            err.0,
+            err.message(),
             "eth_blockNumber: JSON-RPC error -32005: limit exceeded"
         );
         assert_no_url(&err);
@@ -489,25 +485,29 @@ mod tests {
             .token_transfers(&token(), &recipients(), 1, 2)
             .await
             .unwrap_err();
-        assert_eq!(err.0, "eth_getLogs: JSON-RPC error -32005: limit exceeded");
+        assert_eq!(
+            err.message(),
+            "eth_getLogs: JSON-RPC error -32005: limit exceeded"
+        );
     }
 
     #[tokio::test]
     async fn http_failures_and_nonsense_are_errors() {
         let url = fake_node("502 Bad Gateway", "<html>bad gateway</html>".into()).await;
         let err = JsonRpcChain::new(&url).unwrap().head().await.unwrap_err();
-        assert_eq!(err.0, "eth_blockNumber: HTTP 502 Bad Gateway");
+        assert_eq!(err.message(), "eth_blockNumber: HTTP 502 Bad Gateway");
 
         let url = fake_node("200 OK", "not json".into()).await;
         let err = JsonRpcChain::new(&url).unwrap().head().await.unwrap_err();
         assert!(
-            err.0.starts_with("eth_blockNumber: malformed response"),
+            err.message()
+                .starts_with("eth_blockNumber: malformed response"),
             "{err}"
         );
 
         let url = fake_node("200 OK", r#"{"jsonrpc":"2.0","id":1,"result":null}"#.into()).await;
         let err = JsonRpcChain::new(&url).unwrap().head().await.unwrap_err();
-        assert!(err.0.contains("neither result nor error"), "{err}");
+        assert!(err.message().contains("neither result nor error"), "{err}");
 
         let body = r#"{"jsonrpc":"2.0","id":1,"result":[{"address":"0x1"}]}"#;
         let url = fake_node("200 OK", body.into()).await;
@@ -517,7 +517,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            err.0.starts_with("eth_getLogs: malformed response"),
+            err.message().starts_with("eth_getLogs: malformed response"),
             "{err}"
         );
     }
@@ -533,7 +533,7 @@ mod tests {
             .port();
         let url = format!("http://127.0.0.1:{port}/v2/secret-api-key");
         let err = JsonRpcChain::new(&url).unwrap().head().await.unwrap_err();
-        assert!(err.0.starts_with("eth_blockNumber: "), "{err}");
+        assert!(err.message().starts_with("eth_blockNumber: "), "{err}");
         assert_no_url(&err);
     }
 
@@ -553,7 +553,16 @@ mod tests {
         });
         let chain = JsonRpcChain::with_timeout(&url, Duration::from_millis(200)).unwrap();
         let err = chain.head().await.unwrap_err();
-        assert!(err.0.starts_with("eth_blockNumber: timed out"), "{err}");
+        assert!(
+            err.message().starts_with("eth_blockNumber: timed out"),
+            "{err}"
+        );
+        // The transport's error stays attached as the source, for the logs.
+        let source = std::error::Error::source(&err).expect("the transport error");
+        assert!(
+            source.to_string().contains("error sending request"),
+            "{source}"
+        );
         assert_no_url(&err);
     }
 
@@ -575,7 +584,7 @@ mod tests {
     fn bad_urls_are_refused_without_echoing_them() {
         for url in ["", "not a url", "ftp://example.com/secret-api-key"] {
             let err = JsonRpcChain::new(url).unwrap_err();
-            assert!(!err.0.contains("secret-api-key"), "{err}");
+            assert!(!err.message().contains("secret-api-key"), "{err}");
         }
         let chain = JsonRpcChain::new("https://base.example.com/v2/secret-api-key").unwrap();
         let debug = format!("{chain:?}");

@@ -285,7 +285,7 @@ async fn amounts_at_and_beyond_128_bits() {
         .token_transfers(&token, &recipients, block, block)
         .await
         .unwrap_err();
-    assert!(err.0.contains("does not fit in 128 bits"), "{err}");
+    assert!(err.message().contains("does not fit in 128 bits"), "{err}");
 }
 
 #[tokio::test]
@@ -300,14 +300,17 @@ async fn node_errors_are_chain_errors() {
         .token_transfers(&token, &[anvil.deployer()], head + 5, head + 10)
         .await
         .unwrap_err();
-    assert!(err.0.starts_with("eth_getLogs: JSON-RPC error"), "{err}");
+    assert!(
+        err.message().starts_with("eth_getLogs: JSON-RPC error"),
+        "{err}"
+    );
 
     // The node gone: an error naming the method, never the URL.
     let url = anvil.rpc_url().to_owned();
     drop(anvil);
     let err = chain.head().await.unwrap_err();
-    assert!(err.0.starts_with("eth_blockNumber: "), "{err}");
-    assert!(!err.0.contains(&url), "{err}");
+    assert!(err.message().starts_with("eth_blockNumber: "), "{err}");
+    assert!(!err.message().contains(&url), "{err}");
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use j0_domain::Cents;
+use j0_domain::{Cents, UserId};
 use j0_ports::payments::{PaymentEvent, WebhookError};
 
 /// How far the signature's timestamp may be from now, either way.
@@ -146,12 +146,30 @@ pub(crate) fn parse_event(payload: &[u8]) -> Result<PaymentEvent, WebhookError> 
             "data.object.amount_total is negative".to_owned(),
         ));
     }
+    // j0 creates sessions in USD with the user's id as `client_reference_id`; anything else
+    // on the same Stripe account is not a j0 purchase.
+    let user = session
+        .client_reference_id
+        .as_deref()
+        .and_then(|id| id.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .map(UserId);
+    let not_ours = |why| PaymentEvent::NotOurs {
+        event_id: event_id.clone(),
+        session: session.id.clone(),
+        why,
+    };
+    let Some(user) = user else {
+        return Ok(not_ours("it names no j0 user"));
+    };
+    if !session.currency.eq_ignore_ascii_case("usd") {
+        return Ok(not_ours("it was not paid in US dollars"));
+    }
     Ok(PaymentEvent::SessionPaid {
         event_id,
-        session_id: session.id,
-        client_reference_id: session.client_reference_id,
-        amount_total: Cents::new(session.amount_total),
-        currency: session.currency.to_ascii_lowercase(),
+        session: session.id,
+        user,
+        amount: Cents::new(session.amount_total),
     })
 }
 
@@ -344,10 +362,9 @@ mod tests {
             event,
             Ok(PaymentEvent::SessionPaid {
                 event_id: "evt_1".to_owned(),
-                session_id: "cs_test_1".to_owned(),
-                client_reference_id: Some("42".to_owned()),
-                amount_total: Cents::new(1000),
-                currency: "usd".to_owned(),
+                session: "cs_test_1".to_owned(),
+                user: UserId(42),
+                amount: Cents::new(1000),
             })
         );
     }
@@ -369,7 +386,7 @@ mod tests {
         let body = session_event("checkout.session.async_payment_succeeded", "paid");
         let event = parse_event(body.as_bytes());
         assert!(
-            matches!(&event, Ok(PaymentEvent::SessionPaid { session_id, amount_total, .. }) if session_id == "cs_test_1" && *amount_total == Cents::new(1000)),
+            matches!(&event, Ok(PaymentEvent::SessionPaid { session, amount, .. }) if session == "cs_test_1" && *amount == Cents::new(1000)),
             "{event:?}"
         );
     }
@@ -403,17 +420,46 @@ mod tests {
     }
 
     #[test]
-    fn a_client_reference_id_may_be_absent() {
-        let body = session_event("checkout.session.completed", "paid").replace(
-            r#""client_reference_id":"42""#,
-            r#""client_reference_id":null"#,
-        );
+    fn a_paid_session_without_a_j0_user_or_not_in_dollars_is_not_ours() {
+        let paid = session_event("checkout.session.completed", "paid");
+        for (from, to, why) in [
+            (
+                r#""client_reference_id":"42""#,
+                r#""client_reference_id":null"#,
+                "it names no j0 user",
+            ),
+            (
+                r#""client_reference_id":"42""#,
+                r#""client_reference_id":"abc""#,
+                "it names no j0 user",
+            ),
+            (
+                r#""client_reference_id":"42""#,
+                r#""client_reference_id":"0""#,
+                "it names no j0 user",
+            ),
+            (
+                r#""currency":"usd""#,
+                r#""currency":"eur""#,
+                "it was not paid in US dollars",
+            ),
+        ] {
+            let body = paid.replace(from, to);
+            assert_ne!(body, paid, "{to}");
+            assert_eq!(
+                parse_event(body.as_bytes()),
+                Ok(PaymentEvent::NotOurs {
+                    event_id: "evt_1".to_owned(),
+                    session: "cs_test_1".to_owned(),
+                    why,
+                }),
+                "{to}"
+            );
+        }
+        let upper = paid.replace(r#""currency":"usd""#, r#""currency":"USD""#);
         assert!(matches!(
-            parse_event(body.as_bytes()),
-            Ok(PaymentEvent::SessionPaid {
-                client_reference_id: None,
-                ..
-            })
+            parse_event(upper.as_bytes()),
+            Ok(PaymentEvent::SessionPaid { .. })
         ));
     }
 

@@ -145,10 +145,9 @@ fn events_signed_like_the_fake_signs_them_verify() {
         gateway.verify_webhook(paid.as_bytes(), Some(&header), now),
         Ok(PaymentEvent::SessionPaid {
             event_id: "evt_1".to_owned(),
-            session_id: "cs_test_9".to_owned(),
-            client_reference_id: Some("42".to_owned()),
-            amount_total: Cents::new(1000),
-            currency: "usd".to_owned(),
+            session: "cs_test_9".to_owned(),
+            user: UserId(42),
+            amount: Cents::new(1000),
         })
     );
 
@@ -163,7 +162,7 @@ fn events_signed_like_the_fake_signs_them_verify() {
     let header = sign_webhook(&late, WEBHOOK_SECRET, now.unix_timestamp());
     assert!(matches!(
         gateway.verify_webhook(late.as_bytes(), Some(&header), now),
-        Ok(PaymentEvent::SessionPaid { amount_total, .. }) if amount_total == Cents::new(2000)
+        Ok(PaymentEvent::SessionPaid { amount, .. }) if amount == Cents::new(2000)
     ));
 
     let stale = sign_webhook(&paid, WEBHOOK_SECRET, now.unix_timestamp() - 301);

@@ -21,7 +21,8 @@ use j0_domain::{
 };
 use j0_ports::{
     AcceptError, CancelError, Cancelled, CompleteError, Completed, ConsumeError, EventHorizon,
-    IdempotencyKey, JobFilter, OutboxEvent, Ports, PostError, Posted, SignedIn, StoreError,
+    IdempotencyKey, JobFilter, OutboxEvent, Ports, PostError, Posted, RandomnessError, SignedIn,
+    StoreError,
     events::Notices,
     ledger::{AuditReport, GrantError, Granted, HistoryRow},
 };
@@ -66,11 +67,6 @@ pub enum VerifyError {
     Store(#[from] StoreError),
 }
 
-/// The operating system's CSPRNG could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("no randomness available: {0}")]
-pub struct RandomnessError(getrandom::Error);
-
 /// Why a challenge could not be issued.
 #[derive(Debug, thiserror::Error)]
 pub enum ChallengeError {
@@ -80,13 +76,6 @@ pub enum ChallengeError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// `N` bytes from the operating system's CSPRNG.
-fn random_bytes<const N: usize>() -> Result<[u8; N], RandomnessError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(RandomnessError)?;
-    Ok(bytes)
 }
 
 /// The application: ports plus settings. Cheap to clone.
@@ -112,12 +101,19 @@ impl App {
         self.ports.clock.now()
     }
 
+    /// `N` bytes from the randomness port.
+    fn random_bytes<const N: usize>(&self) -> Result<[u8; N], RandomnessError> {
+        let mut bytes = [0u8; N];
+        self.ports.random.fill(&mut bytes)?;
+        Ok(bytes)
+    }
+
     /// Issues and stores a 60-second challenge for `address`.
     pub async fn request_challenge(
         &self,
         address: WalletAddress,
     ) -> Result<IssuedChallenge, ChallengeError> {
-        let nonce = Nonce::from_random(random_bytes::<NONCE_BYTES>()?);
+        let nonce = Nonce::from_random(self.random_bytes::<NONCE_BYTES>()?);
         let challenge = Challenge::issue(address, nonce, self.now());
         self.ports.auth.save_challenge(&challenge).await?;
         let message_to_sign = challenge.message_to_sign(&self.settings.auth_domain);
@@ -174,7 +170,7 @@ impl App {
 
     /// A fresh random token id (`jti`).
     pub fn new_token_id(&self) -> Result<String, RandomnessError> {
-        Ok(hex::encode(random_bytes::<16>()?))
+        Ok(hex::encode(self.random_bytes::<16>()?))
     }
 
     /// Refuses the token `jti` from now on, for as long as it could still be accepted (its
@@ -298,7 +294,8 @@ impl App {
 
     /// Grants promo credits to a user (operator command), every call anew.
     pub async fn grant_promo(&self, user: UserId, amount: Cents) -> Result<Balance, GrantError> {
-        let nonce = random_bytes::<16>()
+        let nonce = self
+            .random_bytes::<16>()
             .map_err(|e| GrantError::Store(StoreError::Unknown(Box::new(e))))?;
         let grant = Posting::promo_grant(nonce, user, amount);
         let granted = self.ports.ledger.grant_promo(&grant, self.now()).await?;

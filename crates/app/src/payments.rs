@@ -257,38 +257,36 @@ impl App {
             .as_ref()
             .ok_or(WebhookFailure::NotConfigured)?;
         let event = provider.verify_webhook(payload, signature, self.now())?;
-        let PaymentEvent::SessionPaid {
-            event_id,
-            session_id,
-            client_reference_id,
-            amount_total,
-            currency,
-        } = event
-        else {
-            if let PaymentEvent::Ignored {
+        let (event_id, session_id, user, amount_total) = match event {
+            PaymentEvent::SessionPaid {
+                event_id,
+                session,
+                user,
+                amount,
+            } => (event_id, session, user, amount),
+            PaymentEvent::NotOurs {
+                event_id,
+                session,
+                why,
+            } => {
+                tracing::warn!(%event_id, session_id = %session, "paid session ignored: {why}");
+                return Ok(());
+            }
+            PaymentEvent::Ignored {
                 event_id,
                 event_type,
-            } = event
-            {
+            } => {
                 tracing::info!(%event_id, %event_type, "stripe event ignored");
+                return Ok(());
             }
-            return Ok(());
-        };
-        let user = client_reference_id
-            .as_deref()
-            .and_then(|id| id.parse::<i64>().ok())
-            .filter(|id| *id > 0);
-        let (Some(user), "usd") = (user, currency.as_str()) else {
-            tracing::warn!(%event_id, %session_id, %currency, "paid session without a j0 user or not in USD; ignored");
-            return Ok(());
         };
         // Another integration on the same Stripe account (a Payment Link takes
         // `client_reference_id` from its URL) can sign any user id into a session: only the
         // sessions j0 created count, and only for the user they were created for.
         match self.ports.checkouts.checkout_owner(&session_id).await? {
-            Some(owner) if owner.get() == user => {}
+            Some(owner) if owner == user => {}
             Some(owner) => {
-                tracing::warn!(%event_id, %session_id, claimed = user, owner = %owner, "paid session names another user than j0 created it for; ignored");
+                tracing::warn!(%event_id, %session_id, claimed = %user, owner = %owner, "paid session names another user than j0 created it for; ignored");
                 return Ok(());
             }
             None => {
@@ -296,7 +294,7 @@ impl App {
                 return Ok(());
             }
         }
-        let purchase = Posting::stripe_purchase(&session_id, UserId(user), amount_total);
+        let purchase = Posting::stripe_purchase(&session_id, user, amount_total);
         match self
             .ports
             .ledger
@@ -304,13 +302,13 @@ impl App {
             .await?
         {
             CreditOutcome::Credited => {
-                tracing::info!(%event_id, %session_id, user_id = user, amount_cents = purchase.credited().map_or(0, |(_, amount)| amount.get()), "stripe purchase credited");
+                tracing::info!(%event_id, %session_id, user_id = %user, amount_cents = purchase.credited().map_or(0, |(_, amount)| amount.get()), "stripe purchase credited");
             }
             CreditOutcome::AlreadyCredited => {
                 tracing::info!(%event_id, %session_id, "stripe session already credited");
             }
             CreditOutcome::UnknownUser => {
-                tracing::warn!(%event_id, %session_id, user_id = user, "paid session for an unknown user; ignored");
+                tracing::warn!(%event_id, %session_id, user_id = %user, "paid session for an unknown user; ignored");
             }
         }
         Ok(())

@@ -1,5 +1,7 @@
 //! USDC deposits: where a user deposits, and what the chain says arrived.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use j0_domain::{UserId, WalletAddress};
@@ -25,10 +27,50 @@ pub struct TokenTransfer {
     pub removed: bool,
 }
 
-/// The node could not be asked, or answered nonsense.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("EVM JSON-RPC failed: {0}")]
-pub struct ChainError(pub String);
+/// The node could not be asked, or answered nonsense: what was asked and what went wrong, with
+/// the error underneath (the transport's, say) as its source.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("EVM JSON-RPC failed: {message}")]
+pub struct ChainError {
+    message: String,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ChainError {
+    /// A failure described by `message` alone.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure described by `message`, caused by `source`.
+    pub fn caused_by(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// What was asked and what went wrong, without the source.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Two chain errors are equal when they say the same; their sources are not compared.
+impl PartialEq for ChainError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for ChainError {}
 
 /// Reads an EVM chain over JSON-RPC.
 #[async_trait]

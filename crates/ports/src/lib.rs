@@ -65,6 +65,18 @@ impl Clock for SystemClock {
     }
 }
 
+/// Unpredictable bytes: challenge nonces, token ids, operator grant keys. Injected, so that a
+/// test can fix what is drawn.
+pub trait Randomness: Send + Sync + std::fmt::Debug {
+    /// Fills `bytes` from a cryptographically secure source.
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), RandomnessError>;
+}
+
+/// No randomness could be drawn.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness available")]
+pub struct RandomnessError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
 /// The signature could not be decoded, is malleable, or recovers no address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("Invalid signature")]
@@ -338,6 +350,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 pub struct Ports {
     /// Wall or test clock.
     pub clock: Arc<dyn Clock>,
+    /// The source of nonces and token ids.
+    pub random: Arc<dyn Randomness>,
     /// Signature recovery.
     pub signatures: Arc<dyn SignatureVerifier>,
     /// Challenges, users, revocations.

@@ -46,13 +46,21 @@ pub enum PaymentEvent {
         /// The event's id (`evt_…`), for logs.
         event_id: String,
         /// The Checkout Session id (`cs_…`): the idempotency key of the credit.
-        session_id: String,
-        /// The session's `client_reference_id`, as sent at creation (the user id).
-        client_reference_id: Option<String>,
-        /// The session's `amount_total`, in the currency's minor unit.
-        amount_total: Cents,
-        /// The session's currency, lower case (`usd`).
-        currency: String,
+        session: String,
+        /// The user the session names as its `client_reference_id`.
+        user: UserId,
+        /// What the customer paid, in US cents.
+        amount: Cents,
+    },
+    /// A paid session that cannot be a j0 purchase: it names no j0 user, or was not paid in US
+    /// dollars. Acknowledged, logged, changes nothing.
+    NotOurs {
+        /// The event's id.
+        event_id: String,
+        /// The Checkout Session id.
+        session: String,
+        /// Why it is not j0's.
+        why: &'static str,
     },
     /// Any other event, or a completed session not yet paid: acknowledged, changes nothing.
     Ignored {

@@ -23,7 +23,10 @@ use j0_api::{
 };
 use j0_app::{App, CheckoutSettings, DepositSettings, Scan, ScanError, Settings};
 use j0_domain::{Cents, auth::AuthDomain, chain::holds_real_money, job::OpenJobsCap};
-use j0_ports::{Clock, ErrorChain, Ports, chain::ChainReader, payments::PaymentProvider};
+use j0_ports::{
+    Clock, ErrorChain, Ports, Randomness, RandomnessError, chain::ChainReader,
+    payments::PaymentProvider,
+};
 use j0_ws::{Hub, WsState};
 
 pub mod audit;
@@ -113,12 +116,29 @@ fn chain(config: &Config) -> anyhow::Result<Option<Arc<dyn ChainReader>>> {
     }
 }
 
-/// The use cases over PostgreSQL, the EVM adapters and (when configured) Stripe.
-pub fn build_app(store: &PgStore, clock: Arc<dyn Clock>, config: &Config) -> anyhow::Result<App> {
+/// The operating system's cryptographically secure random source.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsRandomness;
+
+impl Randomness for OsRandomness {
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), RandomnessError> {
+        getrandom::fill(bytes).map_err(|e| RandomnessError(Box::new(e)))
+    }
+}
+
+/// The use cases over PostgreSQL, the EVM adapters and (when configured) Stripe, drawing their
+/// nonces and token ids from `random`.
+pub fn build_app(
+    store: &PgStore,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Randomness>,
+    config: &Config,
+) -> anyhow::Result<App> {
     let chain = chain(config)?;
     let store = Arc::new(store.clone());
     let ports = Ports {
         clock,
+        random,
         signatures: Arc::new(EthSignatureVerifier),
         auth: store.clone(),
         users: store.clone(),
@@ -228,7 +248,7 @@ pub async fn start(
         tracing::info!(?applied, "applied migrations");
     }
     let store = PgStore::connect(database_url, config.db_pool_size as usize)?;
-    let app = build_app(&store, clock, config)?;
+    let app = build_app(&store, clock, Arc::new(OsRandomness), config)?;
     let mut limits = RateLimits::new(
         RatePerMinute {
             ip: config.rate_ip_per_min,

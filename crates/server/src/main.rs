@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand};
 use j0_adapters_postgres::PgStore;
 use j0_domain::{Cents, UserId, ledger::PromoReference};
 use j0_ports::SystemClock;
-use j0_server::{Config, build_app, check_deposit_chain, database_url, secret, start};
+use j0_server::{
+    Config, OsRandomness, build_app, check_deposit_chain, database_url, secret, start,
+};
 
 mod cli;
 mod mcp;
@@ -122,7 +124,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(admin) => {
             j0_adapters_postgres::run_migrations(&url).await?;
             let store = PgStore::connect(&url, 2)?;
-            let app = build_app(&store, Arc::new(SystemClock), &config)?;
+            let app = build_app(
+                &store,
+                Arc::new(SystemClock),
+                Arc::new(OsRandomness),
+                &config,
+            )?;
             match admin {
                 Admin::GrantPromo {
                     user_id,

@@ -8,7 +8,8 @@ use j0_adapters_postgres::PgStore;
 use j0_app::App;
 use j0_client::{Client, ClientBuilder};
 use j0_domain::{Cents, WalletAddress};
-use j0_server::{Config, Running};
+use j0_ports::Randomness;
+use j0_server::{Config, OsRandomness, Running};
 
 use crate::{Raw, Session, TestClock, TestDatabase, Wallet, sign_in_at};
 
@@ -139,7 +140,8 @@ async fn start(config: Config, db: Arc<TestDatabase>, clock: Arc<TestClock>) -> 
         .await
         .expect("start j0");
     let store = PgStore::connect(db.url(), 8).expect("test store");
-    let core = j0_server::build_app(&store, clock.clone(), &config).expect("build the use cases");
+    let core = j0_server::build_app(&store, clock.clone(), Arc::new(OsRandomness), &config)
+        .expect("build the use cases");
     TestApp {
         base_url: format!("http://{}", running.addr),
         metrics_addr: running.metrics_addr,
@@ -221,8 +223,13 @@ impl TestApp {
 
     /// The use cases on this database reading their own clock, e.g. a sweeper ahead in time.
     pub fn core_with_clock(&self, clock: Arc<TestClock>) -> App {
+        self.core_with(clock, Arc::new(OsRandomness))
+    }
+
+    /// The use cases on this server's database, with their own clock and randomness.
+    pub fn core_with(&self, clock: Arc<TestClock>, random: Arc<dyn Randomness>) -> App {
         let store = PgStore::connect(self.db.url(), 8).expect("test store");
-        j0_server::build_app(&store, clock, &self.config).expect("build the use cases")
+        j0_server::build_app(&store, clock, random, &self.config).expect("build the use cases")
     }
 
     /// Every outbox event so far, oldest first, as `(event, recipient, data)`.
@@ -344,6 +351,17 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("stop j0");
         }
+    }
+}
+
+/// Randomness that draws the same byte over and over, for tests that fix nonces and token ids.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedRandomness(pub u8);
+
+impl Randomness for FixedRandomness {
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), j0_ports::RandomnessError> {
+        bytes.fill(self.0);
+        Ok(())
     }
 }
 

@@ -18,7 +18,9 @@ mod together;
 pub mod wallet;
 mod ws;
 
-pub use app::{TableLock, TestApp, app_secret, no_sweeper, spawn_app, spawn_app_with};
+pub use app::{
+    FixedRandomness, TableLock, TestApp, app_secret, no_sweeper, spawn_app, spawn_app_with,
+};
 pub use clock::TestClock;
 pub use db::{TestDatabase, admin_url};
 pub use j0_server::Config;
