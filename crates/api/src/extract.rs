@@ -5,15 +5,11 @@
 
 use std::{future::Future, pin::Pin};
 
-use actix_web::{
-    FromRequest, HttpRequest,
-    dev::Payload,
-    http::{StatusCode, header},
-};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The largest body accepted where no route says otherwise: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
@@ -84,11 +80,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let payload = payload.take();
         Box::pin(async move {
             if !json {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
-                    "Content-Type must be application/json",
-                ));
+                return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
             }
             let body = read_body(payload, limit).await?;
             let (value, document) = parse_json(&body)?;

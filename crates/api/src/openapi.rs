@@ -21,7 +21,7 @@
 
 use actix_web::{HttpResponse, http::Method, web};
 use utoipa::{
-    IntoParams, OpenApi, PartialSchema, ToSchema,
+    IntoParams, OpenApi, PartialSchema,
     openapi::{
         self, ContentBuilder, ObjectBuilder, RefOr, Schema, Type,
         header::HeaderBuilder,
@@ -34,11 +34,14 @@ use utoipa::{
 };
 
 use j0_wire::schema::{
-    BalanceSchema, CapabilitySchema, JobSchema, JobStatusSchema, RateLimitedCode,
-    ServiceUnavailableCode, Timestamp, Unavailable, Unreachable, string_enum,
+    BalanceSchema, CapabilitySchema, JobSchema, JobStatusSchema, Timestamp, string_enum,
 };
 
-use crate::{BASE_PATH, declared_body_limit, routes};
+use crate::{
+    BASE_PATH, declared_body_limit,
+    error::{ErrorAnswer, RateLimitedAnswer},
+    routes,
+};
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -87,9 +90,8 @@ struct Rest;
     ),
     paths(ws),
     components(schemas(
-        Error,
-        RateLimited,
-        Unhealthy,
+        ErrorAnswer,
+        RateLimitedAnswer,
         JobSchema,
         BalanceSchema,
         CapabilitySchema,
@@ -160,43 +162,6 @@ struct WsQuery {
     /// Replay every event addressed to the caller with a larger id first, then go live.
     #[param(minimum = 0)]
     since: Option<i64>,
-}
-
-/// The error answer: a human message and a machine-readable code.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "describes the JSON; never built")]
-struct Error {
-    /// For humans; may change.
-    error: String,
-    /// `UPPER_SNAKE`; part of the contract. Each response lists the codes it can carry.
-    code: String,
-}
-
-/// 429: the client sent too many requests.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "describes the JSON; never built")]
-struct RateLimited {
-    /// `Rate limit exceeded`.
-    error: String,
-    #[schema(inline, value_type = RateLimitedCode)]
-    code: String,
-    /// Whole seconds to wait, the same as the `Retry-After` header.
-    #[schema(minimum = 1)]
-    retry_after: u64,
-}
-
-/// 503 from `GET /health`: the database does not answer.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "describes the JSON; never built")]
-pub(crate) struct Unhealthy {
-    #[schema(inline, value_type = Unavailable)]
-    status: String,
-    #[schema(inline, value_type = Unreachable)]
-    database: String,
-    /// `Database unreachable`.
-    error: String,
-    #[schema(inline, value_type = ServiceUnavailableCode)]
-    code: String,
 }
 
 /// A path id: a positive 64-bit integer.

@@ -174,10 +174,15 @@ mod tests {
             );
             assert_eq!(ErrorCode::parse(text), Some(*code));
             assert!(
-                ErrorCode::ALL[..i].iter().all(|other| other.as_str() != text),
+                ErrorCode::ALL[..i]
+                    .iter()
+                    .all(|other| other.as_str() != text),
                 "{text} twice"
             );
-            assert!(!code.message().is_empty() && !code.meaning().is_empty(), "{text}");
+            assert!(
+                !code.message().is_empty() && !code.meaning().is_empty(),
+                "{text}"
+            );
         }
         assert_eq!(ErrorCode::parse("TEAPOT"), None);
     }

@@ -17,7 +17,7 @@ use j0_wire::{
 
 use crate::{
     ApiState,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     extract::{Json, PathId, Query, QueryInt, at_least, page_limit},
     token::{Bearer, Caller},
 };
@@ -71,7 +71,7 @@ pub(crate) struct ListQuery {
 }
 
 fn job_not_found() -> ApiError {
-    ApiError::not_found("JOB_NOT_FOUND", "Job not found")
+    ApiError::new(ErrorCode::JobNotFound)
 }
 
 fn job_id(req: &HttpRequest) -> Result<JobId, ApiError> {
@@ -266,7 +266,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::PostJobRequest;
-    use crate::extract::parse_json;
+    use crate::{error::ErrorCode, extract::parse_json};
 
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
@@ -314,10 +314,10 @@ mod tests {
                 match parse_json::<PostJobRequest>(&body) {
                     Ok((request, _)) => {
                         if let Err(e) = super::new_job(request) {
-                            prop_assert_eq!(e.code(), "VALIDATION_ERROR");
+                            prop_assert_eq!(e.code(), ErrorCode::ValidationError);
                         }
                     }
-                    Err(e) => prop_assert_eq!(e.code(), "VALIDATION_ERROR"),
+                    Err(e) => prop_assert_eq!(e.code(), ErrorCode::ValidationError),
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! `POST /payments/stripe/checkout`, `POST /payments/stripe/webhook`, `GET /payments/usdc/address`.
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use j0_app::{CheckoutFailure, WebhookFailure};
 use j0_ports::{ErrorChain, payments::WebhookError};
 use j0_wire::payments::{
@@ -9,17 +9,13 @@ use j0_wire::payments::{
 
 use crate::{
     ApiState,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     extract::{Json, body_limit, read_body},
     token::Caller,
 };
 
 fn payments_unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "PAYMENTS_UNAVAILABLE",
-        "Payments are temporarily unavailable",
-    )
+    ApiError::new(ErrorCode::PaymentsUnavailable)
 }
 
 /// Creates a Stripe Checkout Session for a credit purchase.
@@ -43,11 +39,7 @@ pub(crate) async fn checkout(
         .await
     {
         Ok(checkout_url) => Ok(HttpResponse::Ok().json(Checkout { checkout_url })),
-        Err(CheckoutFailure::InvalidAmount) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_AMOUNT",
-            "amount_usd must be one of 5, 10, 20, 50, 100",
-        )),
+        Err(CheckoutFailure::InvalidAmount) => Err(ApiError::new(ErrorCode::InvalidAmount)),
         Err(CheckoutFailure::NotConfigured) => Err(payments_unavailable()),
         Err(CheckoutFailure::Provider(e)) => {
             tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "creating a checkout session failed");
@@ -89,11 +81,9 @@ pub(crate) async fn webhook(
         .and_then(|v| v.to_str().ok());
     match state.app.stripe_webhook(&body, signature).await {
         Ok(()) => Ok(HttpResponse::Ok().json(WebhookReceived { received: true })),
-        Err(WebhookFailure::Refused(WebhookError::InvalidSignature)) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_WEBHOOK_SIGNATURE",
-            "Invalid webhook signature",
-        )),
+        Err(WebhookFailure::Refused(WebhookError::InvalidSignature)) => {
+            Err(ApiError::new(ErrorCode::InvalidWebhookSignature))
+        }
         Err(WebhookFailure::Refused(WebhookError::NotAnEvent(reason))) => Err(
             ApiError::validation(format!("body: not a Stripe event: {reason}")),
         ),

@@ -5,7 +5,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use j0_domain::{UserId, user::User};
 use j0_wire::users::{IdentityType, Me, PublicUser};
 
-use crate::{ApiState, error::ApiError, extract::PathId, token::Caller};
+use crate::{
+    ApiState,
+    error::{ApiError, ErrorCode},
+    extract::PathId,
+    token::Caller,
+};
 
 /// `user` as they see themselves.
 pub(crate) fn me_view(user: &User) -> Me {
@@ -19,7 +24,7 @@ pub(crate) fn me_view(user: &User) -> Me {
 }
 
 fn user_not_found() -> ApiError {
-    ApiError::not_found("USER_NOT_FOUND", "User not found")
+    ApiError::new(ErrorCode::UserNotFound)
 }
 
 /// The signed-in user.
