@@ -38,15 +38,11 @@ pub(crate) struct ErrorAnswer<'a> {
 pub(crate) struct RateLimitedAnswer<'a> {
     /// `Rate limit exceeded`.
     error: &'a str,
-    #[schema(schema_with = rate_limited_code)]
+    #[schema(inline, value_type = j0_wire::schema::RateLimitedCode)]
     code: ErrorCode,
     /// Whole seconds to wait, the same as the `Retry-After` header.
     #[schema(minimum = 1)]
     retry_after: u64,
-}
-
-fn rate_limited_code() -> utoipa::openapi::Schema {
-    j0_wire::schema::string_enum([ErrorCode::RateLimited.as_str()])
 }
 
 impl ApiError {

@@ -33,9 +33,12 @@ use utoipa::{
     },
 };
 
-use j0_wire::schema::{
-    BalanceSchema, CapabilitySchema, JobSchema, JobStatusSchema, Timestamp, string_enum,
+use j0_domain::{
+    job::{Capability, JobStatus},
+    openapi::Timestamp,
+    view::{BalanceView, JobView},
 };
+use j0_wire::schema::string_enum;
 
 use crate::{
     BASE_PATH, declared_body_limit,
@@ -92,10 +95,10 @@ struct Rest;
     components(schemas(
         ErrorAnswer,
         RateLimitedAnswer,
-        JobSchema,
-        BalanceSchema,
-        CapabilitySchema,
-        JobStatusSchema,
+        JobView,
+        BalanceView,
+        Capability,
+        JobStatus,
     )),
     tags(
         (name = "auth", description = "Wallet sign-in and sessions"),

@@ -33,7 +33,7 @@ pub(crate) struct HistoryQuery {
     operation_id = "getBalance",
     tag = "credits",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The balance", body = j0_wire::schema::BalanceSchema)),
+    responses((status = 200, description = "The balance", body = BalanceView)),
 )]
 pub(crate) async fn balance(
     state: web::Data<ApiState>,

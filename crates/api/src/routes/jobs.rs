@@ -51,7 +51,7 @@ pub(crate) struct PostJobHeaders {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Only jobs in this state; an unknown state is a 400.
-    #[param(value_type = Option<j0_wire::schema::JobStatusSchema>)]
+    #[param(value_type = Option<JobStatus>)]
     status: Option<String>,
     /// Only jobs posted by this user.
     #[param(minimum = 1, value_type = Option<i64>)]
@@ -60,7 +60,7 @@ pub(crate) struct ListQuery {
     #[param(minimum = 1, value_type = Option<i64>)]
     worker_id: Option<QueryInt>,
     /// Only jobs for this model; an unknown capability is a 400.
-    #[param(value_type = Option<j0_wire::schema::CapabilitySchema>)]
+    #[param(value_type = Option<Capability>)]
     capability: Option<String>,
     /// Jobs per page: default 50; above 100 is capped to 100; below 1 is a 400.
     #[param(minimum = 1, value_type = Option<i64>)]
@@ -171,7 +171,7 @@ pub(crate) async fn list(
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
     params(crate::openapi::IdParam),
-    responses((status = 200, description = "The job", body = j0_wire::schema::JobSchema)),
+    responses((status = 200, description = "The job", body = JobView)),
 )]
 pub(crate) async fn get(
     state: web::Data<ApiState>,
