@@ -21,13 +21,13 @@
 
 use actix_web::{HttpResponse, http::Method, web};
 use utoipa::{
-    IntoParams, OpenApi, PartialSchema,
+    IntoParams, OpenApi,
     openapi::{
         self, ContentBuilder, ObjectBuilder, RefOr, Schema, Type,
         header::HeaderBuilder,
         path::{Operation, PathItem},
         response::ResponseBuilder,
-        schema::{AdditionalProperties, AllOfBuilder, ArrayBuilder, OneOfBuilder, SchemaFormat},
+        schema::{AdditionalProperties, AllOfBuilder, SchemaFormat},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
         server::Server,
     },
@@ -35,8 +35,10 @@ use utoipa::{
 
 use j0_domain::{
     job::{Capability, JobStatus},
-    openapi::Timestamp,
     view::{BalanceView, JobView},
+};
+use j0_wire::events::{
+    ClientMessage, ErrorMessage, StoredEvent, SubscribedMessage, TruncatedMessage,
 };
 use j0_wire::schema::string_enum;
 
@@ -99,6 +101,11 @@ struct Rest;
         BalanceView,
         Capability,
         JobStatus,
+        StoredEvent,
+        ClientMessage,
+        SubscribedMessage,
+        ErrorMessage,
+        TruncatedMessage,
     )),
     tags(
         (name = "auth", description = "Wallet sign-in and sessions"),
@@ -117,8 +124,8 @@ pub fn document() -> openapi::OpenApi {
     let mut doc = Outside::openapi().nest(BASE_PATH, Rest::openapi());
     doc.servers = Some(vec![Server::new("/")]);
     add_security_schemes(&mut doc);
-    add_ws_schemas(&mut doc);
     add_error_responses(&mut doc);
+    flatten_all_of(&mut doc);
     close_objects(&mut doc);
     doc
 }
@@ -215,18 +222,6 @@ fn add_security_schemes(doc: &mut openapi::OpenApi) {
     );
 }
 
-/// A closed object schema with every property required.
-fn closed_object(properties: Vec<(&str, RefOr<Schema>)>, description: &str) -> Schema {
-    let mut object = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some(description))
-        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-    for (name, schema) in properties {
-        object = object.property(name, schema).required(name);
-    }
-    object.into()
-}
-
 fn reference(name: &str) -> RefOr<Schema> {
     RefOr::Ref(openapi::Ref::from_schema_name(name))
 }
@@ -239,177 +234,6 @@ fn int64(minimum: Option<i64>) -> RefOr<Schema> {
             .minimum(minimum)
             .into(),
     )
-}
-
-/// The envelope of a stored event, `{id, event, data, timestamp}`.
-fn envelope(event: &str, data: RefOr<Schema>, description: &str) -> Schema {
-    closed_object(
-        vec![
-            ("id", int64(Some(1))),
-            ("event", RefOr::T(string_enum([event]))),
-            ("data", data),
-            ("timestamp", Timestamp::schema()),
-        ],
-        description,
-    )
-}
-
-/// `GET /ws`'s messages, as components.
-fn add_ws_schemas(doc: &mut openapi::OpenApi) {
-    let components = doc.components.get_or_insert_with(Default::default);
-    // The worker's `job.completed` is the job plus what it earned, flattened.
-    if let Some(RefOr::T(Schema::Object(job))) = components.schemas.get("Job") {
-        let mut earned = job.clone();
-        earned.description =
-            Some("A completed job as its worker sees it, with what it earned".into());
-        earned.properties.insert(
-            "credits_earned".into(),
-            RefOr::T(
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
-                    .minimum(Some(0))
-                    .description(Some(
-                        "`floor(credits * 9 / 10)`, paid into the worker's cash",
-                    ))
-                    .into(),
-            ),
-        );
-        earned.required.push("credits_earned".into());
-        components
-            .schemas
-            .insert("EarnedJob".into(), RefOr::T(Schema::Object(earned)));
-    }
-    let events = [
-        (
-            "WsJobPosted",
-            j0_domain::event::JOB_POSTED,
-            reference("Job"),
-            "To every client (narrowed by its subscription): a new job as a non-participant sees it",
-        ),
-        (
-            "WsJobAccepted",
-            j0_domain::event::JOB_ACCEPTED,
-            reference("Job"),
-            "To the requester: their job was accepted",
-        ),
-        (
-            "WsJobCompleted",
-            j0_domain::event::JOB_COMPLETED,
-            RefOr::T(Schema::OneOf(
-                OneOfBuilder::new()
-                    .item(reference("Job"))
-                    .item(reference("EarnedJob"))
-                    .build(),
-            )),
-            "To the requester (the job with its result) and the worker (the job and `credits_earned`)",
-        ),
-        (
-            "WsJobTimeout",
-            j0_domain::event::JOB_TIMEOUT,
-            reference("Job"),
-            "To the requester and the worker, if any: the job timed out and was refunded",
-        ),
-        (
-            "WsBalanceUpdated",
-            j0_domain::event::BALANCE_UPDATED,
-            reference("Balance"),
-            "To the user whose balance changed",
-        ),
-    ];
-    let mut any_event = OneOfBuilder::new().description(Some(
-        "A message carrying a stored event; ids increase, and `?since=<id>` resumes after one",
-    ));
-    for (name, event, data, description) in events {
-        components
-            .schemas
-            .insert(name.into(), RefOr::T(envelope(event, data, description)));
-        any_event = any_event.item(reference(name));
-    }
-    components
-        .schemas
-        .insert("WsEvent".into(), RefOr::T(Schema::OneOf(any_event.build())));
-    let capabilities = || {
-        RefOr::T(Schema::Array(
-            ArrayBuilder::new().items(reference("Capability")).build(),
-        ))
-    };
-    components.schemas.insert(
-        "WsSubscribe".into(),
-        RefOr::T(closed_object(
-            vec![
-                ("action", RefOr::T(string_enum(["subscribe"]))),
-                ("capabilities", capabilities()),
-            ],
-            "Client message: receive `job.posted` only for these capabilities (empty: all); \
-             replaces the previous list",
-        )),
-    );
-    components.schemas.insert(
-        "WsSubscribed".into(),
-        RefOr::T(closed_object(
-            vec![
-                ("event", RefOr::T(string_enum(["subscribed"]))),
-                (
-                    "data",
-                    RefOr::T(closed_object(
-                        vec![("capabilities", capabilities())],
-                        "The list now in force",
-                    )),
-                ),
-            ],
-            "Answer to `WsSubscribe`",
-        )),
-    );
-    components.schemas.insert(
-        "WsError".into(),
-        RefOr::T(closed_object(
-            vec![
-                ("event", RefOr::T(string_enum(["error"]))),
-                (
-                    "data",
-                    RefOr::T(closed_object(
-                        vec![
-                            ("code", RefOr::T(string_enum(["VALIDATION_ERROR"]))),
-                            (
-                                "error",
-                                RefOr::T(ObjectBuilder::new().schema_type(Type::String).into()),
-                            ),
-                        ],
-                        "What was wrong with the message",
-                    )),
-                ),
-            ],
-            "Answer to a client message that is not a valid `WsSubscribe`; nothing changes",
-        )),
-    );
-    let oldest = ObjectBuilder::new()
-        .schema_type(openapi::schema::SchemaType::Array(vec![
-            Type::Integer,
-            Type::Null,
-        ]))
-        .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
-        .description(Some("The oldest event id still kept, if any"));
-    components.schemas.insert(
-        "WsEventsTruncated".into(),
-        RefOr::T(closed_object(
-            vec![
-                ("event", RefOr::T(string_enum(["events.truncated"]))),
-                (
-                    "data",
-                    RefOr::T(closed_object(
-                        vec![
-                            ("since", int64(Some(0))),
-                            ("oldest_id", RefOr::T(oldest.into())),
-                        ],
-                        "The requested resume point and the oldest event kept",
-                    )),
-                ),
-            ],
-            "First message of a replay from a `since` older than the oldest kept event: resync \
-             over REST",
-        )),
-    );
 }
 
 /// Error codes a response may carry.
@@ -762,18 +586,64 @@ fn add_error_responses(doc: &mut openapi::OpenApi) {
     }
 }
 
-/// Marks every object component the server prints as closed, so extra fields are a mismatch.
-fn close_objects(doc: &mut openapi::OpenApi) {
+/// Writes each component that is `allOf` objects (what `#[serde(flatten)]` derives, as
+/// `EarnedJob` is `Job` and `credits_earned`) as the one object it stands for, so that it can
+/// be closed like the others: `allOf` a closed object admits no field of the other parts.
+fn flatten_all_of(doc: &mut openapi::OpenApi) {
     let Some(components) = doc.components.as_mut() else {
         return;
     };
+    let named = components.schemas.clone();
+    let object_of = |part: &RefOr<Schema>| match part {
+        RefOr::T(Schema::Object(object)) => Some(object.clone()),
+        RefOr::Ref(reference) => {
+            let name = reference.ref_location.rsplit('/').next()?;
+            match named.get(name) {
+                Some(RefOr::T(Schema::Object(object))) => Some(object.clone()),
+                _ => None,
+            }
+        }
+        RefOr::T(_) => None,
+    };
     for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::AllOf(all_of)) = schema else {
+            continue;
+        };
+        let Some(parts) = all_of
+            .items
+            .iter()
+            .map(object_of)
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let mut merged = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(all_of.description.clone())
+            .build();
+        for part in parts {
+            merged.properties.extend(part.properties);
+            merged.required.extend(part.required);
+        }
+        *schema = RefOr::T(Schema::Object(merged));
+    }
+}
+
+/// Marks every object the server prints (each component, and the objects inlined in them) as
+/// closed, so extra fields are a mismatch.
+fn close_objects(doc: &mut openapi::OpenApi) {
+    fn close(schema: &mut RefOr<Schema>) {
         if let RefOr::T(Schema::Object(object)) = schema
             && !object.properties.is_empty()
-            && object.additional_properties.is_none()
         {
-            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            object
+                .additional_properties
+                .get_or_insert_with(|| Box::new(AdditionalProperties::FreeForm(false)));
+            object.properties.values_mut().for_each(close);
         }
+    }
+    if let Some(components) = doc.components.as_mut() {
+        components.schemas.values_mut().for_each(close);
     }
 }
 

@@ -75,3 +75,8 @@ schema_type!(
     /// [`ErrorCode::ServiceUnavailable`], the code of `GET /health`'s 503.
     pub ServiceUnavailableCode = string_enum([ErrorCode::ServiceUnavailable.as_str()])
 );
+
+/// [`ErrorCode::ValidationError`], the only code of a WebSocket `error`.
+pub fn validation_error_code() -> Schema {
+    string_enum([ErrorCode::ValidationError.as_str()])
+}
