@@ -11,12 +11,26 @@ use crate::{
     ApiState,
     error::{ApiError, ErrorCode},
     extract::{Json, body_limit, read_body},
+    openapi::refusals,
     token::Caller,
 };
 
 fn payments_unavailable() -> ApiError {
     ApiError::new(ErrorCode::PaymentsUnavailable)
 }
+
+refusals!(
+    /// What `POST /payments/stripe/checkout` refuses with.
+    CheckoutRefusals = [
+        ValidationError,
+        InvalidAmount,
+        Unauthorized,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        PaymentsUnavailable,
+        ServiceUnavailable,
+    ]
+);
 
 /// Creates a Stripe Checkout Session for a credit purchase.
 #[utoipa::path(
@@ -26,7 +40,10 @@ fn payments_unavailable() -> ApiError {
     tag = "payments",
     security(("bearer" = []), ("cookie" = [])),
     request_body = CheckoutRequest,
-    responses((status = 200, description = "The Checkout Session's URL", body = Checkout)),
+    responses(
+        (status = 200, description = "The Checkout Session's URL", body = Checkout),
+        CheckoutRefusals,
+    ),
 )]
 pub(crate) async fn checkout(
     state: web::Data<ApiState>,
@@ -49,6 +66,17 @@ pub(crate) async fn checkout(
     }
 }
 
+refusals!(
+    /// What `POST /payments/stripe/webhook` refuses with.
+    WebhookRefusals = [
+        InvalidWebhookSignature,
+        ValidationError,
+        PayloadTooLarge,
+        PaymentsUnavailable,
+        ServiceUnavailable,
+    ]
+);
+
 /// Receives Stripe events; the signature is checked before anything is parsed. Paid Checkout
 /// Sessions credit `floor(amount_total * 95 / 100)` cents exactly once.
 #[utoipa::path(
@@ -66,7 +94,10 @@ pub(crate) async fn checkout(
         content_type = "application/json",
         description = "A Stripe event, exactly as Stripe signed it",
     ),
-    responses((status = 200, description = "Handled; a credit, if any, has committed", body = WebhookReceived)),
+    responses(
+        (status = 200, description = "Handled; a credit, if any, has committed", body = WebhookReceived),
+        WebhookRefusals,
+    ),
 )]
 pub(crate) async fn webhook(
     state: web::Data<ApiState>,
@@ -92,6 +123,14 @@ pub(crate) async fn webhook(
     }
 }
 
+refusals!(
+    /// What `GET /payments/usdc/address` refuses with.
+    DepositRefusals = [
+        Unauthorized,
+        ServiceUnavailable,
+    ]
+);
+
 /// The caller's USDC deposit address: 1 USDC credits 100 cents of cash after the configured
 /// confirmations.
 #[utoipa::path(
@@ -100,7 +139,10 @@ pub(crate) async fn webhook(
     operation_id = "getUsdcAddress",
     tag = "payments",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The deposit address", body = DepositAddress)),
+    responses(
+        (status = 200, description = "The deposit address", body = DepositAddress),
+        DepositRefusals,
+    ),
 )]
 pub(crate) async fn usdc_address(
     state: web::Data<ApiState>,

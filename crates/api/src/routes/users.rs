@@ -9,6 +9,7 @@ use crate::{
     ApiState,
     error::{ApiError, ErrorCode},
     extract::PathId,
+    openapi::refusals,
     token::Caller,
 };
 
@@ -27,6 +28,14 @@ fn user_not_found() -> ApiError {
     ApiError::new(ErrorCode::UserNotFound)
 }
 
+refusals!(
+    /// What `GET /users/me` refuses with.
+    MeRefusals = [
+        Unauthorized,
+        ServiceUnavailable,
+    ]
+);
+
 /// The signed-in user.
 #[utoipa::path(
     get,
@@ -34,7 +43,10 @@ fn user_not_found() -> ApiError {
     operation_id = "getMe",
     tag = "users",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The signed-in user", body = Me)),
+    responses(
+        (status = 200, description = "The signed-in user", body = Me),
+        MeRefusals,
+    ),
 )]
 pub(crate) async fn me(
     state: web::Data<ApiState>,
@@ -48,14 +60,26 @@ pub(crate) async fn me(
     Ok(HttpResponse::Ok().json(me_view(&user)))
 }
 
+refusals!(
+    /// What `GET /users/{id}` refuses with.
+    UserRefusals = [
+        ValidationError,
+        UserNotFound,
+        ServiceUnavailable,
+    ]
+);
+
 /// Public information about any user; no authentication needed.
 #[utoipa::path(
     get,
     path = "/users/{id}",
     operation_id = "getUser",
     tag = "users",
-    params(crate::openapi::IdParam),
-    responses((status = 200, description = "The user", body = PublicUser)),
+    params(PathId),
+    responses(
+        (status = 200, description = "The user", body = PublicUser),
+        UserRefusals,
+    ),
 )]
 pub(crate) async fn by_id(
     state: web::Data<ApiState>,
