@@ -194,6 +194,28 @@ mod tests {
         assert!(statuses.iter().all(|s| (400..600).contains(s)));
     }
 
+    /// docs/api.md §11 is the table for humans; it lists the same codes with the same statuses,
+    /// in the same order.
+    #[test]
+    fn the_api_reference_lists_exactly_these_codes() {
+        let reference = include_str!("../../../docs/api.md");
+        let rows: Vec<(u16, &str)> = reference
+            .lines()
+            .skip_while(|line| !line.starts_with("## 11. Error codes"))
+            .filter_map(|line| {
+                let mut cells = line.split('|').map(str::trim).skip(1);
+                let status = cells.next()?.parse().ok()?;
+                let code = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((status, code))
+            })
+            .collect();
+        let table: Vec<(u16, &str)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.status(), c.as_str()))
+            .collect();
+        assert_eq!(rows, table);
+    }
+
     #[test]
     fn serializes_as_its_code() {
         let json = serde_json::to_string(&ErrorCode::JobNotFound).unwrap();
