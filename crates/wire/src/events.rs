@@ -209,6 +209,9 @@ pub struct Envelope<'a> {
 }
 
 /// Declares the message of one stored event: the [`Envelope`] of `$data`, named `$event`.
+///
+/// The fields are those of [`Envelope`] and carry no doc comments of their own: the schema
+/// derive wraps an inlined field that has one in an `allOf` with its description.
 macro_rules! stored_event {
     ($(
         $(#[$doc:meta])*
@@ -296,7 +299,7 @@ macro_rules! notice {
         }
 
         impl $name {
-            #[doc = concat!("The notice carrying `data`.")]
+            /// The notice carrying `data`.
             pub fn new(data: $data) -> Self {
                 Self { event: name::$event::Name, data }
             }
