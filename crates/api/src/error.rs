@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use j0_app::{ChallengeError, VerifyError};
 use j0_domain::{
@@ -10,29 +11,49 @@ use j0_domain::{
     job::{AcceptRefusal, CancelRefusal, CompleteRefusal, FieldError},
 };
 use j0_ports::{AcceptError, CancelError, CompleteError, ErrorChain, PostError, StoreError};
+pub use j0_wire::error::ErrorCode;
 
-/// An error answer.
+/// An error answer: a code of the contract's table, and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The error answer: a human message and a machine-readable code.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorAnswer<'a> {
+    /// For humans; may change.
     error: &'a str,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after: Option<u64>,
+    /// `UPPER_SNAKE`; part of the contract. Each response lists the codes it can carry.
+    #[schema(value_type = String)]
+    code: ErrorCode,
+}
+
+/// 429: the client sent too many requests.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RateLimited)]
+pub(crate) struct RateLimitedAnswer<'a> {
+    /// `Rate limit exceeded`.
+    error: &'a str,
+    #[schema(inline, value_type = j0_wire::schema::RateLimitedCode)]
+    code: ErrorCode,
+    /// Whole seconds to wait, the same as the `Retry-After` header.
+    #[schema(minimum = 1)]
+    retry_after: u64,
 }
 
 impl ApiError {
-    /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An answer with `code` and the code's own message.
+    pub fn new(code: ErrorCode) -> Self {
+        Self::with_message(code, code.message())
+    }
+
+    /// An answer with `code` and a message that says more than the code's own.
+    pub fn with_message(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             retry_after: None,
@@ -43,11 +64,7 @@ impl ApiError {
     pub fn rate_limited(seconds: u64) -> Self {
         Self {
             retry_after: Some(seconds),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "Rate limit exceeded",
-            )
+            ..Self::new(ErrorCode::RateLimited)
         }
     }
 
@@ -56,30 +73,20 @@ impl ApiError {
         self.retry_after
     }
 
-    /// 400 `VALIDATION_ERROR`.
+    /// 400 `VALIDATION_ERROR`, the message naming the field first.
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+        Self::with_message(ErrorCode::ValidationError, message)
     }
 
     /// 401 `UNAUTHORIZED`.
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "Authentication required",
-        )
+        Self::new(ErrorCode::Unauthorized)
     }
 
-    /// 404 with a resource's `*_NOT_FOUND` code.
-    pub fn not_found(code: &'static str, message: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    /// 413 `PAYLOAD_TOO_LARGE`.
+    /// 413 `PAYLOAD_TOO_LARGE`, naming the route's limit.
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
+        Self::with_message(
+            ErrorCode::PayloadTooLarge,
             format!("Request body is larger than {limit} bytes"),
         )
     }
@@ -87,56 +94,60 @@ impl ApiError {
     /// 500 with a fixed message; the cause is logged here, once, and never sent.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %ErrorChain(cause), "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "Internal server error",
-        )
+        Self::new(ErrorCode::InternalError)
     }
 
     /// 503 while the database is out of reach.
     pub fn unavailable(cause: &dyn std::error::Error) -> Self {
         tracing::warn!(error = %ErrorChain(cause), "storage unavailable");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            "Service temporarily unavailable",
-        )
+        Self::new(ErrorCode::ServiceUnavailable)
     }
 
     /// The machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 }
 
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        Self::new(code)
+    }
+}
+
+/// The HTTP status of `code`.
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
+    // Every status of the table is a valid one (a test reads them all); 500 is only the
+    // fallback the type system asks for.
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{} {}: {}", self.code.status(), self.code, self.message)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        status_of(self.code)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        if let Some(seconds) = self.retry_after {
-            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        let mut response = HttpResponse::build(self.status_code());
+        match self.retry_after {
+            Some(seconds) => response
+                .insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()))
+                .json(RateLimitedAnswer {
+                    error: &self.message,
+                    code: self.code,
+                    retry_after: seconds,
+                }),
+            None => response.json(ErrorAnswer {
+                error: &self.message,
+                code: self.code,
+            }),
         }
-        response.json(Body {
-            error: &self.message,
-            code: self.code,
-            retry_after: self.retry_after,
-        })
     }
 }
 
@@ -158,11 +169,11 @@ impl From<FieldError> for ApiError {
 impl From<ChallengeRefusal> for ApiError {
     fn from(e: ChallengeRefusal) -> Self {
         let code = match e {
-            ChallengeRefusal::NotFound => "CHALLENGE_NOT_FOUND",
-            ChallengeRefusal::Used => "CHALLENGE_USED",
-            ChallengeRefusal::Expired => "CHALLENGE_EXPIRED",
+            ChallengeRefusal::NotFound => ErrorCode::ChallengeNotFound,
+            ChallengeRefusal::Used => ErrorCode::ChallengeUsed,
+            ChallengeRefusal::Expired => ErrorCode::ChallengeExpired,
         };
-        Self::new(StatusCode::UNAUTHORIZED, code, e.to_string())
+        Self::with_message(code, e.to_string())
     }
 }
 
@@ -170,11 +181,7 @@ impl From<VerifyError> for ApiError {
     fn from(e: VerifyError) -> Self {
         match e {
             VerifyError::Challenge(refusal) => refusal.into(),
-            VerifyError::InvalidSignature => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "INVALID_SIGNATURE",
-                "Invalid signature",
-            ),
+            VerifyError::InvalidSignature => Self::new(ErrorCode::InvalidSignature),
             VerifyError::Store(e) => e.into(),
         }
     }
@@ -189,24 +196,16 @@ impl From<ChallengeError> for ApiError {
     }
 }
 
-fn job_not_found() -> ApiError {
-    ApiError::not_found("JOB_NOT_FOUND", "Job not found")
-}
-
 impl From<PostError> for ApiError {
     fn from(e: PostError) -> Self {
         match e {
             PostError::SignedOut => Self::unauthorized(),
-            PostError::Insufficient(e) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "INSUFFICIENT_CREDITS",
-                e.to_string(),
-            ),
-            PostError::KeyReused(_) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "IDEMPOTENCY_KEY_REUSED",
-                e.to_string(),
-            ),
+            PostError::Insufficient(e) => {
+                Self::with_message(ErrorCode::InsufficientCredits, e.to_string())
+            }
+            PostError::KeyReused(_) => {
+                Self::with_message(ErrorCode::IdempotencyKeyReused, e.to_string())
+            }
             PostError::Store(e) => e.into(),
         }
     }
@@ -216,20 +215,16 @@ impl From<AcceptError> for ApiError {
     fn from(e: AcceptError) -> Self {
         match e {
             AcceptError::SignedOut => Self::unauthorized(),
-            AcceptError::NotFound => job_not_found(),
+            AcceptError::NotFound => Self::new(ErrorCode::JobNotFound),
             AcceptError::Refused(r) => {
-                let (status, code) = match r {
-                    AcceptRefusal::OwnJob => (StatusCode::FORBIDDEN, "OWN_JOB"),
-                    AcceptRefusal::AlreadyAccepted => {
-                        (StatusCode::BAD_REQUEST, "JOB_ALREADY_ACCEPTED")
-                    }
-                    AcceptRefusal::Expired => (StatusCode::BAD_REQUEST, "JOB_EXPIRED"),
-                    AcceptRefusal::NotAvailable => (StatusCode::BAD_REQUEST, "JOB_NOT_AVAILABLE"),
-                    AcceptRefusal::TooManyOpenJobs { .. } => {
-                        (StatusCode::BAD_REQUEST, "TOO_MANY_OPEN_JOBS")
-                    }
+                let code = match r {
+                    AcceptRefusal::OwnJob => ErrorCode::OwnJob,
+                    AcceptRefusal::AlreadyAccepted => ErrorCode::JobAlreadyAccepted,
+                    AcceptRefusal::Expired => ErrorCode::JobExpired,
+                    AcceptRefusal::NotAvailable => ErrorCode::JobNotAvailable,
+                    AcceptRefusal::TooManyOpenJobs { .. } => ErrorCode::TooManyOpenJobs,
                 };
-                Self::new(status, code, r.to_string())
+                Self::with_message(code, r.to_string())
             }
             AcceptError::Store(e) => e.into(),
         }
@@ -240,14 +235,14 @@ impl From<CompleteError> for ApiError {
     fn from(e: CompleteError) -> Self {
         match e {
             CompleteError::SignedOut => Self::unauthorized(),
-            CompleteError::NotFound => job_not_found(),
+            CompleteError::NotFound => Self::new(ErrorCode::JobNotFound),
             CompleteError::Refused(r) => {
-                let (status, code) = match r {
-                    CompleteRefusal::NotAccepted => (StatusCode::BAD_REQUEST, "JOB_NOT_ACCEPTED"),
-                    CompleteRefusal::NotTheWorker => (StatusCode::FORBIDDEN, "NOT_THE_WORKER"),
-                    CompleteRefusal::TimeoutExpired => (StatusCode::BAD_REQUEST, "TIMEOUT_EXPIRED"),
+                let code = match r {
+                    CompleteRefusal::NotAccepted => ErrorCode::JobNotAccepted,
+                    CompleteRefusal::NotTheWorker => ErrorCode::NotTheWorker,
+                    CompleteRefusal::TimeoutExpired => ErrorCode::TimeoutExpired,
                 };
-                Self::new(status, code, r.to_string())
+                Self::with_message(code, r.to_string())
             }
             CompleteError::Store(e) => e.into(),
         }
@@ -257,18 +252,50 @@ impl From<CompleteError> for ApiError {
 impl From<CancelError> for ApiError {
     fn from(e: CancelError) -> Self {
         match e {
-            CancelError::NotFound => job_not_found(),
+            CancelError::NotFound => Self::new(ErrorCode::JobNotFound),
             CancelError::Refused(r) => {
-                let (status, code) = match r {
-                    CancelRefusal::NotTheRequester => (StatusCode::FORBIDDEN, "NOT_THE_REQUESTER"),
-                    CancelRefusal::AlreadyAccepted => {
-                        (StatusCode::BAD_REQUEST, "JOB_ALREADY_ACCEPTED")
-                    }
-                    CancelRefusal::NotAvailable => (StatusCode::BAD_REQUEST, "JOB_NOT_AVAILABLE"),
+                let code = match r {
+                    CancelRefusal::NotTheRequester => ErrorCode::NotTheRequester,
+                    CancelRefusal::AlreadyAccepted => ErrorCode::JobAlreadyAccepted,
+                    CancelRefusal::NotAvailable => ErrorCode::JobNotAvailable,
                 };
-                Self::new(status, code, r.to_string())
+                Self::with_message(code, r.to_string())
             }
             CancelError::Store(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_valid_status() {
+        for code in ErrorCode::ALL {
+            assert_eq!(status_of(*code).as_u16(), code.status(), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_envelope_is_error_and_code_and_a_429_adds_retry_after() {
+        let body = |e: &ApiError| {
+            let response = e.error_response();
+            let bytes = actix_web::body::to_bytes(response.into_body());
+            let bytes = futures_util::FutureExt::now_or_never(bytes)
+                .unwrap()
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        assert_eq!(
+            body(&ApiError::new(ErrorCode::JobNotFound)),
+            serde_json::json!({"error": "Job not found", "code": "JOB_NOT_FOUND"})
+        );
+        let limited = ApiError::rate_limited(3);
+        assert_eq!(limited.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            body(&limited),
+            serde_json::json!({"error": "Rate limit exceeded", "code": "RATE_LIMITED", "retry_after": 3})
+        );
     }
 }

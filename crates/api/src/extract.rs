@@ -5,15 +5,11 @@
 
 use std::{future::Future, pin::Pin};
 
-use actix_web::{
-    FromRequest, HttpRequest,
-    dev::Payload,
-    http::{StatusCode, header},
-};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The largest body accepted where no route says otherwise: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
@@ -84,11 +80,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let payload = payload.take();
         Box::pin(async move {
             if !json {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
-                    "Content-Type must be application/json",
-                ));
+                return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
             }
             let body = read_body(payload, limit).await?;
             let (value, document) = parse_json(&body)?;
@@ -98,8 +90,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 }
 
 /// A positive 64-bit id from the path's `{id}`: text that is not one is a 400, `0` a 404.
-#[derive(Debug, Clone, Copy)]
-pub struct PathId(pub i64);
+#[derive(Debug, Clone, Copy, utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct PathId(
+    /// A positive 64-bit integer. `0` or an unknown id is a 404 with the resource's
+    /// `*_NOT_FOUND` code; text that is not a positive integer (`abc`, `1.5`, overflow) is a
+    /// 400 `VALIDATION_ERROR`.
+    #[param(minimum = 1)]
+    pub i64,
+);
 
 /// Parses a path id; `Ok(None)` for `0`, which names nothing.
 pub fn parse_id(text: &str) -> Result<Option<i64>, ApiError> {

@@ -6,7 +6,7 @@ use actix_web::{
     HttpMessage, HttpRequest, HttpResponse,
     body::{BoxBody, EitherBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
-    http::{Method, StatusCode, header},
+    http::{Method, header},
     middleware::Next,
     web,
 };
@@ -19,7 +19,7 @@ pub mod request_metrics;
 mod routes;
 pub mod token;
 
-use error::ApiError;
+use error::{ApiError, ErrorCode};
 use extract::{BodyLimit, DEFAULT_BODY_LIMIT};
 pub use j0_wire::IDEMPOTENCY_KEY;
 pub use token::TokenService;
@@ -160,11 +160,7 @@ pub fn method_not_allowed(allowed: &[Method]) -> actix_web::Route {
     web::to(move || {
         let allow = header::HeaderValue::from_str(&allow).ok();
         async move {
-            let error = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "Method not allowed",
-            );
+            let error = ApiError::new(ErrorCode::MethodNotAllowed);
             let mut response = actix_web::ResponseError::error_response(&error);
             if let Some(allow) = allow {
                 response.headers_mut().insert(header::ALLOW, allow);
@@ -176,9 +172,9 @@ pub fn method_not_allowed(allowed: &[Method]) -> actix_web::Route {
 
 /// The answer for a path no route matches.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(
-        "NOT_FOUND",
-        &format!("No route for {} {}", req.method(), req.path()),
+    Err(ApiError::with_message(
+        ErrorCode::NotFound,
+        format!("No route for {} {}", req.method(), req.path()),
     ))
 }
 

@@ -1,44 +1,71 @@
-//! The OpenAPI 3.1 document of the whole contract, generated from the handlers.
+//! The OpenAPI 3.1 document of the whole contract, derived from the code.
 //!
-//! Each handler carries its own `#[utoipa::path]` (body, parameters, 200 answer, security), and
-//! the request types their own limits, so the document moves with the code. What is the same
-//! for many operations is added here once, after generation, so it cannot drift between them:
+//! Each handler carries its own `#[utoipa::path]` (body, parameters, 200 answer, security, and
+//! the codes it can refuse with, declared by `refusals!`); every body, view and WebSocket
+//! message derives its schema from the type that serializes it (`j0-wire`, and `j0-domain`'s
+//! views, feature `openapi`), and every error response is built from [`ErrorCode`], the table
+//! the server answers from. What is left here is the assembly and a few modifiers that say once
+//! what holds for many operations, so it cannot drift between them:
 //!
-//! - the error answers, from one table of `code`s per operation ([`ERRORS`]); each becomes a
-//!   response whose schema pins `code` to exactly those values, plus `401 UNAUTHORIZED` on every
-//!   authenticated operation and `429 RATE_LIMITED` (with `Retry-After`) on every operation;
-//! - the security schemes, `bearer` (the `Authorization` header) and `cookie` (`j0_token`);
-//! - `GET /ws` and the WebSocket messages, which live in `j0-ws` but belong to the contract;
-//! - `additionalProperties: false` on every object the server prints, so a client (or a
-//!   schema checker) learns of any field the document does not list.
-//!
-//! The bodies' schemas come from the types that serialize them (`j0-wire`, feature `openapi`);
-//! the domain's jobs and balances are described there by mirror types (`JobSchema`,
-//! `BalanceSchema`), which tests compare with what the server really sends.
+//! - `429 RATE_LIMITED` (with `Retry-After`) on every operation, and each `413`'s limit, read
+//!   from the route table ([`declared_body_limit`]);
+//! - the security schemes, `bearer` (the `Authorization` header), `cookie` (`j0_token`) and
+//!   `token_query` (`GET /ws` only);
+//! - `GET /ws`, served by `j0-ws` (which depends on this crate) but part of the contract;
+//! - flattened objects written out as one, and `additionalProperties: false` on every object
+//!   the server prints, so a client (or a schema checker) learns of any field the document does
+//!   not list.
 //!
 //! Paths are written in full (`/api/v1/jobs`, `/ws`) with the one server `/`, so a tool pointed
 //! at the served document reaches every operation on the same host.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, http::Method, web};
 use utoipa::{
-    IntoParams, OpenApi, PartialSchema, ToSchema,
+    IntoParams, OpenApi, ToSchema,
     openapi::{
-        self, ContentBuilder, ObjectBuilder, RefOr, Schema, Type,
+        self, ContentBuilder, ObjectBuilder, RefOr, Response, Schema, Type,
         header::HeaderBuilder,
         path::{Operation, PathItem},
         response::ResponseBuilder,
-        schema::{AdditionalProperties, AllOfBuilder, ArrayBuilder, OneOfBuilder, SchemaFormat},
+        schema::{AdditionalProperties, AllOfBuilder, SchemaFormat},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
         server::Server,
     },
 };
 
-use j0_wire::schema::{
-    BalanceSchema, CapabilitySchema, JobSchema, JobStatusSchema, RateLimitedCode,
-    ServiceUnavailableCode, Timestamp, Unavailable, Unreachable, string_enum,
+use j0_wire::{
+    events::{ClientMessage, ErrorMessage, StoredEvent, SubscribedMessage, TruncatedMessage},
+    schema::string_enum,
 };
 
-use crate::{BASE_PATH, declared_body_limit, routes};
+use crate::{
+    BASE_PATH, declared_body_limit,
+    error::{ErrorAnswer, ErrorCode, RateLimitedAnswer},
+    routes,
+};
+
+/// Declares `$name`, the error answers of one operation: every code it can refuse with (but
+/// `RATE_LIMITED`, which every operation can), each answered with its [`ErrorCode::status`].
+/// Name it in the operation's `responses(...)`.
+macro_rules! refusals {
+    ($(#[$doc:meta])* $name:ident = [$($code:ident),+ $(,)?]) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub(crate) struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::Response>,
+            > {
+                $crate::openapi::error_responses(&[$($crate::error::ErrorCode::$code),+])
+            }
+        }
+    };
+}
+pub(crate) use refusals;
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -87,13 +114,13 @@ struct Rest;
     ),
     paths(ws),
     components(schemas(
-        Error,
-        RateLimited,
-        Unhealthy,
-        JobSchema,
-        BalanceSchema,
-        CapabilitySchema,
-        JobStatusSchema,
+        ErrorAnswer,
+        RateLimitedAnswer,
+        StoredEvent,
+        ClientMessage,
+        SubscribedMessage,
+        ErrorMessage,
+        TruncatedMessage,
     )),
     tags(
         (name = "auth", description = "Wallet sign-in and sessions"),
@@ -112,8 +139,9 @@ pub fn document() -> openapi::OpenApi {
     let mut doc = Outside::openapi().nest(BASE_PATH, Rest::openapi());
     doc.servers = Some(vec![Server::new("/")]);
     add_security_schemes(&mut doc);
-    add_ws_schemas(&mut doc);
-    add_error_responses(&mut doc);
+    add_rate_limits(&mut doc);
+    add_body_limits(&mut doc);
+    flatten_all_of(&mut doc);
     close_objects(&mut doc);
     doc
 }
@@ -140,17 +168,25 @@ pub(crate) async fn serve(doc: web::Data<openapi::OpenApi>) -> HttpResponse {
     tag = "events",
     security(("bearer" = []), ("cookie" = []), ("token_query" = [])),
     params(WsQuery),
-    responses((
-        status = 101,
-        description = "Switched to the WebSocket protocol. The server sends `WsEvent` messages \
+    responses(
+        (
+            status = 101,
+            description = "Switched to the WebSocket protocol. The server sends `WsEvent` messages \
             (`{id, event, data, timestamp}`) addressed to the caller, and answers a \
             `WsSubscribe` message with `WsSubscribed` or `WsError`; a replay from a `since` \
             older than the oldest kept event starts with `WsEventsTruncated`. The server pings \
             every 20 s and closes a connection silent for 60 s.",
-    )),
+        ),
+        WsRefusals,
+    ),
 )]
 #[allow(dead_code, reason = "describes j0-ws's handler; never called")]
 fn ws() {}
+
+refusals!(
+    /// What `GET /ws` answers instead of upgrading.
+    WsRefusals = [ValidationError, Unauthorized, ServiceUnavailable]
+);
 
 /// Query parameters of `GET /ws`.
 #[derive(IntoParams)]
@@ -160,55 +196,6 @@ struct WsQuery {
     /// Replay every event addressed to the caller with a larger id first, then go live.
     #[param(minimum = 0)]
     since: Option<i64>,
-}
-
-/// The error answer: a human message and a machine-readable code.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "describes the JSON; never built")]
-struct Error {
-    /// For humans; may change.
-    error: String,
-    /// `UPPER_SNAKE`; part of the contract. Each response lists the codes it can carry.
-    code: String,
-}
-
-/// 429: the client sent too many requests.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "describes the JSON; never built")]
-struct RateLimited {
-    /// `Rate limit exceeded`.
-    error: String,
-    #[schema(inline, value_type = RateLimitedCode)]
-    code: String,
-    /// Whole seconds to wait, the same as the `Retry-After` header.
-    #[schema(minimum = 1)]
-    retry_after: u64,
-}
-
-/// 503 from `GET /health`: the database does not answer.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "describes the JSON; never built")]
-pub(crate) struct Unhealthy {
-    #[schema(inline, value_type = Unavailable)]
-    status: String,
-    #[schema(inline, value_type = Unreachable)]
-    database: String,
-    /// `Database unreachable`.
-    error: String,
-    #[schema(inline, value_type = ServiceUnavailableCode)]
-    code: String,
-}
-
-/// A path id: a positive 64-bit integer.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code, reason = "describes the path; never built")]
-pub(crate) struct IdParam {
-    /// A positive 64-bit integer. `0` or an unknown id is a 404 with the resource's
-    /// `*_NOT_FOUND` code; text that is not a positive integer (`abc`, `1.5`, overflow) is a
-    /// 400 `VALIDATION_ERROR`.
-    #[param(minimum = 1)]
-    id: i64,
 }
 
 /// Names of the security schemes.
@@ -247,457 +234,35 @@ fn add_security_schemes(doc: &mut openapi::OpenApi) {
     );
 }
 
-/// A closed object schema with every property required.
-fn closed_object(properties: Vec<(&str, RefOr<Schema>)>, description: &str) -> Schema {
-    let mut object = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some(description))
-        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-    for (name, schema) in properties {
-        object = object.property(name, schema).required(name);
+/// One response per status of `codes`, each listing its codes (in the order given) with what
+/// they mean, its schema the [`ErrorAnswer`] with `code` pinned to exactly those values.
+pub(crate) fn error_responses(codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Response>> {
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for code in codes {
+        by_status.entry(code.status()).or_default().push(*code);
     }
-    object.into()
-}
-
-fn reference(name: &str) -> RefOr<Schema> {
-    RefOr::Ref(openapi::Ref::from_schema_name(name))
-}
-
-fn int64(minimum: Option<i64>) -> RefOr<Schema> {
-    RefOr::T(
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
-            .minimum(minimum)
-            .into(),
-    )
-}
-
-/// The envelope of a stored event, `{id, event, data, timestamp}`.
-fn envelope(event: &str, data: RefOr<Schema>, description: &str) -> Schema {
-    closed_object(
-        vec![
-            ("id", int64(Some(1))),
-            ("event", RefOr::T(string_enum([event]))),
-            ("data", data),
-            ("timestamp", Timestamp::schema()),
-        ],
-        description,
-    )
-}
-
-/// `GET /ws`'s messages, as components.
-fn add_ws_schemas(doc: &mut openapi::OpenApi) {
-    let components = doc.components.get_or_insert_with(Default::default);
-    // The worker's `job.completed` is the job plus what it earned, flattened.
-    if let Some(RefOr::T(Schema::Object(job))) = components.schemas.get("Job") {
-        let mut earned = job.clone();
-        earned.description =
-            Some("A completed job as its worker sees it, with what it earned".into());
-        earned.properties.insert(
-            "credits_earned".into(),
-            RefOr::T(
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
-                    .minimum(Some(0))
-                    .description(Some(
-                        "`floor(credits * 9 / 10)`, paid into the worker's cash",
-                    ))
-                    .into(),
-            ),
-        );
-        earned.required.push("credits_earned".into());
-        components
-            .schemas
-            .insert("EarnedJob".into(), RefOr::T(Schema::Object(earned)));
-    }
-    let events = [
-        (
-            "WsJobPosted",
-            j0_domain::event::JOB_POSTED,
-            reference("Job"),
-            "To every client (narrowed by its subscription): a new job as a non-participant sees it",
-        ),
-        (
-            "WsJobAccepted",
-            j0_domain::event::JOB_ACCEPTED,
-            reference("Job"),
-            "To the requester: their job was accepted",
-        ),
-        (
-            "WsJobCompleted",
-            j0_domain::event::JOB_COMPLETED,
-            RefOr::T(Schema::OneOf(
-                OneOfBuilder::new()
-                    .item(reference("Job"))
-                    .item(reference("EarnedJob"))
-                    .build(),
-            )),
-            "To the requester (the job with its result) and the worker (the job and `credits_earned`)",
-        ),
-        (
-            "WsJobTimeout",
-            j0_domain::event::JOB_TIMEOUT,
-            reference("Job"),
-            "To the requester and the worker, if any: the job timed out and was refunded",
-        ),
-        (
-            "WsBalanceUpdated",
-            j0_domain::event::BALANCE_UPDATED,
-            reference("Balance"),
-            "To the user whose balance changed",
-        ),
-    ];
-    let mut any_event = OneOfBuilder::new().description(Some(
-        "A message carrying a stored event; ids increase, and `?since=<id>` resumes after one",
-    ));
-    for (name, event, data, description) in events {
-        components
-            .schemas
-            .insert(name.into(), RefOr::T(envelope(event, data, description)));
-        any_event = any_event.item(reference(name));
-    }
-    components
-        .schemas
-        .insert("WsEvent".into(), RefOr::T(Schema::OneOf(any_event.build())));
-    let capabilities = || {
-        RefOr::T(Schema::Array(
-            ArrayBuilder::new().items(reference("Capability")).build(),
-        ))
-    };
-    components.schemas.insert(
-        "WsSubscribe".into(),
-        RefOr::T(closed_object(
-            vec![
-                ("action", RefOr::T(string_enum(["subscribe"]))),
-                ("capabilities", capabilities()),
-            ],
-            "Client message: receive `job.posted` only for these capabilities (empty: all); \
-             replaces the previous list",
-        )),
-    );
-    components.schemas.insert(
-        "WsSubscribed".into(),
-        RefOr::T(closed_object(
-            vec![
-                ("event", RefOr::T(string_enum(["subscribed"]))),
-                (
-                    "data",
-                    RefOr::T(closed_object(
-                        vec![("capabilities", capabilities())],
-                        "The list now in force",
-                    )),
-                ),
-            ],
-            "Answer to `WsSubscribe`",
-        )),
-    );
-    components.schemas.insert(
-        "WsError".into(),
-        RefOr::T(closed_object(
-            vec![
-                ("event", RefOr::T(string_enum(["error"]))),
-                (
-                    "data",
-                    RefOr::T(closed_object(
-                        vec![
-                            ("code", RefOr::T(string_enum(["VALIDATION_ERROR"]))),
-                            (
-                                "error",
-                                RefOr::T(ObjectBuilder::new().schema_type(Type::String).into()),
-                            ),
-                        ],
-                        "What was wrong with the message",
-                    )),
-                ),
-            ],
-            "Answer to a client message that is not a valid `WsSubscribe`; nothing changes",
-        )),
-    );
-    let oldest = ObjectBuilder::new()
-        .schema_type(openapi::schema::SchemaType::Array(vec![
-            Type::Integer,
-            Type::Null,
-        ]))
-        .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
-        .description(Some("The oldest event id still kept, if any"));
-    components.schemas.insert(
-        "WsEventsTruncated".into(),
-        RefOr::T(closed_object(
-            vec![
-                ("event", RefOr::T(string_enum(["events.truncated"]))),
-                (
-                    "data",
-                    RefOr::T(closed_object(
-                        vec![
-                            ("since", int64(Some(0))),
-                            ("oldest_id", RefOr::T(oldest.into())),
-                        ],
-                        "The requested resume point and the oldest event kept",
-                    )),
-                ),
-            ],
-            "First message of a replay from a `since` older than the oldest kept event: resync \
-             over REST",
-        )),
-    );
-}
-
-/// Error codes a response may carry.
-type Codes = &'static [&'static str];
-
-/// The error answers of each operation (by `operationId`), besides the `401 UNAUTHORIZED` of
-/// every authenticated operation and the `429 RATE_LIMITED` of every operation.
-pub(crate) const ERRORS: &[(&str, &[(u16, Codes)])] = &[
-    (
-        "createChallenge",
-        &[
-            (400, &["VALIDATION_ERROR"]),
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "verifySignature",
-        &[
-            (400, &["VALIDATION_ERROR"]),
-            (
-                401,
-                &[
-                    "INVALID_SIGNATURE",
-                    "CHALLENGE_NOT_FOUND",
-                    "CHALLENGE_EXPIRED",
-                    "CHALLENGE_USED",
-                ],
-            ),
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "logout",
-        &[
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    ("getMe", &[(503, &["SERVICE_UNAVAILABLE"])]),
-    (
-        "getUser",
-        &[
-            (400, &["VALIDATION_ERROR"]),
-            (404, &["USER_NOT_FOUND"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    ("getBalance", &[(503, &["SERVICE_UNAVAILABLE"])]),
-    (
-        "listTransactions",
-        &[
-            (400, &["VALIDATION_ERROR"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "postJob",
-        &[
-            (
-                400,
-                &[
-                    "VALIDATION_ERROR",
-                    "INSUFFICIENT_CREDITS",
-                    "IDEMPOTENCY_KEY_REUSED",
-                ],
-            ),
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "listJobs",
-        &[
-            (400, &["VALIDATION_ERROR"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "getJob",
-        &[
-            (400, &["VALIDATION_ERROR"]),
-            (404, &["JOB_NOT_FOUND"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "acceptJob",
-        &[
-            (
-                400,
-                &[
-                    "VALIDATION_ERROR",
-                    "JOB_ALREADY_ACCEPTED",
-                    "JOB_EXPIRED",
-                    "JOB_NOT_AVAILABLE",
-                    "TOO_MANY_OPEN_JOBS",
-                ],
-            ),
-            (403, &["OWN_JOB"]),
-            (404, &["JOB_NOT_FOUND"]),
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "completeJob",
-        &[
-            (
-                400,
-                &["VALIDATION_ERROR", "JOB_NOT_ACCEPTED", "TIMEOUT_EXPIRED"],
-            ),
-            (403, &["NOT_THE_WORKER"]),
-            (404, &["JOB_NOT_FOUND"]),
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "cancelJob",
-        &[
-            (
-                400,
-                &[
-                    "VALIDATION_ERROR",
-                    "JOB_ALREADY_ACCEPTED",
-                    "JOB_NOT_AVAILABLE",
-                ],
-            ),
-            (403, &["NOT_THE_REQUESTER"]),
-            (404, &["JOB_NOT_FOUND"]),
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "createCheckout",
-        &[
-            (400, &["VALIDATION_ERROR", "INVALID_AMOUNT"]),
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (415, &["UNSUPPORTED_MEDIA_TYPE"]),
-            (503, &["PAYMENTS_UNAVAILABLE", "SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    (
-        "stripeWebhook",
-        &[
-            (400, &["INVALID_WEBHOOK_SIGNATURE", "VALIDATION_ERROR"]),
-            (413, &["PAYLOAD_TOO_LARGE"]),
-            (503, &["PAYMENTS_UNAVAILABLE", "SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-    ("getUsdcAddress", &[(503, &["SERVICE_UNAVAILABLE"])]),
-    ("health", &[]),
-    ("getOpenApi", &[]),
-    (
-        "connectWebSocket",
-        &[
-            (400, &["VALIDATION_ERROR"]),
-            (503, &["SERVICE_UNAVAILABLE"]),
-        ],
-    ),
-];
-
-/// What each code means, for the responses' descriptions.
-const MEANINGS: &[(&str, &str)] = &[
-    (
-        "VALIDATION_ERROR",
-        "malformed JSON, a wrong type, an unknown or missing field, a value out of range, or a \
-         bad path id, query parameter or header; the message names the field",
-    ),
-    (
-        "UNAUTHORIZED",
-        "missing, malformed, expired, revoked or tampered token",
-    ),
-    (
-        "INVALID_SIGNATURE",
-        "the signature is malformed or not by `public_key`",
-    ),
-    (
-        "CHALLENGE_NOT_FOUND",
-        "no such nonce, or a nonce issued to another address",
-    ),
-    ("CHALLENGE_EXPIRED", "the challenge is older than 60 s"),
-    (
-        "CHALLENGE_USED",
-        "the challenge was already exchanged for a token",
-    ),
-    ("USER_NOT_FOUND", "no user has this id"),
-    ("JOB_NOT_FOUND", "no job has this id"),
-    (
-        "INSUFFICIENT_CREDITS",
-        "`Insufficient credits: have <total_cents>, need <credits>`",
-    ),
-    (
-        "IDEMPOTENCY_KEY_REUSED",
-        "this `Idempotency-Key` was used in the last 24 h with a different body",
-    ),
-    (
-        "JOB_ALREADY_ACCEPTED",
-        "the job is `accepted` or `completed`",
-    ),
-    (
-        "JOB_EXPIRED",
-        "the job timed out, or its acceptance window has passed",
-    ),
-    (
-        "JOB_NOT_AVAILABLE",
-        "the job is `cancelled`, `timeout`, or past its acceptance window",
-    ),
-    (
-        "JOB_NOT_ACCEPTED",
-        "the job was never accepted, or is already completed",
-    ),
-    ("TIMEOUT_EXPIRED", "the worker's time ran out"),
-    (
-        "TOO_MANY_OPEN_JOBS",
-        "the caller already holds `J0_MAX_OPEN_JOBS_PER_WORKER` unexpired accepted jobs \
-         (default 10); checked after every other rule, and nothing changed",
-    ),
-    ("OWN_JOB", "the caller posted this job"),
-    ("NOT_THE_WORKER", "the caller did not accept this job"),
-    ("NOT_THE_REQUESTER", "the caller did not post this job"),
-    (
-        "INVALID_AMOUNT",
-        "`amount_usd` is not one of 5, 10, 20, 50, 100",
-    ),
-    (
-        "INVALID_WEBHOOK_SIGNATURE",
-        "`Stripe-Signature` is missing, wrong or outside the 5-minute tolerance; nothing changed",
-    ),
-    (
-        "PAYMENTS_UNAVAILABLE",
-        "Stripe is not configured, unreachable or failing; nothing was recorded",
-    ),
-    (
-        "SERVICE_UNAVAILABLE",
-        "the database is out of reach; retry later",
-    ),
-    (
-        "UNSUPPORTED_MEDIA_TYPE",
-        "`Content-Type` is not `application/json`",
-    ),
-    ("PAYLOAD_TOO_LARGE", "the body is over the route's limit"),
-];
-
-fn meaning(code: &str) -> &'static str {
-    MEANINGS
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or("", |(_, m)| *m)
+    by_status
+        .into_iter()
+        .map(|(status, codes)| {
+            let description = codes
+                .iter()
+                .map(|code| format!("- `{code}`: {}", code.meaning()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let narrowed = ObjectBuilder::new()
+                .property("code", string_enum(codes.iter().map(|c| c.as_str())));
+            let schema = AllOfBuilder::new()
+                .item(RefOr::Ref(openapi::Ref::from_schema_name(
+                    ErrorAnswer::name(),
+                )))
+                .item(narrowed);
+            let response = ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new().schema(Some(schema)).build(),
+            );
+            (status.to_string(), RefOr::T(response.build()))
+        })
+        .collect()
 }
 
 /// The operations of a path item, with their methods.
@@ -717,95 +282,116 @@ pub(crate) fn operations_mut(item: &mut PathItem) -> Vec<(Method, &mut Operation
     .collect()
 }
 
-/// A JSON error response whose `code` is one of `codes`.
-fn error_response(codes: &[&str], detail: Option<String>) -> ResponseBuilder {
-    let mut description = codes
-        .iter()
-        .map(|code| format!("- `{code}`: {}", meaning(code)))
-        .collect::<Vec<_>>()
-        .join("\n");
-    if let Some(detail) = detail {
-        description = format!("{description}\n\n{detail}");
-    }
-    let narrowed = ObjectBuilder::new().property("code", string_enum(codes.iter().copied()));
-    let schema = Schema::AllOf(
-        AllOfBuilder::new()
-            .item(reference("Error"))
-            .item(narrowed)
-            .build(),
-    );
-    ResponseBuilder::new().description(description).content(
-        "application/json",
-        ContentBuilder::new().schema(Some(schema)).build(),
-    )
-}
-
-fn rate_limited_response() -> openapi::Response {
-    ResponseBuilder::new()
-        .description("- `RATE_LIMITED`: too many requests from this IP or user; retry after `retry_after` seconds")
+/// `429 RATE_LIMITED` on every operation: the limiter stands in front of every route.
+fn add_rate_limits(doc: &mut openapi::OpenApi) {
+    let code = ErrorCode::RateLimited;
+    let limited = ResponseBuilder::new()
+        .description(format!("- `{code}`: {}", code.meaning()))
         .content(
             "application/json",
             ContentBuilder::new()
-                .schema(Some(reference("RateLimited")))
+                .schema(Some(RefOr::Ref(openapi::Ref::from_schema_name(
+                    RateLimitedAnswer::name(),
+                ))))
                 .build(),
         )
         .header(
             "Retry-After",
             HeaderBuilder::new()
-                .schema(Some(int64(Some(1))))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
+                        .minimum(Some(1)),
+                ))
                 .description(Some("Whole seconds to wait, the same as `retry_after`"))
                 .build(),
         )
-        .build()
-}
-
-fn add_error_responses(doc: &mut openapi::OpenApi) {
-    for (path, item) in doc.paths.paths.iter_mut() {
-        for (method, op) in operations_mut(item) {
-            let id = op.operation_id.clone().unwrap_or_default();
-            let mut errors: Vec<(u16, Vec<&str>)> = ERRORS
-                .iter()
-                .find(|(op_id, _)| *op_id == id)
-                .map(|(_, list)| list.iter().map(|(s, c)| (*s, c.to_vec())).collect())
-                .unwrap_or_default();
-            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
-                match errors.iter_mut().find(|(status, _)| *status == 401) {
-                    Some((_, codes)) => codes.insert(0, "UNAUTHORIZED"),
-                    None => errors.push((401, vec!["UNAUTHORIZED"])),
-                }
-            }
-            for (status, codes) in errors {
-                let detail = (status == 413).then(|| {
-                    format!(
-                        "This route's limit is {} bytes.",
-                        declared_body_limit(&method, path)
-                    )
-                });
-                op.responses
-                    .responses
-                    .entry(status.to_string())
-                    .or_insert_with(|| RefOr::T(error_response(&codes, detail).build()));
-            }
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for (_, op) in operations_mut(item) {
             op.responses
                 .responses
-                .entry("429".into())
-                .or_insert_with(|| RefOr::T(rate_limited_response()));
+                .entry(code.status().to_string())
+                .or_insert_with(|| RefOr::T(limited.clone()));
         }
     }
 }
 
-/// Marks every object component the server prints as closed, so extra fields are a mismatch.
-fn close_objects(doc: &mut openapi::OpenApi) {
+/// Says each `413`'s limit, from the route table the server enforces.
+fn add_body_limits(doc: &mut openapi::OpenApi) {
+    let status = ErrorCode::PayloadTooLarge.status().to_string();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in operations_mut(item) {
+            if let Some(RefOr::T(response)) = op.responses.responses.get_mut(&status) {
+                let limit = declared_body_limit(&method, path);
+                response.description = format!(
+                    "{}\n\nThis route's limit is {limit} bytes.",
+                    response.description
+                );
+            }
+        }
+    }
+}
+
+/// Writes each component that is `allOf` objects (what `#[serde(flatten)]` derives, as
+/// `EarnedJob` is `Job` and `credits_earned`) as the one object it stands for, so that it can
+/// be closed like the others: `allOf` a closed object admits no field of the other parts.
+fn flatten_all_of(doc: &mut openapi::OpenApi) {
     let Some(components) = doc.components.as_mut() else {
         return;
     };
+    let named = components.schemas.clone();
+    let object_of = |part: &RefOr<Schema>| match part {
+        RefOr::T(Schema::Object(object)) => Some(object.clone()),
+        RefOr::Ref(reference) => {
+            let name = reference.ref_location.rsplit('/').next()?;
+            match named.get(name) {
+                Some(RefOr::T(Schema::Object(object))) => Some(object.clone()),
+                _ => None,
+            }
+        }
+        RefOr::T(_) => None,
+    };
     for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::AllOf(all_of)) = schema else {
+            continue;
+        };
+        let Some(parts) = all_of
+            .items
+            .iter()
+            .map(object_of)
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let mut merged = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(all_of.description.clone())
+            .build();
+        for part in parts {
+            merged.properties.extend(part.properties);
+            merged.required.extend(part.required);
+        }
+        *schema = RefOr::T(Schema::Object(merged));
+    }
+}
+
+/// Marks every object the server prints (each component, and the objects inlined in them) as
+/// closed, so extra fields are a mismatch.
+fn close_objects(doc: &mut openapi::OpenApi) {
+    fn close(schema: &mut RefOr<Schema>) {
         if let RefOr::T(Schema::Object(object)) = schema
             && !object.properties.is_empty()
-            && object.additional_properties.is_none()
         {
-            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            object
+                .additional_properties
+                .get_or_insert_with(|| Box::new(AdditionalProperties::FreeForm(false)));
+            object.properties.values_mut().for_each(close);
         }
+    }
+    if let Some(components) = doc.components.as_mut() {
+        components.schemas.values_mut().for_each(close);
     }
 }
 
@@ -826,35 +412,54 @@ mod tests {
         assert_eq!(doc["info"]["version"], "1");
     }
 
+    /// The codes an error response lists, read from its narrowed schema.
+    fn codes_of(response: &Value) -> Vec<String> {
+        response["content"]["application/json"]["schema"]["allOf"][1]["properties"]["code"]["enum"]
+            .as_array()
+            .map(|codes| {
+                codes
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     #[test]
-    fn every_operation_has_an_error_table_entry_and_a_429() {
+    fn every_operation_declares_its_refusals_and_a_429() {
         let doc = doc();
-        let mut ids = Vec::new();
+        let mut refusing = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let id = op["operationId"].as_str().unwrap();
-                ids.push(id.to_owned());
-                assert!(
-                    ERRORS.iter().any(|(op_id, _)| *op_id == id),
-                    "{method} {path}: {id} has no entry in ERRORS"
-                );
-                let limited = &op["responses"]["429"];
+                let responses = op["responses"].as_object().unwrap();
+                let limited = &responses["429"];
                 assert!(limited["headers"]["Retry-After"].is_object(), "{id}");
-                if op.get("security").is_some() {
-                    assert!(op["responses"]["401"].is_object(), "{id}");
+                // Each error response lists codes of its own status, and each with its meaning.
+                for (status, response) in responses {
+                    let codes = codes_of(response);
+                    if !codes.is_empty() {
+                        refusing += 1;
+                    }
+                    for code in &codes {
+                        let known = ErrorCode::parse(code).unwrap();
+                        assert_eq!(known.status().to_string(), *status, "{id} {code}");
+                        let description = response["description"].as_str().unwrap();
+                        assert!(
+                            description.contains(&format!("- `{code}`: {}", known.meaning())),
+                            "{method} {path}: {code} has no meaning"
+                        );
+                    }
                 }
+                // Authenticated exactly when it can refuse an unauthenticated caller.
+                let secured = op.get("security").is_some();
+                let unauthorized = responses
+                    .get("401")
+                    .is_some_and(|r| codes_of(r).iter().any(|c| c == "UNAUTHORIZED"));
+                assert_eq!(secured, unauthorized, "{method} {path}: {id}");
             }
         }
-        for (id, _) in ERRORS {
-            assert!(ids.iter().any(|i| i == id), "ERRORS names unknown {id}");
-        }
-        for (_, list) in ERRORS {
-            for (_, codes) in *list {
-                for code in *codes {
-                    assert!(!meaning(code).is_empty(), "{code} has no meaning");
-                }
-            }
-        }
+        assert!(refusing > 0);
     }
 
     #[test]

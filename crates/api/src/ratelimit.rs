@@ -472,7 +472,7 @@ mod tests {
             assert!(limits.check_ip(a).await.is_ok());
         }
         let refused = limits.check_ip(a).await.unwrap_err();
-        assert_eq!(refused.code(), "RATE_LIMITED");
+        assert_eq!(refused.code(), crate::error::ErrorCode::RateLimited);
         assert!(refused.retry_after().is_some_and(|s| (1..=20).contains(&s)));
         assert!(limits.check_auth(ip("2.2.2.2")).await.is_ok());
         assert!(

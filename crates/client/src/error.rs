@@ -6,7 +6,7 @@
 //! not the API's ([`Error::Protocol`]) are kept apart from refusals: the first are worth
 //! retrying, the second are bugs.
 
-use j0_wire::error::ErrorBody;
+use j0_wire::error::{ErrorBody, ErrorCode};
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -191,18 +191,27 @@ impl Error {
             code,
             retry_after,
         } = body;
-        match code.as_str() {
-            "UNAUTHORIZED" => Error::Unauthorized { message },
-            "INVALID_SIGNATURE" => Error::InvalidSignature { message },
-            "CHALLENGE_NOT_FOUND" | "CHALLENGE_EXPIRED" | "CHALLENGE_USED" => {
-                Error::Challenge { code, message }
+        let Some(known) = ErrorCode::parse(&code) else {
+            return Error::Api {
+                status,
+                code,
+                message,
+            };
+        };
+        match known {
+            ErrorCode::Unauthorized => Error::Unauthorized { message },
+            ErrorCode::InvalidSignature => Error::InvalidSignature { message },
+            ErrorCode::ChallengeNotFound
+            | ErrorCode::ChallengeExpired
+            | ErrorCode::ChallengeUsed => Error::Challenge { code, message },
+            ErrorCode::OwnJob => Error::OwnJob { message },
+            ErrorCode::NotTheWorker => Error::NotTheWorker { message },
+            ErrorCode::NotTheRequester => Error::NotTheRequester { message },
+            ErrorCode::JobNotFound | ErrorCode::UserNotFound | ErrorCode::NotFound => {
+                Error::NotFound { code, message }
             }
-            "OWN_JOB" => Error::OwnJob { message },
-            "NOT_THE_WORKER" => Error::NotTheWorker { message },
-            "NOT_THE_REQUESTER" => Error::NotTheRequester { message },
-            "JOB_NOT_FOUND" | "USER_NOT_FOUND" | "NOT_FOUND" => Error::NotFound { code, message },
-            "VALIDATION_ERROR" => Error::Validation { message },
-            "INSUFFICIENT_CREDITS" => {
+            ErrorCode::ValidationError => Error::Validation { message },
+            ErrorCode::InsufficientCredits => {
                 let (have, need) = have_and_need(&message).unwrap_or((0, 0));
                 Error::InsufficientCredits {
                     have,
@@ -210,22 +219,25 @@ impl Error {
                     message,
                 }
             }
-            "JOB_ALREADY_ACCEPTED" => Error::JobAlreadyAccepted { message },
-            "JOB_EXPIRED" => Error::JobExpired { message },
-            "JOB_NOT_AVAILABLE" => Error::JobNotAvailable { message },
-            "JOB_NOT_ACCEPTED" => Error::JobNotAccepted { message },
-            "TIMEOUT_EXPIRED" => Error::TimeoutExpired { message },
-            "TOO_MANY_OPEN_JOBS" => Error::TooManyOpenJobs { message },
-            "IDEMPOTENCY_KEY_REUSED" => Error::IdempotencyKeyReused { message },
-            "INVALID_AMOUNT" => Error::InvalidAmount { message },
-            "PAYLOAD_TOO_LARGE" => Error::PayloadTooLarge { message },
-            "RATE_LIMITED" => Error::RateLimited {
+            ErrorCode::JobAlreadyAccepted => Error::JobAlreadyAccepted { message },
+            ErrorCode::JobExpired => Error::JobExpired { message },
+            ErrorCode::JobNotAvailable => Error::JobNotAvailable { message },
+            ErrorCode::JobNotAccepted => Error::JobNotAccepted { message },
+            ErrorCode::TimeoutExpired => Error::TimeoutExpired { message },
+            ErrorCode::TooManyOpenJobs => Error::TooManyOpenJobs { message },
+            ErrorCode::IdempotencyKeyReused => Error::IdempotencyKeyReused { message },
+            ErrorCode::InvalidAmount => Error::InvalidAmount { message },
+            ErrorCode::PayloadTooLarge => Error::PayloadTooLarge { message },
+            ErrorCode::RateLimited => Error::RateLimited {
                 retry_after: retry_after.or(retry_after_header).unwrap_or(1).max(1),
                 message,
             },
-            "PAYMENTS_UNAVAILABLE" => Error::PaymentsUnavailable { message },
-            "SERVICE_UNAVAILABLE" => Error::ServiceUnavailable { message },
-            _ => Error::Api {
+            ErrorCode::PaymentsUnavailable => Error::PaymentsUnavailable { message },
+            ErrorCode::ServiceUnavailable => Error::ServiceUnavailable { message },
+            ErrorCode::InvalidWebhookSignature
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::UnsupportedMediaType
+            | ErrorCode::InternalError => Error::Api {
                 status,
                 code,
                 message,
@@ -233,70 +245,61 @@ impl Error {
         }
     }
 
-    /// The contract's `code`, for refusals by the server (and [`Error::Validation`] made by
-    /// the client); `None` for transport, protocol and configuration failures.
-    pub fn code(&self) -> Option<&str> {
+    /// The code a refusal's own variant stands for; `None` for the variants that carry their
+    /// code ([`Error::Challenge`], [`Error::NotFound`], [`Error::Api`]) and for failures that
+    /// are not refusals.
+    fn variant_code(&self) -> Option<ErrorCode> {
         Some(match self {
-            Error::Unauthorized { .. } => "UNAUTHORIZED",
-            Error::InvalidSignature { .. } => "INVALID_SIGNATURE",
-            Error::Challenge { code, .. }
-            | Error::NotFound { code, .. }
-            | Error::Api { code, .. } => code,
-            Error::OwnJob { .. } => "OWN_JOB",
-            Error::NotTheWorker { .. } => "NOT_THE_WORKER",
-            Error::NotTheRequester { .. } => "NOT_THE_REQUESTER",
-            Error::Validation { .. } => "VALIDATION_ERROR",
-            Error::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
-            Error::JobAlreadyAccepted { .. } => "JOB_ALREADY_ACCEPTED",
-            Error::JobExpired { .. } => "JOB_EXPIRED",
-            Error::JobNotAvailable { .. } => "JOB_NOT_AVAILABLE",
-            Error::JobNotAccepted { .. } => "JOB_NOT_ACCEPTED",
-            Error::TimeoutExpired { .. } => "TIMEOUT_EXPIRED",
-            Error::TooManyOpenJobs { .. } => "TOO_MANY_OPEN_JOBS",
-            Error::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
-            Error::InvalidAmount { .. } => "INVALID_AMOUNT",
-            Error::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            Error::RateLimited { .. } => "RATE_LIMITED",
-            Error::PaymentsUnavailable { .. } => "PAYMENTS_UNAVAILABLE",
-            Error::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
-            Error::Transport(_)
+            Error::Unauthorized { .. } => ErrorCode::Unauthorized,
+            Error::InvalidSignature { .. } => ErrorCode::InvalidSignature,
+            Error::OwnJob { .. } => ErrorCode::OwnJob,
+            Error::NotTheWorker { .. } => ErrorCode::NotTheWorker,
+            Error::NotTheRequester { .. } => ErrorCode::NotTheRequester,
+            Error::Validation { .. } => ErrorCode::ValidationError,
+            Error::InsufficientCredits { .. } => ErrorCode::InsufficientCredits,
+            Error::JobAlreadyAccepted { .. } => ErrorCode::JobAlreadyAccepted,
+            Error::JobExpired { .. } => ErrorCode::JobExpired,
+            Error::JobNotAvailable { .. } => ErrorCode::JobNotAvailable,
+            Error::JobNotAccepted { .. } => ErrorCode::JobNotAccepted,
+            Error::TimeoutExpired { .. } => ErrorCode::TimeoutExpired,
+            Error::TooManyOpenJobs { .. } => ErrorCode::TooManyOpenJobs,
+            Error::IdempotencyKeyReused { .. } => ErrorCode::IdempotencyKeyReused,
+            Error::InvalidAmount { .. } => ErrorCode::InvalidAmount,
+            Error::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::PaymentsUnavailable { .. } => ErrorCode::PaymentsUnavailable,
+            Error::ServiceUnavailable { .. } => ErrorCode::ServiceUnavailable,
+            Error::Challenge { .. }
+            | Error::NotFound { .. }
+            | Error::Api { .. }
+            | Error::Transport(_)
             | Error::WebSocket(_)
             | Error::Protocol { .. }
             | Error::Config(_) => return None,
         })
     }
 
+    /// The contract's `code`, for refusals by the server (and [`Error::Validation`] made by
+    /// the client); `None` for transport, protocol and configuration failures.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Challenge { code, .. }
+            | Error::NotFound { code, .. }
+            | Error::Api { code, .. } => Some(code),
+            other => other.variant_code().map(ErrorCode::as_str),
+        }
+    }
+
     /// The HTTP status the server answered with; `None` when no answer came (or, for
     /// [`Error::Validation`], when the client refused before sending).
     pub fn status(&self) -> Option<u16> {
-        Some(match self {
-            Error::Unauthorized { .. }
-            | Error::InvalidSignature { .. }
-            | Error::Challenge { .. } => 401,
-            Error::OwnJob { .. } | Error::NotTheWorker { .. } | Error::NotTheRequester { .. } => {
-                403
-            }
-            Error::NotFound { .. } => 404,
-            Error::Validation { .. }
-            | Error::InsufficientCredits { .. }
-            | Error::JobAlreadyAccepted { .. }
-            | Error::JobExpired { .. }
-            | Error::JobNotAvailable { .. }
-            | Error::JobNotAccepted { .. }
-            | Error::TimeoutExpired { .. }
-            | Error::TooManyOpenJobs { .. }
-            | Error::IdempotencyKeyReused { .. }
-            | Error::InvalidAmount { .. } => 400,
-            Error::PayloadTooLarge { .. } => 413,
-            Error::RateLimited { .. } => 429,
-            Error::PaymentsUnavailable { .. } | Error::ServiceUnavailable { .. } => 503,
-            Error::Api { status, .. } => *status,
-            Error::Protocol { status, .. } if *status != 0 => *status,
-            Error::Transport(_)
-            | Error::WebSocket(_)
-            | Error::Protocol { .. }
-            | Error::Config(_) => return None,
-        })
+        match self {
+            Error::Challenge { .. } => Some(ErrorCode::ChallengeNotFound.status()),
+            Error::NotFound { .. } => Some(ErrorCode::NotFound.status()),
+            Error::Api { status, .. } => Some(*status),
+            Error::Protocol { status, .. } if *status != 0 => Some(*status),
+            other => other.variant_code().map(ErrorCode::status),
+        }
     }
 
     /// Whether trying the same request again may succeed: transport failures, 5xx and 429.

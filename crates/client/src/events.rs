@@ -158,9 +158,7 @@ async fn pump(
     tx: &mpsc::Sender<Result<Event>>,
 ) -> Ended {
     if !capabilities.is_empty() {
-        let subscribe = ClientMessage::Subscribe {
-            capabilities: capabilities.to_vec(),
-        };
+        let subscribe = ClientMessage::subscribe(capabilities);
         let Ok(text) = serde_json::to_string(&subscribe) else {
             return Ended::Disconnected;
         };

@@ -17,6 +17,8 @@ pub mod ids;
 pub mod job;
 pub mod ledger;
 pub mod money;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod posting;
 pub mod time;
 pub mod user;

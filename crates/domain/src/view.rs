@@ -45,38 +45,74 @@ wire_name!(HistoryType, |name: &str| HistoryType::ALL
 
 /// A job as one viewer may see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Job))]
 pub struct JobView {
     /// The job's id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 1))]
     pub job_id: JobId,
     /// Who posted it.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 1))]
     pub requester_id: UserId,
-    /// Who accepted it.
+    /// Who accepted it; `null` until then.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<i64>, minimum = 1, required = true)
+    )]
     pub worker_id: Option<UserId>,
     /// Model required.
     pub capability: Capability,
-    /// What it pays.
+    /// What it pays, in cents.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = i64, minimum = 5, maximum = 100)
+    )]
     pub credits: Cents,
-    /// Seconds the worker has.
+    /// Seconds the worker has after accepting.
+    #[cfg_attr(feature = "openapi", schema(minimum = 10, maximum = 60))]
     pub timeout_sec: i32,
     /// Where it is.
     pub status: JobStatus,
-    /// Full prompt, or its first 200 characters.
+    /// The full prompt for the requester and, once accepted, its worker; for anyone else its
+    /// first 200 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 10240, pattern = r"^[^\u0000]*$")
+    )]
     pub prompt: String,
-    /// Whether `prompt` is shorter than the real one.
+    /// `true` exactly when `prompt` is shorter than the real prompt.
     pub prompt_truncated: bool,
-    /// The result, for participants.
+    /// The result, shown only to the requester and the worker; `null` otherwise.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100000,
+            pattern = r"^[^\u0000]*$",
+            required = true
+        )
+    )]
     pub result: Option<String>,
     /// Posted at.
     #[serde(with = "serde_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Timestamp))]
     pub created_at: OffsetDateTime,
     /// Accepted at.
     #[serde(with = "serde_rfc3339::option")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<crate::openapi::Timestamp>, required = true)
+    )]
     pub accepted_at: Option<OffsetDateTime>,
     /// Completed at.
     #[serde(with = "serde_rfc3339::option")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<crate::openapi::Timestamp>, required = true)
+    )]
     pub completed_at: Option<OffsetDateTime>,
-    /// Current deadline.
+    /// The current deadline: to be accepted while `posted`, to be completed while `accepted`.
     #[serde(with = "serde_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Timestamp))]
     pub expires_at: OffsetDateTime,
 }
 
@@ -103,24 +139,30 @@ impl JobView {
     }
 }
 
-/// A completed job with what its worker earned, as the worker sees it.
+/// A completed job as its worker sees it, with what it earned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EarnedJob))]
 pub struct EarnedJobView {
     /// The job.
     #[serde(flatten)]
     pub job: JobView,
-    /// Paid into the worker's cash.
+    /// `floor(credits * 9 / 10)`, paid into the worker's cash.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 0))]
     pub credits_earned: Cents,
 }
 
-/// `{cash_cents, promo_cents, total_cents}`.
+/// A balance in cents, `{cash_cents, promo_cents, total_cents}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Balance))]
 pub struct BalanceView {
-    /// Cash bucket.
+    /// Bought or earned credits.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 0))]
     pub cash_cents: Cents,
-    /// Promo bucket.
+    /// Promotional credits, spent first.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 0))]
     pub promo_cents: Cents,
-    /// Their sum.
+    /// `cash_cents + promo_cents`.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 0))]
     pub total_cents: Cents,
 }
 

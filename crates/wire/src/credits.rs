@@ -21,13 +21,12 @@ pub struct Transaction {
     pub amount_cents: Cents,
     /// What kind of movement.
     #[serde(rename = "type")]
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::TransactionType))]
     pub kind: HistoryType,
     /// e.g. `Posted job #456`, `Completed job #455`, `Refund for job #456 (timeout)`.
     pub description: String,
     /// When it happened.
     #[serde(with = "serde_rfc3339")]
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Timestamp))]
+    #[cfg_attr(feature = "openapi", schema(value_type = j0_domain::openapi::Timestamp))]
     pub created_at: OffsetDateTime,
 }
 

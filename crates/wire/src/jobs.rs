@@ -14,7 +14,6 @@ use j0_domain::{Cents, job::Capability, view::JobView};
 #[serde(deny_unknown_fields)]
 pub struct PostJobRequest {
     /// The model a worker must run.
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::CapabilitySchema))]
     pub capability: Capability,
     /// What the job pays, in cents.
     #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 100))]
@@ -49,7 +48,6 @@ pub struct CompleteRequest {
 #[cfg_attr(feature = "openapi", schema(as = JobEnvelope))]
 pub struct JobEnvelope {
     /// The job.
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::JobSchema))]
     pub job: JobView,
 }
 
@@ -59,7 +57,6 @@ pub struct JobEnvelope {
 #[cfg_attr(feature = "openapi", schema(as = Jobs))]
 pub struct Jobs {
     /// At most `limit` jobs.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::schema::JobSchema>))]
     pub jobs: Vec<JobView>,
 }
 
@@ -69,7 +66,6 @@ pub struct Jobs {
 #[cfg_attr(feature = "openapi", schema(as = Completed))]
 pub struct Completed {
     /// The job, with its result.
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::JobSchema))]
     pub job: JobView,
     /// `floor(credits * 9 / 10)`, paid into the worker's cash.
     #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 0))]
@@ -82,7 +78,6 @@ pub struct Completed {
 #[cfg_attr(feature = "openapi", schema(as = Cancelled))]
 pub struct Cancelled {
     /// The job, now `cancelled`.
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::JobSchema))]
     pub job: JobView,
     /// Exactly what was taken when the job was posted.
     #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 0))]

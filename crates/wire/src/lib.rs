@@ -38,3 +38,20 @@ pub struct Health {
     #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::schema::StatusOk))]
     pub database: String,
 }
+
+/// 503 from `GET /health`: the database does not answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Unhealthy {
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::schema::Unavailable))]
+    pub status: String,
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::schema::Unreachable))]
+    pub database: String,
+    /// `Database unreachable`.
+    pub error: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(inline, value_type = crate::schema::ServiceUnavailableCode)
+    )]
+    pub code: error::ErrorCode,
+}

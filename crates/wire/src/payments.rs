@@ -45,7 +45,6 @@ pub struct WebhookReceived {
 #[cfg_attr(feature = "openapi", schema(as = UsdcDepositAddress))]
 pub struct DepositAddress {
     /// Unique to the caller, derived with CREATE2 (EIP-55).
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Address))]
     pub address: WalletAddress,
     #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::schema::NetworkName))]
     pub network: String,
@@ -55,7 +54,6 @@ pub struct DepositAddress {
     #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::schema::TokenName))]
     pub token: String,
     /// The USDC contract that counts (EIP-55).
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Address))]
     pub token_contract: WalletAddress,
     /// Blocks on top of a transfer before it is credited.
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]

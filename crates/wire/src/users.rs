@@ -7,6 +7,7 @@ use j0_domain::{UserId, WalletAddress, time::serde_rfc3339};
 
 /// How a user proves who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityType {
     /// An Ethereum wallet, by `personal_sign`.
@@ -22,16 +23,15 @@ pub struct Me {
     #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 1))]
     pub id: UserId,
     /// EIP-55 checksummed wallet address.
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Address))]
     pub public_key: WalletAddress,
-    #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::schema::IdentityTypeSchema))]
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub identity_type: IdentityType,
     /// Completed ÷ (completed + timed out after accepting), 0 before any.
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub reputation_score: f64,
     /// When the user first signed in.
     #[serde(with = "serde_rfc3339")]
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Timestamp))]
+    #[cfg_attr(feature = "openapi", schema(value_type = j0_domain::openapi::Timestamp))]
     pub created_at: OffsetDateTime,
 }
 
@@ -44,13 +44,12 @@ pub struct PublicUser {
     #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 1))]
     pub id: UserId,
     /// EIP-55 checksummed wallet address.
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Address))]
     pub public_key: WalletAddress,
     /// Completed ÷ (completed + timed out after accepting), 0 before any.
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub reputation_score: f64,
     /// When the user first signed in.
     #[serde(with = "serde_rfc3339")]
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Timestamp))]
+    #[cfg_attr(feature = "openapi", schema(value_type = j0_domain::openapi::Timestamp))]
     pub created_at: OffsetDateTime,
 }

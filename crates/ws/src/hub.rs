@@ -11,12 +11,12 @@ use std::{
 
 use bytestring::ByteString;
 use futures_util::StreamExt;
-use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use j0_app::App;
-use j0_domain::{EventId, UserId, job::Capability, time::rfc3339};
+use j0_domain::{EventId, UserId, job::Capability};
 use j0_ports::{ErrorChain, Notice, OutboxEvent};
+use j0_wire::events::Envelope;
 
 /// Events a connection may fall behind before it is closed as too slow (the byte bound is
 /// [`crate::Limits::max_backlog_bytes`]).
@@ -53,22 +53,14 @@ impl Delivery {
     }
 }
 
-#[derive(Serialize)]
-struct Message<'a> {
-    id: EventId,
-    event: &'a str,
-    data: &'a serde_json::Value,
-    timestamp: String,
-}
-
 impl Delivery {
     /// Renders a stored event.
     pub fn render(event: &OutboxEvent) -> Self {
-        let message = Message {
+        let message = Envelope {
             id: event.id,
             event: &event.event,
             data: &event.data,
-            timestamp: rfc3339(event.created_at),
+            timestamp: event.created_at,
         };
         let text = serde_json::to_string(&message).unwrap_or_default();
         Self {

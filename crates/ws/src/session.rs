@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use j0_api::{
@@ -18,6 +17,13 @@ use j0_api::{
 };
 use j0_domain::{EventId, job::Capability};
 use j0_ports::ErrorChain;
+use j0_wire::{
+    error::ErrorCode,
+    events::{
+        Action, ClientMessage, ErrorMessage, Subscribed, SubscribedMessage, Truncated,
+        TruncatedMessage, WsError,
+    },
+};
 
 use crate::{
     WsState,
@@ -36,12 +42,6 @@ pub const SLOW_CONSUMERS_DROPPED: &str = "j0_ws_slow_consumers_dropped_total";
 pub(crate) struct ConnectQuery {
     token: Option<String>,
     since: Option<QueryInt>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
-enum ClientMessage {
-    Subscribe { capabilities: Vec<String> },
 }
 
 /// Why the server ends a connection.
@@ -161,8 +161,11 @@ async fn replay(
     let mut last = since;
     match app.event_horizon().await {
         Ok(horizon) if horizon.is_truncated_after(since) => {
-            let notice = json!({"event": "events.truncated", "data": {"since": since, "oldest_id": horizon.oldest_kept}});
-            send(state, session, notice.to_string()).await?;
+            let notice = TruncatedMessage::new(Truncated {
+                since,
+                oldest_id: horizon.oldest_kept,
+            });
+            send(state, session, text(&notice)).await?;
         }
         Ok(_) => {}
         Err(e) => {
@@ -195,26 +198,37 @@ fn is_for(delivery: &Delivery, caller: &Caller, filter: &HashSet<Capability>) ->
     }
 }
 
-/// Answers a client's text message; `Err` carries the error event to send back.
-fn subscribe(text: &str, filter: &mut HashSet<Capability>) -> serde_json::Value {
-    let parsed = serde_json::from_str::<ClientMessage>(text)
+/// Answers a client's text message: the new subscription, or what was wrong with the message
+/// (and nothing changes).
+fn subscribe(message: &str, filter: &mut HashSet<Capability>) -> String {
+    let parsed = serde_json::from_str::<ClientMessage>(message)
         .map_err(|e| format!("message: {e}"))
-        .and_then(|ClientMessage::Subscribe { capabilities }| {
-            capabilities
-                .iter()
-                .map(|c| Capability::parse(c).map_err(|e| e.to_string()))
-                .collect::<Result<HashSet<_>, _>>()
-                .map(|set| (set, capabilities))
-        });
+        .and_then(
+            |ClientMessage {
+                 action: Action::Subscribe,
+                 capabilities,
+             }| {
+                capabilities
+                    .iter()
+                    .map(|c| Capability::parse(c).map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        );
     match parsed {
-        Ok((set, names)) => {
-            *filter = set;
-            json!({"event": "subscribed", "data": {"capabilities": names}})
+        Ok(capabilities) => {
+            *filter = capabilities.iter().copied().collect();
+            text(&SubscribedMessage::new(Subscribed { capabilities }))
         }
-        Err(error) => {
-            json!({"event": "error", "data": {"code": "VALIDATION_ERROR", "error": error}})
-        }
+        Err(error) => text(&ErrorMessage::new(WsError {
+            code: ErrorCode::ValidationError.as_str().to_owned(),
+            error,
+        })),
     }
+}
+
+/// The JSON text of a message; the server's message types always serialize.
+fn text(message: &impl serde::Serialize) -> String {
+    serde_json::to_string(message).unwrap_or_default()
 }
 
 /// Whether the caller's token still holds: unexpired by the application's clock and not
@@ -293,7 +307,7 @@ async fn run(
                     match message {
                         Some(Ok(AggregatedMessage::Text(text))) => {
                             let answer = subscribe(&text, &mut filter);
-                            send(&state, &mut session, answer.to_string()).await?;
+                            send(&state, &mut session, answer).await?;
                         }
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
                             session.pong(&bytes).await.map_err(|_| Ending::ClientClosed)?;

@@ -15,6 +15,7 @@ use crate::{
     ApiState,
     error::ApiError,
     extract::Json,
+    openapi::refusals,
     routes::users::me_view,
     token::{Caller, cleared_cookie, session_cookie},
 };
@@ -27,6 +28,16 @@ fn parse_address(text: &str) -> Result<WalletAddress, ApiError> {
 /// Longest nonce or signature text looked at; anything longer cannot be valid.
 const MAX_TOKEN_TEXT: usize = 256;
 
+refusals!(
+    /// What `POST /auth/challenge` refuses with.
+    ChallengeRefusals = [
+        ValidationError,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ServiceUnavailable,
+    ]
+);
+
 /// Issues a single-use challenge for a wallet address.
 #[utoipa::path(
     post,
@@ -34,7 +45,10 @@ const MAX_TOKEN_TEXT: usize = 256;
     operation_id = "createChallenge",
     tag = "auth",
     request_body = ChallengeRequest,
-    responses((status = 200, description = "A challenge to sign", body = ChallengeResponse)),
+    responses(
+        (status = 200, description = "A challenge to sign", body = ChallengeResponse),
+        ChallengeRefusals,
+    ),
 )]
 pub(crate) async fn challenge(
     state: web::Data<ApiState>,
@@ -52,6 +66,20 @@ pub(crate) async fn challenge(
     }))
 }
 
+refusals!(
+    /// What `POST /auth/verify` refuses with.
+    VerifyRefusals = [
+        ValidationError,
+        InvalidSignature,
+        ChallengeNotFound,
+        ChallengeExpired,
+        ChallengeUsed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ServiceUnavailable,
+    ]
+);
+
 /// Verifies a signed challenge: creates the user on first sign-in and issues a session token.
 #[utoipa::path(
     post,
@@ -59,12 +87,15 @@ pub(crate) async fn challenge(
     operation_id = "verifySignature",
     tag = "auth",
     request_body = VerifyRequest,
-    responses((
+    responses(
+        (
         status = 200,
         description = "Signed in; the token is also set as the `j0_token` cookie",
         body = VerifyResponse,
         headers(("Set-Cookie" = String, description = "`j0_token=<jwt>; HttpOnly; Secure; SameSite=Strict; Max-Age=86400; Path=/`")),
-    )),
+    ),
+        VerifyRefusals,
+    ),
 )]
 pub(crate) async fn verify(
     state: web::Data<ApiState>,
@@ -109,6 +140,15 @@ pub(crate) async fn verify(
         }))
 }
 
+refusals!(
+    /// What `POST /auth/logout` refuses with.
+    LogoutRefusals = [
+        Unauthorized,
+        PayloadTooLarge,
+        ServiceUnavailable,
+    ]
+);
+
 /// Revokes the presented token and clears the session cookie.
 #[utoipa::path(
     post,
@@ -116,12 +156,15 @@ pub(crate) async fn verify(
     operation_id = "logout",
     tag = "auth",
     security(("bearer" = []), ("cookie" = [])),
-    responses((
+    responses(
+        (
         status = 200,
         description = "Signed out",
         body = LogoutResponse,
         headers(("Set-Cookie" = String, description = "`j0_token=; Max-Age=0`, clearing the cookie")),
-    )),
+    ),
+        LogoutRefusals,
+    ),
 )]
 pub(crate) async fn logout(
     state: web::Data<ApiState>,

@@ -11,6 +11,7 @@ use crate::{
     ApiState,
     error::ApiError,
     extract::{Query, QueryInt, at_least, page_limit},
+    openapi::refusals,
     token::Caller,
 };
 
@@ -26,6 +27,14 @@ pub(crate) struct HistoryQuery {
     before: Option<QueryInt>,
 }
 
+refusals!(
+    /// What `GET /credits/balance` refuses with.
+    BalanceRefusals = [
+        Unauthorized,
+        ServiceUnavailable,
+    ]
+);
+
 /// The caller's balance.
 #[utoipa::path(
     get,
@@ -33,7 +42,10 @@ pub(crate) struct HistoryQuery {
     operation_id = "getBalance",
     tag = "credits",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The balance", body = j0_wire::schema::BalanceSchema)),
+    responses(
+        (status = 200, description = "The balance", body = BalanceView),
+        BalanceRefusals,
+    ),
 )]
 pub(crate) async fn balance(
     state: web::Data<ApiState>,
@@ -43,6 +55,15 @@ pub(crate) async fn balance(
     Ok(HttpResponse::Ok().json(BalanceView::from(balance)))
 }
 
+refusals!(
+    /// What `GET /credits/transactions` refuses with.
+    HistoryRefusals = [
+        ValidationError,
+        Unauthorized,
+        ServiceUnavailable,
+    ]
+);
+
 /// The caller's credit history, newest first, one row per event.
 #[utoipa::path(
     get,
@@ -51,7 +72,10 @@ pub(crate) async fn balance(
     tag = "credits",
     security(("bearer" = []), ("cookie" = [])),
     params(HistoryQuery),
-    responses((status = 200, description = "A page of the history", body = Transactions)),
+    responses(
+        (status = 200, description = "A page of the history", body = Transactions),
+        HistoryRefusals,
+    ),
 )]
 pub(crate) async fn transactions(
     state: web::Data<ApiState>,

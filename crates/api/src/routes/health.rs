@@ -2,9 +2,12 @@
 
 use actix_web::{HttpResponse, web};
 use j0_ports::{ErrorChain, StoreError};
-use j0_wire::Health;
+use j0_wire::{Health, Unhealthy};
 
-use crate::{ApiState, error::ApiError};
+use crate::{
+    ApiState,
+    error::{ApiError, ErrorCode},
+};
 
 /// Whether the process is up and the database answers.
 #[utoipa::path(
@@ -14,7 +17,7 @@ use crate::{ApiState, error::ApiError};
     tag = "operations",
     responses(
         (status = 200, description = "Up", body = Health),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`: the database is unreachable", body = crate::openapi::Unhealthy),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: the database is unreachable", body = Unhealthy),
     ),
 )]
 pub(crate) async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
@@ -25,12 +28,12 @@ pub(crate) async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, A
         })),
         Err(e @ StoreError::Unavailable(_)) => {
             tracing::warn!(error = %ErrorChain(&e), "health check: database unreachable");
-            Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
-                "status": "unavailable",
-                "database": "unreachable",
-                "error": "Database unreachable",
-                "code": "SERVICE_UNAVAILABLE",
-            })))
+            Ok(HttpResponse::ServiceUnavailable().json(Unhealthy {
+                status: "unavailable".to_owned(),
+                database: "unreachable".to_owned(),
+                error: "Database unreachable".to_owned(),
+                code: ErrorCode::ServiceUnavailable,
+            }))
         }
         Err(e) => Err(e.into()),
     }

@@ -17,8 +17,9 @@ use j0_wire::{
 
 use crate::{
     ApiState,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     extract::{Json, PathId, Query, QueryInt, at_least, page_limit},
+    openapi::refusals,
     token::{Bearer, Caller},
 };
 
@@ -51,7 +52,7 @@ pub(crate) struct PostJobHeaders {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Only jobs in this state; an unknown state is a 400.
-    #[param(value_type = Option<j0_wire::schema::JobStatusSchema>)]
+    #[param(value_type = Option<JobStatus>)]
     status: Option<String>,
     /// Only jobs posted by this user.
     #[param(minimum = 1, value_type = Option<i64>)]
@@ -60,7 +61,7 @@ pub(crate) struct ListQuery {
     #[param(minimum = 1, value_type = Option<i64>)]
     worker_id: Option<QueryInt>,
     /// Only jobs for this model; an unknown capability is a 400.
-    #[param(value_type = Option<j0_wire::schema::CapabilitySchema>)]
+    #[param(value_type = Option<Capability>)]
     capability: Option<String>,
     /// Jobs per page: default 50; above 100 is capped to 100; below 1 is a 400.
     #[param(minimum = 1, value_type = Option<i64>)]
@@ -71,7 +72,7 @@ pub(crate) struct ListQuery {
 }
 
 fn job_not_found() -> ApiError {
-    ApiError::not_found("JOB_NOT_FOUND", "Job not found")
+    ApiError::new(ErrorCode::JobNotFound)
 }
 
 fn job_id(req: &HttpRequest) -> Result<JobId, ApiError> {
@@ -100,6 +101,19 @@ fn idempotency_key(
     }))
 }
 
+refusals!(
+    /// What `POST /jobs` refuses with.
+    PostRefusals = [
+        ValidationError,
+        InsufficientCredits,
+        IdempotencyKeyReused,
+        Unauthorized,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ServiceUnavailable,
+    ]
+);
+
 /// Posts a job, moving its credits into escrow (promo first, then cash).
 #[utoipa::path(
     post,
@@ -109,7 +123,10 @@ fn idempotency_key(
     security(("bearer" = []), ("cookie" = [])),
     params(PostJobHeaders),
     request_body = PostJobRequest,
-    responses((status = 200, description = "The posted job", body = JobEnvelope)),
+    responses(
+        (status = 200, description = "The posted job", body = JobEnvelope),
+        PostRefusals,
+    ),
 )]
 pub(crate) async fn post(
     state: web::Data<ApiState>,
@@ -131,6 +148,15 @@ pub(crate) async fn post(
     }))
 }
 
+refusals!(
+    /// What `GET /jobs` refuses with.
+    ListRefusals = [
+        ValidationError,
+        Unauthorized,
+        ServiceUnavailable,
+    ]
+);
+
 /// Lists jobs, newest first; prompts are previews unless the caller takes part in the job.
 #[utoipa::path(
     get,
@@ -139,7 +165,10 @@ pub(crate) async fn post(
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
     params(ListQuery),
-    responses((status = 200, description = "A page of jobs", body = Jobs)),
+    responses(
+        (status = 200, description = "A page of jobs", body = Jobs),
+        ListRefusals,
+    ),
 )]
 pub(crate) async fn list(
     state: web::Data<ApiState>,
@@ -163,6 +192,16 @@ pub(crate) async fn list(
     Ok(HttpResponse::Ok().json(Jobs { jobs }))
 }
 
+refusals!(
+    /// What `GET /jobs/{id}` refuses with.
+    GetRefusals = [
+        ValidationError,
+        Unauthorized,
+        JobNotFound,
+        ServiceUnavailable,
+    ]
+);
+
 /// One job, as the caller may see it.
 #[utoipa::path(
     get,
@@ -170,8 +209,11 @@ pub(crate) async fn list(
     operation_id = "getJob",
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
-    params(crate::openapi::IdParam),
-    responses((status = 200, description = "The job", body = j0_wire::schema::JobSchema)),
+    params(PathId),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        GetRefusals,
+    ),
 )]
 pub(crate) async fn get(
     state: web::Data<ApiState>,
@@ -182,6 +224,22 @@ pub(crate) async fn get(
     let job = state.app.job(id).await?.ok_or_else(job_not_found)?;
     Ok(HttpResponse::Ok().json(JobView::new(&job, Some(caller.user))))
 }
+
+refusals!(
+    /// What `POST /jobs/{id}/accept` refuses with.
+    AcceptRefusals = [
+        ValidationError,
+        JobAlreadyAccepted,
+        JobExpired,
+        JobNotAvailable,
+        TooManyOpenJobs,
+        Unauthorized,
+        OwnJob,
+        JobNotFound,
+        PayloadTooLarge,
+        ServiceUnavailable,
+    ]
+);
 
 /// Accepts a posted job; of concurrent accepts exactly one wins.
 ///
@@ -194,8 +252,11 @@ pub(crate) async fn get(
     operation_id = "acceptJob",
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
-    params(crate::openapi::IdParam),
-    responses((status = 200, description = "The accepted job, with its full prompt", body = JobEnvelope)),
+    params(PathId),
+    responses(
+        (status = 200, description = "The accepted job, with its full prompt", body = JobEnvelope),
+        AcceptRefusals,
+    ),
 )]
 pub(crate) async fn accept(
     state: web::Data<ApiState>,
@@ -209,6 +270,21 @@ pub(crate) async fn accept(
     }))
 }
 
+refusals!(
+    /// What `POST /jobs/{id}/complete` refuses with.
+    CompleteRefusals = [
+        ValidationError,
+        JobNotAccepted,
+        TimeoutExpired,
+        Unauthorized,
+        NotTheWorker,
+        JobNotFound,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ServiceUnavailable,
+    ]
+);
+
 /// Submits the result of an accepted job and pays its worker.
 #[utoipa::path(
     post,
@@ -216,9 +292,12 @@ pub(crate) async fn accept(
     operation_id = "completeJob",
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
-    params(crate::openapi::IdParam),
+    params(PathId),
     request_body = CompleteRequest,
-    responses((status = 200, description = "The completed job", body = Completed)),
+    responses(
+        (status = 200, description = "The completed job", body = Completed),
+        CompleteRefusals,
+    ),
 )]
 pub(crate) async fn complete(
     state: web::Data<ApiState>,
@@ -238,6 +317,20 @@ pub(crate) async fn complete(
     }))
 }
 
+refusals!(
+    /// What `POST /jobs/{id}/cancel` refuses with.
+    CancelRefusals = [
+        ValidationError,
+        JobAlreadyAccepted,
+        JobNotAvailable,
+        Unauthorized,
+        NotTheRequester,
+        JobNotFound,
+        PayloadTooLarge,
+        ServiceUnavailable,
+    ]
+);
+
 /// Cancels a posted job before anyone accepts it and refunds the requester.
 #[utoipa::path(
     post,
@@ -245,8 +338,11 @@ pub(crate) async fn complete(
     operation_id = "cancelJob",
     tag = "jobs",
     security(("bearer" = []), ("cookie" = [])),
-    params(crate::openapi::IdParam),
-    responses((status = 200, description = "The cancelled job", body = Cancelled)),
+    params(PathId),
+    responses(
+        (status = 200, description = "The cancelled job", body = Cancelled),
+        CancelRefusals,
+    ),
 )]
 pub(crate) async fn cancel(
     state: web::Data<ApiState>,
@@ -266,7 +362,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::PostJobRequest;
-    use crate::extract::parse_json;
+    use crate::{error::ErrorCode, extract::parse_json};
 
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
@@ -314,10 +410,10 @@ mod tests {
                 match parse_json::<PostJobRequest>(&body) {
                     Ok((request, _)) => {
                         if let Err(e) = super::new_job(request) {
-                            prop_assert_eq!(e.code(), "VALIDATION_ERROR");
+                            prop_assert_eq!(e.code(), ErrorCode::ValidationError);
                         }
                     }
-                    Err(e) => prop_assert_eq!(e.code(), "VALIDATION_ERROR"),
+                    Err(e) => prop_assert_eq!(e.code(), ErrorCode::ValidationError),
                 }
             }
         }

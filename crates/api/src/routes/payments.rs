@@ -1,6 +1,6 @@
 //! `POST /payments/stripe/checkout`, `POST /payments/stripe/webhook`, `GET /payments/usdc/address`.
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use j0_app::{CheckoutFailure, WebhookFailure};
 use j0_ports::{ErrorChain, payments::WebhookError};
 use j0_wire::payments::{
@@ -9,18 +9,28 @@ use j0_wire::payments::{
 
 use crate::{
     ApiState,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     extract::{Json, body_limit, read_body},
+    openapi::refusals,
     token::Caller,
 };
 
 fn payments_unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "PAYMENTS_UNAVAILABLE",
-        "Payments are temporarily unavailable",
-    )
+    ApiError::new(ErrorCode::PaymentsUnavailable)
 }
+
+refusals!(
+    /// What `POST /payments/stripe/checkout` refuses with.
+    CheckoutRefusals = [
+        ValidationError,
+        InvalidAmount,
+        Unauthorized,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        PaymentsUnavailable,
+        ServiceUnavailable,
+    ]
+);
 
 /// Creates a Stripe Checkout Session for a credit purchase.
 #[utoipa::path(
@@ -30,7 +40,10 @@ fn payments_unavailable() -> ApiError {
     tag = "payments",
     security(("bearer" = []), ("cookie" = [])),
     request_body = CheckoutRequest,
-    responses((status = 200, description = "The Checkout Session's URL", body = Checkout)),
+    responses(
+        (status = 200, description = "The Checkout Session's URL", body = Checkout),
+        CheckoutRefusals,
+    ),
 )]
 pub(crate) async fn checkout(
     state: web::Data<ApiState>,
@@ -43,11 +56,7 @@ pub(crate) async fn checkout(
         .await
     {
         Ok(checkout_url) => Ok(HttpResponse::Ok().json(Checkout { checkout_url })),
-        Err(CheckoutFailure::InvalidAmount) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_AMOUNT",
-            "amount_usd must be one of 5, 10, 20, 50, 100",
-        )),
+        Err(CheckoutFailure::InvalidAmount) => Err(ApiError::new(ErrorCode::InvalidAmount)),
         Err(CheckoutFailure::NotConfigured) => Err(payments_unavailable()),
         Err(CheckoutFailure::Provider(e)) => {
             tracing::warn!(error = %ErrorChain(&e), user_id = %caller.user, "creating a checkout session failed");
@@ -56,6 +65,17 @@ pub(crate) async fn checkout(
         Err(CheckoutFailure::Store(e)) => Err(e.into()),
     }
 }
+
+refusals!(
+    /// What `POST /payments/stripe/webhook` refuses with.
+    WebhookRefusals = [
+        InvalidWebhookSignature,
+        ValidationError,
+        PayloadTooLarge,
+        PaymentsUnavailable,
+        ServiceUnavailable,
+    ]
+);
 
 /// Receives Stripe events; the signature is checked before anything is parsed. Paid Checkout
 /// Sessions credit `floor(amount_total * 95 / 100)` cents exactly once.
@@ -74,7 +94,10 @@ pub(crate) async fn checkout(
         content_type = "application/json",
         description = "A Stripe event, exactly as Stripe signed it",
     ),
-    responses((status = 200, description = "Handled; a credit, if any, has committed", body = WebhookReceived)),
+    responses(
+        (status = 200, description = "Handled; a credit, if any, has committed", body = WebhookReceived),
+        WebhookRefusals,
+    ),
 )]
 pub(crate) async fn webhook(
     state: web::Data<ApiState>,
@@ -89,11 +112,9 @@ pub(crate) async fn webhook(
         .and_then(|v| v.to_str().ok());
     match state.app.stripe_webhook(&body, signature).await {
         Ok(()) => Ok(HttpResponse::Ok().json(WebhookReceived { received: true })),
-        Err(WebhookFailure::Refused(WebhookError::InvalidSignature)) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_WEBHOOK_SIGNATURE",
-            "Invalid webhook signature",
-        )),
+        Err(WebhookFailure::Refused(WebhookError::InvalidSignature)) => {
+            Err(ApiError::new(ErrorCode::InvalidWebhookSignature))
+        }
         Err(WebhookFailure::Refused(WebhookError::NotAnEvent(reason))) => Err(
             ApiError::validation(format!("body: not a Stripe event: {reason}")),
         ),
@@ -101,6 +122,14 @@ pub(crate) async fn webhook(
         Err(WebhookFailure::Store(e)) => Err(e.into()),
     }
 }
+
+refusals!(
+    /// What `GET /payments/usdc/address` refuses with.
+    DepositRefusals = [
+        Unauthorized,
+        ServiceUnavailable,
+    ]
+);
 
 /// The caller's USDC deposit address: 1 USDC credits 100 cents of cash after the configured
 /// confirmations.
@@ -110,7 +139,10 @@ pub(crate) async fn webhook(
     operation_id = "getUsdcAddress",
     tag = "payments",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The deposit address", body = DepositAddress)),
+    responses(
+        (status = 200, description = "The deposit address", body = DepositAddress),
+        DepositRefusals,
+    ),
 )]
 pub(crate) async fn usdc_address(
     state: web::Data<ApiState>,

@@ -5,7 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use j0_domain::{UserId, user::User};
 use j0_wire::users::{IdentityType, Me, PublicUser};
 
-use crate::{ApiState, error::ApiError, extract::PathId, token::Caller};
+use crate::{
+    ApiState,
+    error::{ApiError, ErrorCode},
+    extract::PathId,
+    openapi::refusals,
+    token::Caller,
+};
 
 /// `user` as they see themselves.
 pub(crate) fn me_view(user: &User) -> Me {
@@ -19,8 +25,16 @@ pub(crate) fn me_view(user: &User) -> Me {
 }
 
 fn user_not_found() -> ApiError {
-    ApiError::not_found("USER_NOT_FOUND", "User not found")
+    ApiError::new(ErrorCode::UserNotFound)
 }
+
+refusals!(
+    /// What `GET /users/me` refuses with.
+    MeRefusals = [
+        Unauthorized,
+        ServiceUnavailable,
+    ]
+);
 
 /// The signed-in user.
 #[utoipa::path(
@@ -29,7 +43,10 @@ fn user_not_found() -> ApiError {
     operation_id = "getMe",
     tag = "users",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The signed-in user", body = Me)),
+    responses(
+        (status = 200, description = "The signed-in user", body = Me),
+        MeRefusals,
+    ),
 )]
 pub(crate) async fn me(
     state: web::Data<ApiState>,
@@ -43,14 +60,26 @@ pub(crate) async fn me(
     Ok(HttpResponse::Ok().json(me_view(&user)))
 }
 
+refusals!(
+    /// What `GET /users/{id}` refuses with.
+    UserRefusals = [
+        ValidationError,
+        UserNotFound,
+        ServiceUnavailable,
+    ]
+);
+
 /// Public information about any user; no authentication needed.
 #[utoipa::path(
     get,
     path = "/users/{id}",
     operation_id = "getUser",
     tag = "users",
-    params(crate::openapi::IdParam),
-    responses((status = 200, description = "The user", body = PublicUser)),
+    params(PathId),
+    responses(
+        (status = 200, description = "The user", body = PublicUser),
+        UserRefusals,
+    ),
 )]
 pub(crate) async fn by_id(
     state: web::Data<ApiState>,
