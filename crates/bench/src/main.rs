@@ -40,9 +40,11 @@
     reason = "a measuring tool: it reports on stdout and stops on failure"
 )]
 
+mod fanout;
 mod lifecycle;
 mod output;
 mod race;
+mod servers;
 mod signin;
 mod stats;
 
@@ -63,6 +65,9 @@ struct Cli {
     /// Where the JSON results go (default: `$CARGO_TARGET_DIR/bench`, else `target/bench`).
     #[arg(long, global = true)]
     out: Option<PathBuf>,
+    /// The `j0` binary the process scenarios serve with (default: the one beside j0-bench).
+    #[arg(long, global = true)]
+    j0: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Scenario>,
 }
@@ -74,19 +79,29 @@ enum Scenario {
     Lifecycle(lifecycle::Args),
     /// Many workers race for each job: exactly one winner, and the accept latency.
     Race(race::Args),
+    /// Idle WebSocket clients of a `j0 serve` process hear `job.posted`.
+    Fanout(fanout::Args),
     /// Sign-ins (challenge + verify) per second.
     Signin(signin::Args),
     /// Every scenario with its defaults; writes report.json.
     All,
 }
 
-/// What every scenario needs: the display and where results go.
+/// What every scenario needs: the display, where results go, and the server binary.
 #[derive(Debug)]
 pub struct Bench {
     /// Progress bars and plain lines.
     pub ui: Ui,
     /// Where the JSON goes.
     pub out: PathBuf,
+    /// The `j0` binary (checked only by the scenarios that run it).
+    pub j0: PathBuf,
+}
+
+/// Raises this process's open-file limit to the hard limit: thousands of WebSocket clients, and
+/// the `j0 serve` children (which inherit it) holding the other end of each.
+fn raise_open_file_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).expect("raise the open-file limit")
 }
 
 /// Runs one scenario; writes its JSON.
@@ -94,6 +109,10 @@ async fn run(scenario: &Scenario, bench: &Bench) -> Outcome {
     let outcome = match scenario {
         Scenario::Lifecycle(args) => lifecycle::run(args, bench).await,
         Scenario::Race(args) => race::run(args, bench).await,
+        Scenario::Fanout(args) => {
+            servers::require(&bench.j0);
+            fanout::run(args, bench).await
+        }
         Scenario::Signin(args) => signin::run(args, bench).await,
         Scenario::All => unreachable!("`all` is expanded into its scenarios"),
     };
@@ -121,7 +140,7 @@ fn defaults(name: &str) -> Scenario {
 
 /// Every scenario with its defaults, in the order `all` runs them.
 fn every_scenario() -> Vec<Scenario> {
-    ["lifecycle", "race", "signin"]
+    ["lifecycle", "race", "fanout", "signin"]
         .into_iter()
         .map(defaults)
         .collect()
@@ -131,9 +150,11 @@ fn every_scenario() -> Vec<Scenario> {
 async fn main() {
     let started = Instant::now();
     let cli = Cli::parse();
+    let open_files = raise_open_file_limit();
     let bench = Bench {
         ui: Ui::new(),
         out: output::out_dir(cli.out.as_deref()),
+        j0: servers::j0_path(cli.j0.as_deref()),
     };
     let command = cli.command.unwrap_or_else(|| defaults("lifecycle"));
     let (scenarios, all) = match command {
@@ -148,6 +169,7 @@ async fn main() {
     if all {
         let report = json!({
             "took_s": took.as_secs_f64(),
+            "open_file_limit": open_files,
             "machine": output::machine(),
             "scenarios": outcomes.iter().map(output::scenario_json).collect::<Vec<_>>(),
         });
