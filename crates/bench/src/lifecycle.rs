@@ -12,11 +12,12 @@ use indicatif::ProgressBar;
 use serde_json::{Value, json};
 
 use j0_client::{Capability, PostJob};
-use j0_testkit::{Session, spawn_app_with};
+use j0_testkit::{Session, TestDatabase, spawn_app_with};
 
 use crate::{
     Bench,
     output::Outcome,
+    servers,
     stats::{Latencies, Summary, timed},
 };
 
@@ -36,6 +37,20 @@ pub struct Args {
     pub clients: usize,
     /// Seconds of lifecycles.
     #[arg(long, env = "J0_BENCH_SECONDS", default_value_t = 10)]
+    pub seconds: u64,
+}
+
+/// `j0-bench scaling`: the lifecycle against several `j0 serve` processes on one database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScalingArgs {
+    /// Instance counts to measure, each on a fresh database.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub instances: Vec<usize>,
+    /// Requester/worker pairs, spread round-robin over the instances.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Seconds of lifecycles per instance count.
+    #[arg(long, default_value_t = 10)]
     pub seconds: u64,
 }
 
@@ -198,5 +213,77 @@ pub async fn run(args: &Args, bench: &Bench) -> Outcome {
             ("ledger".to_owned(), "clean".to_owned()),
         ],
         json: json!({ "run": run.json(args.clients), "ledger": "clean" }),
+    }
+}
+
+/// The lifecycle against `n` `j0 serve` processes on one fresh database.
+async fn scaled(n: usize, args: &ScalingArgs, bench: &Bench) -> Run {
+    let db = TestDatabase::new().await;
+    let servers: Vec<_> = (0..n)
+        .map(|_| servers::serve(&bench.j0, db.url(), &[]))
+        .collect();
+    let mut pairs = Vec::with_capacity(args.clients);
+    for i in 0..args.clients {
+        let api = &servers[i % n].base;
+        let mut two = servers::sign_in_many(api, 2).await;
+        let worker = two.pop().expect("a worker");
+        let requester = two.pop().expect("a requester");
+        pairs.push(Pair { requester, worker });
+    }
+    let requesters: Vec<_> = pairs.iter().map(|p| p.requester.user_id).collect();
+    servers::grant_promo(&bench.j0, db.url(), &requesters, REQUESTER_CENTS);
+    let bar = bench.ui.bar(&format!("scaling x{n}"), None, "lifecycles");
+    let run = run_pairs(&pairs, args.seconds, &bar).await;
+    bar.finish();
+    drop(servers);
+    servers::audit_ledger(&bench.j0, db.url());
+    run
+}
+
+/// `j0-bench scaling`: lifecycles/s and per-step latency at each instance count.
+pub async fn scaling(args: &ScalingArgs, bench: &Bench) -> Outcome {
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let mut results = Vec::new();
+    let mut first_rate = None;
+    for &n in &args.instances {
+        let run = scaled(n, args, bench).await;
+        let rate = run.rate();
+        let base = *first_rate.get_or_insert(rate);
+        bench.ui.line(format!(
+            "scaling {n} instance(s): {rate:.0} lifecycles/s ({:.2}x of {} instance(s))",
+            rate / base,
+            args.instances[0]
+        ));
+        for (step, latencies) in [
+            ("post", &run.post),
+            ("accept", &run.accept),
+            ("complete", &run.complete),
+        ] {
+            bench
+                .ui
+                .line(format!("  {}", step_line(step, &latencies.summary())));
+        }
+        rows.push((format!("x{n} lifecycles/s"), format!("{rate:.0}")));
+        for (step, latencies) in [
+            ("post", &run.post),
+            ("accept", &run.accept),
+            ("complete", &run.complete),
+        ] {
+            rows.push((format!("x{n} {step}"), latencies.summary().short()));
+        }
+        let mut json = run.json(args.clients);
+        json["instances"] = json!(n);
+        results.push(json);
+    }
+    bench
+        .ui
+        .line("scaling: the ledger is clean after every count");
+    rows.push(("ledger".to_owned(), "clean at every count".to_owned()));
+    Outcome {
+        scenario: "scaling",
+        took: started.elapsed(),
+        rows,
+        json: json!({ "runs": results, "ledger": "clean" }),
     }
 }

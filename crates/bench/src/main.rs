@@ -83,6 +83,8 @@ enum Scenario {
     Fanout(fanout::Args),
     /// Sign-ins (challenge + verify) per second.
     Signin(signin::Args),
+    /// The lifecycle against several `j0 serve` processes on one database.
+    Scaling(lifecycle::ScalingArgs),
     /// Every scenario with its defaults; writes report.json.
     All,
 }
@@ -114,6 +116,10 @@ async fn run(scenario: &Scenario, bench: &Bench) -> Outcome {
             fanout::run(args, bench).await
         }
         Scenario::Signin(args) => signin::run(args, bench).await,
+        Scenario::Scaling(args) => {
+            servers::require(&bench.j0);
+            lifecycle::scaling(args, bench).await
+        }
         Scenario::All => unreachable!("`all` is expanded into its scenarios"),
     };
     let path = output::write_json(
@@ -140,7 +146,7 @@ fn defaults(name: &str) -> Scenario {
 
 /// Every scenario with its defaults, in the order `all` runs them.
 fn every_scenario() -> Vec<Scenario> {
-    ["lifecycle", "race", "fanout", "signin"]
+    ["lifecycle", "race", "fanout", "signin", "scaling"]
         .into_iter()
         .map(defaults)
         .collect()
