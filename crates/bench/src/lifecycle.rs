@@ -156,24 +156,31 @@ fn step_line(step: &str, s: &Summary) -> String {
     format!("{step:<9} p50 {:.1} ms  p99 {:.1} ms", s.p50_ms, s.p99_ms)
 }
 
-/// The in-process lifecycle, printing the plain lines scripts read.
-pub async fn run(args: &Args, bench: &Bench) -> Outcome {
-    let started = Instant::now();
+/// `clients` pairs against a fresh in-process server for `seconds`; the ledger audited after.
+pub async fn in_process(clients: usize, seconds: u64, bench: &Bench, name: &str) -> Run {
     let app = spawn_app_with(|c| {
         c.db_pool_size = 64;
         c.http_workers = None;
     })
     .await;
-    let mut pairs = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
+    let mut pairs = Vec::with_capacity(clients);
+    for _ in 0..clients {
         pairs.push(Pair {
             requester: app.funded_user(REQUESTER_CENTS).await,
             worker: app.new_user().await,
         });
     }
-    let bar = bench.ui.bar("lifecycle", None, "lifecycles");
-    let run = run_pairs(&pairs, args.seconds, &bar).await;
+    let bar = bench.ui.bar(name, None, "lifecycles");
+    let run = run_pairs(&pairs, seconds, &bar).await;
     bar.finish();
+    app.assert_ledger_clean().await;
+    run
+}
+
+/// The in-process lifecycle, printing the plain lines scripts read.
+pub async fn run(args: &Args, bench: &Bench) -> Outcome {
+    let started = Instant::now();
+    let run = in_process(args.clients, args.seconds, bench, "lifecycle").await;
     let requests = run.requests();
     let all = requests.summary();
     let ui = &bench.ui;
@@ -199,7 +206,6 @@ pub async fn run(args: &Args, bench: &Bench) -> Outcome {
     ] {
         ui.line(step_line(step, &latencies.summary()));
     }
-    app.assert_ledger_clean().await;
     ui.line("ledger audit          clean");
     Outcome {
         scenario: "lifecycle",

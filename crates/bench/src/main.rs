@@ -40,12 +40,14 @@
     reason = "a measuring tool: it reports on stdout and stops on failure"
 )]
 
+mod capture;
 mod fanout;
 mod lifecycle;
 mod output;
 mod race;
 mod servers;
 mod signin;
+mod statements;
 mod stats;
 
 use std::{
@@ -85,6 +87,8 @@ enum Scenario {
     Signin(signin::Args),
     /// The lifecycle against several `j0 serve` processes on one database.
     Scaling(lifecycle::ScalingArgs),
+    /// What each step sends to PostgreSQL, and each statement's calls per lifecycle.
+    Statements(statements::Args),
     /// Every scenario with its defaults; writes report.json.
     All,
 }
@@ -120,6 +124,10 @@ async fn run(scenario: &Scenario, bench: &Bench) -> Outcome {
             servers::require(&bench.j0);
             lifecycle::scaling(args, bench).await
         }
+        Scenario::Statements(args) => {
+            servers::require(&bench.j0);
+            statements::run(args, bench).await
+        }
         Scenario::All => unreachable!("`all` is expanded into its scenarios"),
     };
     let path = output::write_json(
@@ -146,10 +154,17 @@ fn defaults(name: &str) -> Scenario {
 
 /// Every scenario with its defaults, in the order `all` runs them.
 fn every_scenario() -> Vec<Scenario> {
-    ["lifecycle", "race", "fanout", "signin", "scaling"]
-        .into_iter()
-        .map(defaults)
-        .collect()
+    [
+        "lifecycle",
+        "race",
+        "fanout",
+        "signin",
+        "scaling",
+        "statements",
+    ]
+    .into_iter()
+    .map(defaults)
+    .collect()
 }
 
 #[tokio::main]
