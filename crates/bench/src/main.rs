@@ -19,6 +19,16 @@
 //! | `statements` | statements (and round trips) each step sends, and every statement's calls per lifecycle | a regression shows as a higher count or a new statement |
 //! | `ceiling` | pgbench replaying the exact statements j0 sent for one lifecycle, at the lifecycle's concurrency | **lifecycle ÷ ceiling**: the share of what PostgreSQL allows for j0's own statements that j0 reaches over HTTP |
 //!
+//! `statements` and `ceiling` read j0's traffic off a scratch PostgreSQL cluster of their own
+//! (see `capture.rs`): one lifecycle's statements, in order, with their values and declared
+//! types. In `statements`, "sent only by requests" is the request path; "shared" is sent by
+//! requests and background tasks alike (the pool's checkout check, `BEGIN`/`COMMIT`);
+//! "background" is the sequencer, hub and sweeper, whose share per lifecycle falls as the load
+//! rises; "inside PostgreSQL" are foreign-key checks. In `ceiling`, the replay's differences
+//! from j0's own traffic are printed with the result (`DIFFERENCES` in `ceiling.rs`): chiefly
+//! that it runs without j0's background tasks and without HTTP, so the ratio is what j0's
+//! service layer costs on top of its own SQL.
+//!
 //! Every scenario that moves money ends with the ledger audit and fails if it is not clean. Each
 //! prints its plain result lines on stdout as it ends, its JSON to `target/bench/<scenario>.json`
 //! (`all` also writes `target/bench/report.json`), and a summary table closes the run. Progress
@@ -41,6 +51,7 @@
 )]
 
 mod capture;
+mod ceiling;
 mod fanout;
 mod lifecycle;
 mod output;
@@ -89,6 +100,8 @@ enum Scenario {
     Scaling(lifecycle::ScalingArgs),
     /// What each step sends to PostgreSQL, and each statement's calls per lifecycle.
     Statements(statements::Args),
+    /// pgbench replaying j0's own statements: lifecycle ÷ ceiling.
+    Ceiling(ceiling::Args),
     /// Every scenario with its defaults; writes report.json.
     All,
 }
@@ -127,6 +140,10 @@ async fn run(scenario: &Scenario, bench: &Bench) -> Outcome {
         Scenario::Statements(args) => {
             servers::require(&bench.j0);
             statements::run(args, bench).await
+        }
+        Scenario::Ceiling(args) => {
+            servers::require(&bench.j0);
+            ceiling::run(args, bench).await
         }
         Scenario::All => unreachable!("`all` is expanded into its scenarios"),
     };
