@@ -178,6 +178,7 @@ fn every_scenario() -> Vec<Scenario> {
         "signin",
         "scaling",
         "statements",
+        "ceiling",
     ]
     .into_iter()
     .map(defaults)
