@@ -45,6 +45,9 @@ schemathesis examples="100":
 openapi:
     UPDATE_OPENAPI=1 cargo nextest run -p j0-e2e -E 'test(the_committed_api_reference_is_current)'
 
-# Lifecycles per second over HTTP against the machine's PostgreSQL (J0_BENCH_CLIENTS, J0_BENCH_SECONDS).
-bench:
-    cargo run --release -p j0-bench
+# The benchmark of record, release build, against the machine's PostgreSQL: every scenario
+# (`just bench lifecycle` runs one; `just bench --help` lists them). The j0 server binary the
+# process scenarios run is built in the same cargo invocation. JSON goes to target/bench/.
+bench *args="all":
+    cargo build --release -p j0-server --bin j0 -p j0-bench --bin j0-bench
+    {{env_var_or_default("CARGO_TARGET_DIR", "target")}}/release/j0-bench {{args}}

@@ -75,6 +75,11 @@ impl Serving {
             logs: kept,
         }
     }
+
+    /// The process id, for what is read from outside it (`/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Serving {
