@@ -25,11 +25,7 @@ from ._base import (
     StopSignal,
     StreamCursor,
     WorkPlan,
-    accepted_by,
-    cancelled_by,
-    completed_by,
     connection_error,
-    credits_earned,
     handshake_error,
     is_lost_race,
     is_retryable,
@@ -44,9 +40,6 @@ from ._errors import (
     APIConnectionError,
     ChallengeUsed,
     J0Error,
-    JobAlreadyAccepted,
-    JobNotAccepted,
-    JobNotAvailable,
     Unauthorized,
 )
 from ._models import (
@@ -178,6 +171,26 @@ class AsyncJ0Client(BaseClient):
             self._session.user_id = (await self.me()).id
         return self._session.user_id
 
+    async def _act(self, call: Call[T]) -> T:
+        """Send a job action; if its answer was lost, recover what the first attempt did.
+
+        When an attempt may have reached the server unanswered and the retry is refused with
+        the call's recovery refusal, the job is read back: if it shows that the action took
+        effect, its result is returned, otherwise the refusal is raised.
+        """
+        attempts = Attempts(self.max_retries)
+        try:
+            return await self._send(call, attempts)
+        except J0Error as refused:
+            recovery = call.recovery
+            if (recovery is None or not attempts.answer_lost
+                    or not isinstance(refused, recovery.refusal)):
+                raise
+            done = recovery.result(await self.get_job(recovery.job_id), await self._user_id())
+            if done is None:
+                raise
+            return done
+
     # Authentication and users --------------------------------------------------------------
 
     async def authenticate(self) -> User:
@@ -294,42 +307,15 @@ class AsyncJ0Client(BaseClient):
 
     async def accept_job(self, id: int) -> Job:
         """Accept a posted job (see :meth:`J0Client.accept_job`)."""
-        attempts = Attempts(self.max_retries)
-        try:
-            return await self._send(Calls.accept_job(id), attempts)
-        except JobAlreadyAccepted:
-            if not attempts.answer_lost:
-                raise
-            job = await self.get_job(id)
-            if accepted_by(job, await self._user_id()):
-                return job
-            raise
+        return await self._act(Calls.accept_job(id))
 
     async def complete_job(self, id: int, result: str) -> Completed:
         """Submit the result of an accepted job (see :meth:`J0Client.complete_job`)."""
-        attempts = Attempts(self.max_retries)
-        try:
-            return await self._send(Calls.complete_job(id, result), attempts)
-        except JobNotAccepted:
-            if not attempts.answer_lost:
-                raise
-            job = await self.get_job(id)
-            if completed_by(job, await self._user_id()):
-                return Completed(job=job, credits_earned=credits_earned(job.credits))
-            raise
+        return await self._act(Calls.complete_job(id, result))
 
     async def cancel_job(self, id: int) -> Cancelled:
         """Cancel a job nobody has accepted yet; its credits are refunded."""
-        attempts = Attempts(self.max_retries)
-        try:
-            return await self._send(Calls.cancel_job(id), attempts)
-        except JobNotAvailable:
-            if not attempts.answer_lost:
-                raise
-            job = await self.get_job(id)
-            if cancelled_by(job, await self._user_id()):
-                return Cancelled(job=job, credits_refunded=job.credits)
-            raise
+        return await self._act(Calls.cancel_job(id))
 
     # Events --------------------------------------------------------------------------------
 

@@ -26,11 +26,7 @@ from ._base import (
     StopSignal,
     StreamCursor,
     WorkPlan,
-    accepted_by,
-    cancelled_by,
-    completed_by,
     connection_error,
-    credits_earned,
     handshake_error,
     is_lost_race,
     is_retryable,
@@ -45,9 +41,6 @@ from ._errors import (
     APIConnectionError,
     ChallengeUsed,
     J0Error,
-    JobAlreadyAccepted,
-    JobNotAccepted,
-    JobNotAvailable,
     Unauthorized,
 )
 from ._models import (
@@ -188,6 +181,26 @@ class J0Client(BaseClient):
             self._session.user_id = self.me().id
         return self._session.user_id
 
+    def _act(self, call: Call[T]) -> T:
+        """Send a job action; if its answer was lost, recover what the first attempt did.
+
+        When an attempt may have reached the server unanswered and the retry is refused with
+        the call's recovery refusal, the job is read back: if it shows that the action took
+        effect, its result is returned, otherwise the refusal is raised.
+        """
+        attempts = Attempts(self.max_retries)
+        try:
+            return self._send(call, attempts)
+        except J0Error as refused:
+            recovery = call.recovery
+            if (recovery is None or not attempts.answer_lost
+                    or not isinstance(refused, recovery.refusal)):
+                raise
+            done = recovery.result(self.get_job(recovery.job_id), self._user_id())
+            if done is None:
+                raise
+            return done
+
     # Authentication and users --------------------------------------------------------------
 
     def authenticate(self) -> User:
@@ -325,42 +338,15 @@ class J0Client(BaseClient):
         and the retry hears ``JOB_ALREADY_ACCEPTED``, the job is read back and returned when
         this user is its worker.
         """
-        attempts = Attempts(self.max_retries)
-        try:
-            return self._send(Calls.accept_job(id), attempts)
-        except JobAlreadyAccepted:
-            if not attempts.answer_lost:
-                raise
-            job = self.get_job(id)
-            if accepted_by(job, self._user_id()):
-                return job
-            raise
+        return self._act(Calls.accept_job(id))
 
     def complete_job(self, id: int, result: str) -> Completed:
         """Submit the result of an accepted job; the worker is paid ``floor(credits*9/10)``."""
-        attempts = Attempts(self.max_retries)
-        try:
-            return self._send(Calls.complete_job(id, result), attempts)
-        except JobNotAccepted:
-            if not attempts.answer_lost:
-                raise
-            job = self.get_job(id)
-            if completed_by(job, self._user_id()):
-                return Completed(job=job, credits_earned=credits_earned(job.credits))
-            raise
+        return self._act(Calls.complete_job(id, result))
 
     def cancel_job(self, id: int) -> Cancelled:
         """Cancel a job nobody has accepted yet; its credits are refunded."""
-        attempts = Attempts(self.max_retries)
-        try:
-            return self._send(Calls.cancel_job(id), attempts)
-        except JobNotAvailable:
-            if not attempts.answer_lost:
-                raise
-            job = self.get_job(id)
-            if cancelled_by(job, self._user_id()):
-                return Cancelled(job=job, credits_refunded=job.credits)
-            raise
+        return self._act(Calls.cancel_job(id))
 
     # Events --------------------------------------------------------------------------------
 
