@@ -624,9 +624,15 @@ class StreamCursor:
         return event
 
 
-def ws_auth_headers(token: str) -> dict[str, str]:
-    """Headers of the WebSocket handshake."""
-    return {"Authorization": f"Bearer {token}"}
+def ws_connect_options(token: str, timeout: float) -> dict[str, Any]:
+    """The keyword arguments of websockets' ``connect`` (sync or asyncio) for the event stream."""
+    return {
+        "additional_headers": {"Authorization": f"Bearer {token}"},
+        "user_agent_header": USER_AGENT,
+        "open_timeout": timeout,
+        "max_size": WS_MAX_MESSAGE_BYTES,
+        "proxy": None,
+    }
 
 
 def handshake_error(status: int, body: bytes | bytearray) -> J0Error:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Generator, Iterator, Callable, Iterable
+from contextlib import closing
 from types import TracebackType
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from ._sync_io import (
+    Handler,
+    Workers,
+    ClientConnection,
+    Lock,
+    connect_websocket,
+    receive,
+    sleep,
+)
 from ._base import (
     CONNECTED,
     DEFAULT_PAGE_SIZE,
-    USER_AGENT,
-    WS_MAX_MESSAGE_BYTES,
     Attempts,
     BaseClient,
     Call,
@@ -35,14 +39,8 @@ from ._base import (
     page_size_of,
     parse_answer,
     retry_delay,
-    ws_auth_headers,
 )
-from ._errors import (
-    APIConnectionError,
-    ChallengeUsed,
-    J0Error,
-    Unauthorized,
-)
+from ._errors import APIConnectionError, ChallengeUsed, J0Error, Unauthorized
 from ._models import (
     Balance,
     Cancelled,
@@ -60,12 +58,28 @@ from ._models import (
 __all__ = ["J0Client", "EventStream"]
 
 T = TypeVar("T")
-
-Handler = Callable[[Job], "str | None"]
-"""A worker's handler: takes the accepted job (full prompt), returns the result or ``None``."""
+P = TypeVar("P")
 
 
-class J0Client(BaseClient):
+class _Closable(Protocol):
+    """Anything with an ``close`` coroutine."""
+
+    def close(self) -> None: ...
+
+
+class _Closing:
+    """Mixin: the end of an ``with`` block closes the object, with its ``close``."""
+
+    def __exit__(
+        self: _Closable,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class J0Client(BaseClient, _Closing):
     """Synchronous client of the j0 API v1.
 
     Args:
@@ -99,7 +113,7 @@ class J0Client(BaseClient):
         super().__init__(private_key, base_url=base_url, ws_url=ws_url, token=token,
                          max_retries=max_retries, timeout=timeout)
         self._http = httpx.Client(**self._http_options())
-        self._sign_in_lock = threading.Lock()
+        self._sign_in_lock = Lock()
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -109,14 +123,6 @@ class J0Client(BaseClient):
 
     def __enter__(self) -> J0Client:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # Transport ---------------------------------------------------------------------------
 
@@ -128,15 +134,15 @@ class J0Client(BaseClient):
             if token is not None:
                 headers["Authorization"] = f"Bearer {token}"
             try:
-                response = self._http.request(call.method, call.path, params=call.params,
-                                              json=call.json, headers=headers)
+                response = self._http.request(
+                    call.method, call.path, params=call.params, json=call.json, headers=headers)
             except httpx.TransportError as exc:
                 attempts.note_transport_failure(exc)
                 error: J0Error = connection_error(exc)
                 delay = attempts.next_delay(error)
                 if delay is None:
                     raise error from exc
-                time.sleep(delay)
+                sleep(delay)
                 continue
             try:
                 return parse_answer(call, response.status_code, response.content,
@@ -149,7 +155,7 @@ class J0Client(BaseClient):
             delay = attempts.next_delay(error)
             if delay is None:
                 raise error
-            time.sleep(delay)
+            sleep(delay)
 
     def _ensure_token(self) -> str:
         token = self._session.usable_token()
@@ -178,7 +184,8 @@ class J0Client(BaseClient):
 
     def _user_id(self) -> int:
         if self._session.user_id is None:
-            self._session.user_id = self.me().id
+            user = self.me()
+            self._session.user_id = user.id
         return self._session.user_id
 
     def _act(self, call: Call[T]) -> T:
@@ -200,6 +207,19 @@ class J0Client(BaseClient):
             if done is None:
                 raise
             return done
+
+    def _pages(
+        self, page: Callable[[int | None], Call[list[P]]], size: int, id_of: Callable[[P], int]
+    ) -> Iterator[P]:
+        """Every item of the pages ``page(before)`` asks for, following ``before`` to the end."""
+        before: int | None = None
+        while True:
+            items = self._send(page(before))
+            for item in items:
+                yield item
+            before = next_before(items, size, id_of)
+            if before is None:
+                return
 
     # Authentication and users --------------------------------------------------------------
 
@@ -242,7 +262,9 @@ class J0Client(BaseClient):
         """The caller's credit balance in cents."""
         return self._send(Calls.balance())
 
-    def transactions(self, limit: int | None = None, before: int | None = None) -> list[Transaction]:
+    def transactions(
+        self, limit: int | None = None, before: int | None = None
+    ) -> list[Transaction]:
         """One page of the credit history, newest first.
 
         Args:
@@ -251,16 +273,15 @@ class J0Client(BaseClient):
         """
         return self._send(Calls.transactions(limit, before))
 
-    def iter_transactions(self, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[Transaction]:
+    def iter_transactions(
+        self, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[Transaction]:
         """Every row of the credit history, newest first, fetched page by page."""
         size = page_size_of(page_size)
-        before: int | None = None
-        while True:
-            page = self.transactions(limit=size, before=before)
-            yield from page
-            before = next_before(page, size, lambda t: t.id)
-            if before is None:
-                return
+        for row in self._pages(
+            lambda before: Calls.transactions(size, before), size, lambda row: row.id
+        ):
+            yield row
 
     def buy_credits(self, amount_usd: int) -> Checkout:
         """Start a Stripe purchase; send the user to the returned ``checkout_url``.
@@ -293,38 +314,31 @@ class J0Client(BaseClient):
             idempotency_key: sent as ``Idempotency-Key``; a fresh UUID4 per call when omitted.
                 Every retry of the call reuses it, so a retried post never posts twice.
         """
-        return self._send(Calls.post_job(capability, credits, timeout, prompt, idempotency_key))
+        return self._send(
+            Calls.post_job(capability, credits, timeout, prompt, idempotency_key))
 
     def list_jobs(
-        self,
-        status: JobStatus | None = None,
-        capability: str | None = None,
-        requester_id: int | None = None,
-        worker_id: int | None = None,
-        limit: int | None = None,
-        before: int | None = None,
+        self, status: JobStatus | None = None, capability: str | None = None,
+        requester_id: int | None = None, worker_id: int | None = None,
+        limit: int | None = None, before: int | None = None,
     ) -> list[Job]:
         """One page of jobs, newest first, filtered by any of the arguments."""
-        return self._send(Calls.list_jobs(status, capability, requester_id, worker_id, limit,
-                                          before))
+        return self._send(
+            Calls.list_jobs(status, capability, requester_id, worker_id, limit, before))
 
     def iter_jobs(
-        self,
-        status: JobStatus | None = None,
-        capability: str | None = None,
-        requester_id: int | None = None,
-        worker_id: int | None = None,
+        self, status: JobStatus | None = None, capability: str | None = None,
+        requester_id: int | None = None, worker_id: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Iterator[Job]:
         """Every matching job, newest first, fetched page by page following ``before``."""
         size = page_size_of(page_size)
-        before: int | None = None
-        while True:
-            page = self.list_jobs(status, capability, requester_id, worker_id, size, before)
-            yield from page
-            before = next_before(page, size, lambda j: j.job_id)
-            if before is None:
-                return
+        for job in self._pages(
+            lambda before: Calls.list_jobs(status, capability, requester_id, worker_id, size,
+                                           before),
+            size, lambda job: job.job_id,
+        ):
+            yield job
 
     def get_job(self, id: int) -> Job:
         """One job, as the caller may see it."""
@@ -401,71 +415,62 @@ class J0Client(BaseClient):
         plan = WorkPlan(capabilities, min_credits=min_credits, concurrency=concurrency,
                         max_jobs=max_jobs)
         user_id = self._user_id()
-        slots = threading.BoundedSemaphore(plan.concurrency)
-        tally = threading.Lock()
 
         def stopped() -> bool:
             return plan.full or (stop is not None and stop.is_set())
 
         def run(job: Job) -> None:
+            text = workers.answer(job)
+            if text is None:
+                return
             try:
-                try:
-                    result = handler(job)
-                except Exception:
-                    log.exception("job %d: handler failed; not submitting", job.job_id)
-                    return
-                text = plan.submittable(job, result)
-                if text is None:
-                    return
-                try:
-                    self.complete_job(job.job_id, text)
-                except J0Error as exc:
-                    log.warning("job %d: result not accepted: %s", job.job_id, exc)
-                    return
-                with tally:
-                    plan.completed += 1
-            finally:
-                slots.release()
+                self.complete_job(job.job_id, text)
+            except J0Error as exc:
+                log.warning("job %d: result not accepted: %s", job.job_id, exc)
+                return
+            workers.count_completed()
 
         def take(job: Job) -> bool:
-            while not slots.acquire(timeout=poll_interval):
-                if stop is not None and stop.is_set():
-                    return False
+            if not workers.reserve(stop, poll_interval):
+                return False
             try:
                 accepted = self.accept_job(job.job_id)
             except J0Error as exc:
-                slots.release()
+                workers.release()
                 if is_lost_race(exc):
                     log.debug("job %d: lost the race (%s)", job.job_id, exc.code)
                 else:
                     log.warning("job %d: could not accept: %s", job.job_id, exc)
                 return True
             plan.accepted += 1
-            pool.submit(run, accepted)
+            workers.start(run, accepted)
             return True
 
-        with ThreadPoolExecutor(plan.concurrency, thread_name_prefix="j0-worker") as pool, \
+        def found(item: Event | Connected | None) -> Generator[Job, None]:
+            """The jobs to try after ``item``: every posted one after a (re)connect."""
+            if isinstance(item, Connected):
+                for capability in plan.capabilities:
+                    for job in self.iter_jobs(
+                        status="posted", capability=capability, page_size=100
+                    ):
+                        yield job
+            elif isinstance(item, Event) and item.event == "job.posted":
+                yield item.job
+
+        with Workers(plan, handler) as workers, \
                 self.events(plan.capabilities) as stream:
             while not stopped():
                 item = stream._poll(poll_interval)
-                if isinstance(item, Connected):
-                    found: Iterable[Job] = (
-                        job for capability in plan.capabilities
-                        for job in self.iter_jobs(status="posted", capability=capability,
-                                                  page_size=100))
-                elif isinstance(item, Event) and item.event == "job.posted":
-                    found = (item.job,)
-                else:
-                    continue
-                for job in found:
-                    if stopped():
-                        break
-                    if plan.wants(job, user_id) and not take(job):
-                        break
+                with closing(found(item)) as jobs:
+                    for job in jobs:
+                        if stopped():
+                            break
+                        if plan.wants(job, user_id) and not take(job):
+                            break
         return plan.completed
 
 
-class EventStream(Iterator[Event]):
+class EventStream(Iterator[Event], _Closing):
     """Iterator over the events addressed to the caller; see :meth:`J0Client.events`.
 
     On a dropped connection it reconnects with backoff, re-signing first if the token expired,
@@ -511,14 +516,6 @@ class EventStream(Iterator[Event]):
         if self._ws is None and not self._closed:
             self._connect()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         """Close the connection; iteration ends."""
         self._closed = True
@@ -536,9 +533,7 @@ class EventStream(Iterator[Event]):
             return CONNECTED
         assert self._ws is not None
         try:
-            raw = self._ws.recv(timeout=timeout)
-        except TimeoutError:
-            return None
+            raw = receive(self._ws, timeout)
         except ConnectionClosed as exc:
             self._ws = None
             if self._closed:
@@ -547,7 +542,7 @@ class EventStream(Iterator[Event]):
             self._connect()
             self._announce = False
             return CONNECTED
-        return self._cursor.read(raw)
+        return None if raw is None else self._cursor.read(raw)
 
     def _connect(self) -> None:
         client = self._client
@@ -556,16 +551,7 @@ class EventStream(Iterator[Event]):
         while not self._closed:
             token = client._ensure_token()
             try:
-                # Entered as a context manager, which websockets >= 17 asks of long-lived
-                # sync connections; closing it is left to close() and to the server.
-                ws = connect(
-                    self._cursor.url(),
-                    additional_headers=ws_auth_headers(token),
-                    user_agent_header=USER_AGENT,
-                    open_timeout=client.timeout,
-                    max_size=WS_MAX_MESSAGE_BYTES,
-                    proxy=None,
-                ).__enter__()
+                ws = connect_websocket(self._cursor.url(), token, client.timeout)
             except InvalidStatus as exc:
                 error: J0Error = handshake_error(exc.response.status_code, exc.response.body or b"")
                 if (isinstance(error, Unauthorized) and client._session.can_sign
@@ -575,8 +561,8 @@ class EventStream(Iterator[Event]):
                     continue
                 if not is_retryable(error):
                     raise error from exc
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                error = APIConnectionError(f"WebSocket connection failed: {exc!r}")
+            except APIConnectionError as exc:
+                error = exc
             else:
                 self._ws = ws
                 self._connected_once = True
@@ -589,5 +575,5 @@ class EventStream(Iterator[Event]):
                 raise error
             delay = retry_delay(error, min(failures, 10))
             failures += 1
-            time.sleep(delay)
+            sleep(delay)
         raise StopIteration
