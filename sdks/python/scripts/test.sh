@@ -33,7 +33,7 @@ echo "== install (venv at $VENV)"
 "$VENV/bin/python" -m pip install --quiet -e "$SDK_DIR[dev]"
 
 echo "== mypy --strict"
-(cd "$SDK_DIR" && "$VENV/bin/python" -m mypy --strict src tests)
+(cd "$SDK_DIR" && "$VENV/bin/python" -m mypy --strict src tests hatch_build.py)
 
 echo "== wheel"
 "$VENV/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" "$SDK_DIR"

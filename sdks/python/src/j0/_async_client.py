@@ -1,4 +1,10 @@
-"""The asyncio client, on :class:`httpx.AsyncClient` and websockets' asyncio client."""
+"""The asyncio client, on :class:`httpx.AsyncClient` and websockets' asyncio client.
+
+This module is also the source of the sync client: ``hatch_build.py`` generates
+:mod:`j0._client` from it whenever the package is built or installed, by taking out
+``async``/``await``, dropping the ``Async`` of names and reading :mod:`j0._sync_io` where this
+module reads :mod:`j0._async_io`. Write it so that what remains is the sync client.
+"""
 
 from __future__ import annotations
 
