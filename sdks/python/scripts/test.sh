@@ -33,7 +33,7 @@ echo "== install (venv at $VENV)"
 "$VENV/bin/python" -m pip install --quiet -e "$SDK_DIR[dev]"
 
 echo "== mypy --strict"
-(cd "$SDK_DIR" && "$VENV/bin/python" -m mypy --strict src tests)
+(cd "$SDK_DIR" && "$VENV/bin/python" -m mypy --strict src tests hatch_build.py)
 
 echo "== wheel"
 "$VENV/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" "$SDK_DIR"
@@ -56,18 +56,9 @@ done
 BASE_URL="$(head -n1 "$WORK/server-out")"
 KEY="$("$WORK/user-venv/bin/python" -c 'import secrets; print("0x" + secrets.token_hex(32))')"
 mkdir "$WORK/user-project"
-cat >"$WORK/user-project/quickstart.py" <<PY
-from j0 import J0Client
-client = J0Client(private_key="$KEY")
-client.authenticate()
-job = client.post_job(
-    capability="opus",
-    credits=10,
-    timeout=30,
-    prompt="Summarize this..."
-)
-print(f"Job posted: {job.job_id}")
-PY
+# The seed document's quickstart, word for word, with the fresh key in place of "0x...".
+sed "s/\"0x\.\.\.\"/\"$KEY\"/" "$SDK_DIR/tests/fixtures/quickstart.py.txt" \
+  >"$WORK/user-project/quickstart.py"
 OUTPUT="$(cd "$WORK/user-project" && J0_BASE_URL="$BASE_URL" "$WORK/user-venv/bin/python" quickstart.py)"
 echo "$OUTPUT"
 [[ "$OUTPUT" =~ ^Job\ posted:\ [0-9]+$ ]] || { echo "unexpected quickstart output" >&2; exit 1; }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from abc import ABC, abstractmethod
 
 
 def _listen() -> socket.socket:
@@ -69,27 +70,16 @@ class _Reader:
         return head + self._take(int(headers.get(b"content-length", b"0")))
 
 
-class LoseAnswerProxy:
-    """Forwards HTTP/1.1 requests to ``upstream``; loses the answers of chosen requests.
+class _Proxy(ABC):
+    """Listens on a free local port and hands each connection to :meth:`_handle`."""
 
-    For the first request whose request line starts with each of ``prefixes`` (e.g.
-    ``b"POST /api/v1/jobs "``), the request reaches the server and its whole response comes
-    back to the proxy, which then closes the client's connection without forwarding it.
-    """
-
-    def __init__(self, upstream: str, *prefixes: bytes) -> None:
+    def __init__(self, upstream: str) -> None:
         host, port = upstream.rsplit(":", 1)
         self.upstream = (host, int(port))
-        self.pending = list(prefixes)
-        self.lost: list[bytes] = []
-        self.forwarded: list[bytes] = []
         self._lock = threading.Lock()
         self._listener = _listen()
         self.port = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
-
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
 
     def close(self) -> None:
         _shut(self._listener)
@@ -100,7 +90,32 @@ class LoseAnswerProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            self._handle(client)
+
+    @abstractmethod
+    def _handle(self, client: socket.socket) -> None:
+        """Serve one accepted connection (without blocking the accept loop)."""
+
+
+class LoseAnswerProxy(_Proxy):
+    """Forwards HTTP/1.1 requests to ``upstream``; loses the answers of chosen requests.
+
+    For the first request whose request line starts with each of ``prefixes`` (e.g.
+    ``b"POST /api/v1/jobs "``), the request reaches the server and its whole response comes
+    back to the proxy, which then closes the client's connection without forwarding it.
+    """
+
+    def __init__(self, upstream: str, *prefixes: bytes) -> None:
+        self.pending = list(prefixes)
+        self.lost: list[bytes] = []
+        self.forwarded: list[bytes] = []
+        super().__init__(upstream)
+
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    def _handle(self, client: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
         upstream = socket.create_connection(self.upstream)
@@ -133,18 +148,13 @@ class LoseAnswerProxy:
             _shut(upstream)
 
 
-class PipeProxy:
+class PipeProxy(_Proxy):
     """Pipes TCP connections to ``upstream`` byte for byte; :meth:`drop_all` cuts them."""
 
     def __init__(self, upstream: str) -> None:
-        host, port = upstream.rsplit(":", 1)
-        self.upstream = (host, int(port))
         self.connections = 0
         self._open: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._listener = _listen()
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(upstream)
 
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
@@ -157,21 +167,16 @@ class PipeProxy:
             _shut(sock)
 
     def close(self) -> None:
-        _shut(self._listener)
+        super().close()
         self.drop_all()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.upstream)
-            with self._lock:
-                self.connections += 1
-                self._open += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+    def _handle(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(self.upstream)
+        with self._lock:
+            self.connections += 1
+            self._open += [client, upstream]
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
 
     @staticmethod
     def _pipe(src: socket.socket, dst: socket.socket) -> None:

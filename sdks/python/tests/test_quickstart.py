@@ -13,18 +13,8 @@ from j0_server import J0Server
 
 from conftest import new_key
 
-QUICKSTART = '''\
-from j0 import J0Client
-client = J0Client(private_key="0x...")
-client.authenticate()
-job = client.post_job(
-    capability="opus",
-    credits=10,
-    timeout=30,
-    prompt="Summarize this..."
-)
-print(f"Job posted: {job.job_id}")
-'''
+QUICKSTART = (Path(__file__).parent / "fixtures" / "quickstart.py.txt").read_text()
+"""The seed document's quickstart, word for word; ``scripts/test.sh`` runs the same file."""
 
 
 def test_seed_quickstart_runs_verbatim(server: J0Server, tmp_path: Path) -> None:

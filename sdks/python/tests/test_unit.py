@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
+from hatch_build import unasync
 
 import j0
+import j0._async_client
+import j0._client
 from j0 import J0Client, derive_ws_url
 from j0._base import StreamCursor, backoff_delay, resolve_base_url
 from j0._errors import ERROR_CLASSES, error_from_response
@@ -36,6 +40,12 @@ def test_base_url_comes_from_the_option_then_the_environment_then_the_default(
     assert explicit.ws_url == "ws://elsewhere/ws"
     client.close()
     explicit.close()
+
+
+def test_the_sync_client_is_generated_from_the_asyncio_one() -> None:
+    """What is imported as ``j0._client`` is current: reinstall after editing the asyncio one."""
+    source = Path(j0._async_client.__file__).read_text(encoding="utf-8")
+    assert Path(j0._client.__file__).read_text(encoding="utf-8") == unasync(source)
 
 
 def test_constructor_makes_no_request() -> None:

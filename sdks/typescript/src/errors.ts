@@ -20,7 +20,8 @@ export interface J0ErrorOptions {
 
 /** Base class of every error the SDK throws. */
 export class J0Error extends Error {
-  override name = 'J0Error';
+  /** The class's own name (`'RateLimitedError'`, ...), as for the built-in errors. */
+  override name: string = this.constructor.name;
   /** HTTP status of the answer; `0` when the SDK refused before sending or no answer came. */
   readonly status: number;
   /** The wire `code`; `undefined` when the body was not the `{error, code}` envelope. */
@@ -38,86 +39,52 @@ export class J0Error extends Error {
 
 /** The transport failed: connection refused or reset, DNS failure, or no answer in time. */
 export class APIConnectionError extends J0Error {
-  override name = 'APIConnectionError';
   constructor(message: string, cause?: unknown) {
     super(message, { status: 0, cause });
   }
 }
 
 /** No answer arrived within `timeoutMs`. */
-export class APITimeoutError extends APIConnectionError {
-  override name = 'APITimeoutError';
-}
+export class APITimeoutError extends APIConnectionError {}
 
 /** 401: the credentials were refused. */
-export class AuthenticationError extends J0Error {
-  override name = 'AuthenticationError';
-}
+export class AuthenticationError extends J0Error {}
 /** 401 `UNAUTHORIZED`: missing, malformed, expired, revoked or tampered token. */
-export class UnauthorizedError extends AuthenticationError {
-  override name = 'UnauthorizedError';
-}
+export class UnauthorizedError extends AuthenticationError {}
 /** 401 `INVALID_SIGNATURE`: the signature does not recover to the address. */
-export class InvalidSignatureError extends AuthenticationError {
-  override name = 'InvalidSignatureError';
-}
+export class InvalidSignatureError extends AuthenticationError {}
 /** 401 `CHALLENGE_NOT_FOUND`: no such nonce, or one issued to another address. */
-export class ChallengeNotFoundError extends AuthenticationError {
-  override name = 'ChallengeNotFoundError';
-}
+export class ChallengeNotFoundError extends AuthenticationError {}
 /** 401 `CHALLENGE_EXPIRED`: the challenge is older than 60 seconds. */
-export class ChallengeExpiredError extends AuthenticationError {
-  override name = 'ChallengeExpiredError';
-}
+export class ChallengeExpiredError extends AuthenticationError {}
 /** 401 `CHALLENGE_USED`: the challenge was already exchanged for a token. */
-export class ChallengeUsedError extends AuthenticationError {
-  override name = 'ChallengeUsedError';
-}
+export class ChallengeUsedError extends AuthenticationError {}
 
 /** 403: the caller may not do this to this resource. */
-export class PermissionDeniedError extends J0Error {
-  override name = 'PermissionDeniedError';
-}
+export class PermissionDeniedError extends J0Error {}
 /** 403 `OWN_JOB`: a requester cannot accept their own job. */
-export class OwnJobError extends PermissionDeniedError {
-  override name = 'OwnJobError';
-}
+export class OwnJobError extends PermissionDeniedError {}
 /** 403 `NOT_THE_WORKER`: only the job's worker may complete it. */
-export class NotTheWorkerError extends PermissionDeniedError {
-  override name = 'NotTheWorkerError';
-}
+export class NotTheWorkerError extends PermissionDeniedError {}
 /** 403 `NOT_THE_REQUESTER`: only the job's requester may cancel it. */
-export class NotTheRequesterError extends PermissionDeniedError {
-  override name = 'NotTheRequesterError';
-}
+export class NotTheRequesterError extends PermissionDeniedError {}
 
 /** 404: `NOT_FOUND` (no such route) itself, and the parent of the resource-specific codes. */
-export class NotFoundError extends J0Error {
-  override name = 'NotFoundError';
-}
+export class NotFoundError extends J0Error {}
 /** 404 `JOB_NOT_FOUND`. */
-export class JobNotFoundError extends NotFoundError {
-  override name = 'JobNotFoundError';
-}
+export class JobNotFoundError extends NotFoundError {}
 /** 404 `USER_NOT_FOUND`. */
-export class UserNotFoundError extends NotFoundError {
-  override name = 'UserNotFoundError';
-}
+export class UserNotFoundError extends NotFoundError {}
 
 /** 400: the parent of every 400 code below. */
-export class BadRequestError extends J0Error {
-  override name = 'BadRequestError';
-}
+export class BadRequestError extends J0Error {}
 /**
  * 400 `VALIDATION_ERROR`: a field is missing, malformed or out of range. Also thrown with
  * `status` 0 by checks the SDK makes before sending (capability, credits, timeout, prompt).
  */
-export class ValidationError extends BadRequestError {
-  override name = 'ValidationError';
-}
+export class ValidationError extends BadRequestError {}
 /** 400 `INSUFFICIENT_CREDITS`, with the balance (`have`) and the job's price (`need`) in cents. */
 export class InsufficientCreditsError extends BadRequestError {
-  override name = 'InsufficientCreditsError';
   /** The caller's `total_cents`, parsed from the message; `undefined` if it did not say. */
   readonly have: number | undefined;
   /** The credits the job needed, parsed from the message; `undefined` if it did not say. */
@@ -131,57 +98,32 @@ export class InsufficientCreditsError extends BadRequestError {
   }
 }
 /** 400 `JOB_ALREADY_ACCEPTED`: another worker was first (or, on cancel, the job was taken). */
-export class JobAlreadyAcceptedError extends BadRequestError {
-  override name = 'JobAlreadyAcceptedError';
-}
+export class JobAlreadyAcceptedError extends BadRequestError {}
 /** 400 `JOB_EXPIRED`: the job's acceptance window has passed. */
-export class JobExpiredError extends BadRequestError {
-  override name = 'JobExpiredError';
-}
+export class JobExpiredError extends BadRequestError {}
 /** 400 `JOB_NOT_AVAILABLE`: the job was cancelled or timed out. */
-export class JobNotAvailableError extends BadRequestError {
-  override name = 'JobNotAvailableError';
-}
+export class JobNotAvailableError extends BadRequestError {}
 /** 400 `JOB_NOT_ACCEPTED`: completing a job that is not in `accepted`. */
-export class JobNotAcceptedError extends BadRequestError {
-  override name = 'JobNotAcceptedError';
-}
+export class JobNotAcceptedError extends BadRequestError {}
 /** 400 `TIMEOUT_EXPIRED`: the result came after the job's deadline. */
-export class TimeoutExpiredError extends BadRequestError {
-  override name = 'TimeoutExpiredError';
-}
+export class TimeoutExpiredError extends BadRequestError {}
 /** 400 `TOO_MANY_OPEN_JOBS`: the worker already holds the maximum of accepted jobs. */
-export class TooManyOpenJobsError extends BadRequestError {
-  override name = 'TooManyOpenJobsError';
-}
+export class TooManyOpenJobsError extends BadRequestError {}
 /** 400 `IDEMPOTENCY_KEY_REUSED`: the key was used for a post with a different body. */
-export class IdempotencyKeyReusedError extends BadRequestError {
-  override name = 'IdempotencyKeyReusedError';
-}
+export class IdempotencyKeyReusedError extends BadRequestError {}
 /** 400 `INVALID_AMOUNT`: `amountUsd` is not one of 5, 10, 20, 50, 100. */
-export class InvalidAmountError extends BadRequestError {
-  override name = 'InvalidAmountError';
-}
+export class InvalidAmountError extends BadRequestError {}
 /** 400 `INVALID_WEBHOOK_SIGNATURE`: a Stripe webhook with a bad or missing signature. */
-export class InvalidWebhookSignatureError extends BadRequestError {
-  override name = 'InvalidWebhookSignatureError';
-}
+export class InvalidWebhookSignatureError extends BadRequestError {}
 
 /** 405 `METHOD_NOT_ALLOWED`: a known path with another method. */
-export class MethodNotAllowedError extends J0Error {
-  override name = 'MethodNotAllowedError';
-}
+export class MethodNotAllowedError extends J0Error {}
 /** 413 `PAYLOAD_TOO_LARGE`: the body is over the route's limit. */
-export class PayloadTooLargeError extends J0Error {
-  override name = 'PayloadTooLargeError';
-}
+export class PayloadTooLargeError extends J0Error {}
 /** 415 `UNSUPPORTED_MEDIA_TYPE`: a body that is not `application/json`. */
-export class UnsupportedMediaTypeError extends J0Error {
-  override name = 'UnsupportedMediaTypeError';
-}
+export class UnsupportedMediaTypeError extends J0Error {}
 /** 429 `RATE_LIMITED`, with the seconds to wait. */
 export class RateLimitedError extends J0Error {
-  override name = 'RateLimitedError';
   /** Seconds to wait: `retry_after` from the body, else the `Retry-After` header. */
   readonly retryAfter: number | undefined;
 
@@ -191,17 +133,11 @@ export class RateLimitedError extends J0Error {
   }
 }
 /** 500 `INTERNAL_ERROR`. */
-export class InternalServerError extends J0Error {
-  override name = 'InternalServerError';
-}
+export class InternalServerError extends J0Error {}
 /** 503 `PAYMENTS_UNAVAILABLE`: Stripe is not configured or not reachable. */
-export class PaymentsUnavailableError extends J0Error {
-  override name = 'PaymentsUnavailableError';
-}
+export class PaymentsUnavailableError extends J0Error {}
 /** 503 `SERVICE_UNAVAILABLE`: the database is out of reach. */
-export class ServiceUnavailableError extends J0Error {
-  override name = 'ServiceUnavailableError';
-}
+export class ServiceUnavailableError extends J0Error {}
 
 type ErrorClass = new (message: string, options: J0ErrorOptions) => J0Error;
 

@@ -1,5 +1,5 @@
 /** The WebSocket event stream: delivery, typing, subscriptions, and resuming without duplicates. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { J0Client, UnauthorizedError, ValidationError, type J0Client as Client, type J0Event } from '../src/index.js';
 import { auditAfterAll, eventually, newClient, postCheap, servers } from './helpers/clients.js';
@@ -117,13 +117,7 @@ describe('events', () => {
 });
 
 describe('resuming', () => {
-  let proxy: FaultProxy;
-  beforeAll(async () => {
-    proxy = await FaultProxy.start(main.baseUrl);
-  });
-  afterAll(async () => {
-    await proxy.close();
-  });
+  const proxy = FaultProxy.forTests(main.baseUrl);
 
   it('reconnects with ?since=<last id> and gets what happened meanwhile, once', { timeout: 30_000 }, async () => {
     const requester = newClient(main, { wsUrl: proxy.wsUrl });

@@ -1,5 +1,5 @@
 /** Retries: 429s waited out or raised, and answers lost on the way back that must not act twice. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { JobAlreadyAcceptedError, RateLimitedError, type J0Client } from '../src/index.js';
 import { auditAfterAll, newClient, postCheap, servers } from './helpers/clients.js';
@@ -54,13 +54,7 @@ describe('rate limits', () => {
 });
 
 describe('answers lost after the server acted', () => {
-  let proxy: FaultProxy;
-  beforeAll(async () => {
-    proxy = await FaultProxy.start(main.baseUrl);
-  });
-  afterAll(async () => {
-    await proxy.close();
-  });
+  const proxy = FaultProxy.forTests(main.baseUrl);
 
   it('a post retried with the same Idempotency-Key posts once', async () => {
     const requester = newClient(main, { baseUrl: proxy.baseUrl });

@@ -7,126 +7,18 @@
 ...                       prompt="Summarize this...")  # doctest: +SKIP
 """
 
-from ._async_client import AsyncEventStream, AsyncJ0Client
-from ._base import DEFAULT_BASE_URL, derive_ws_url
-from ._client import EventStream, J0Client
-from ._errors import (
-    APIConnectionError,
-    APITimeoutError,
-    AuthenticationError,
-    ChallengeExpired,
-    ChallengeNotFound,
-    ChallengeUsed,
-    IdempotencyKeyReused,
-    InsufficientCredits,
-    InternalServerError,
-    InvalidAmount,
-    InvalidSignature,
-    InvalidWebhookSignature,
-    J0Error,
-    JobAlreadyAccepted,
-    JobExpired,
-    JobNotAccepted,
-    JobNotAvailable,
-    JobNotFound,
-    MethodNotAllowed,
-    NotFound,
-    NotTheRequester,
-    NotTheWorker,
-    OwnJob,
-    PayloadTooLarge,
-    PaymentsUnavailable,
-    PermissionDenied,
-    RateLimited,
-    ServiceUnavailable,
-    TimeoutExpired,
-    TooManyOpenJobs,
-    Unauthorized,
-    UnsupportedMediaType,
-    UserNotFound,
-    ValidationError,
-)
-from ._models import (
-    CAPABILITIES,
-    Balance,
-    Cancelled,
-    Capability,
-    Checkout,
-    Completed,
-    DepositAddress,
-    EarnedJob,
-    Event,
-    EventsTruncated,
-    EventType,
-    Job,
-    JobStatus,
-    PublicUser,
-    Transaction,
-    TransactionType,
-    User,
-)
+from . import _async_client, _base, _client, _errors, _models
+from ._async_client import *
+from ._base import *
+from ._client import *
+from ._errors import *
+from ._models import *
 from ._version import API_VERSION, __version__
 
-__all__ = [
-    "__version__",
-    "API_VERSION",
-    "DEFAULT_BASE_URL",
-    "derive_ws_url",
-    "J0Client",
-    "AsyncJ0Client",
-    "EventStream",
-    "AsyncEventStream",
-    # models
-    "CAPABILITIES",
-    "Capability",
-    "JobStatus",
-    "TransactionType",
-    "EventType",
-    "User",
-    "PublicUser",
-    "Balance",
-    "Transaction",
-    "Job",
-    "EarnedJob",
-    "Completed",
-    "Cancelled",
-    "Checkout",
-    "DepositAddress",
-    "Event",
-    "EventsTruncated",
-    # errors
-    "J0Error",
-    "APIConnectionError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "Unauthorized",
-    "InvalidSignature",
-    "ChallengeNotFound",
-    "ChallengeExpired",
-    "ChallengeUsed",
-    "PermissionDenied",
-    "OwnJob",
-    "NotTheWorker",
-    "NotTheRequester",
-    "NotFound",
-    "JobNotFound",
-    "UserNotFound",
-    "ValidationError",
-    "InsufficientCredits",
-    "JobAlreadyAccepted",
-    "JobExpired",
-    "JobNotAvailable",
-    "JobNotAccepted",
-    "TimeoutExpired",
-    "TooManyOpenJobs",
-    "IdempotencyKeyReused",
-    "InvalidAmount",
-    "InvalidWebhookSignature",
-    "UnsupportedMediaType",
-    "MethodNotAllowed",
-    "PayloadTooLarge",
-    "RateLimited",
-    "PaymentsUnavailable",
-    "ServiceUnavailable",
-    "InternalServerError",
-]
+# Each module lists what it exports in its own __all__; the package exports all of it.
+__all__ = ["__version__", "API_VERSION"]
+__all__ += _base.__all__
+__all__ += _client.__all__
+__all__ += _async_client.__all__
+__all__ += _models.__all__
+__all__ += _errors.__all__

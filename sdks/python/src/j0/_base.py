@@ -29,6 +29,9 @@ from ._errors import (
     APIConnectionError,
     APITimeoutError,
     J0Error,
+    JobAlreadyAccepted,
+    JobNotAccepted,
+    JobNotAvailable,
     RateLimited,
     Unauthorized,
     ValidationError,
@@ -180,8 +183,22 @@ def _identity(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class Recovery(Generic[T]):
+    """How to tell that a job action took effect although its answer was lost.
+
+    The retry of such an action is refused with ``refusal``, since the job has moved on; the
+    job, read back, shows whether the first attempt moved it: ``result`` (given the job and the
+    caller's user id) is what the action would have answered, or ``None`` if it did not.
+    """
+
+    job_id: int
+    refusal: type[J0Error]
+    result: Callable[[Job, int], T | None]
+
+
+@dataclass(frozen=True)
 class Call(Generic[T]):
-    """One API call: what to send and how to read a successful answer."""
+    """One API call: what to send, how to read a successful answer, how to recover a lost one."""
 
     method: str
     path: str
@@ -190,6 +207,7 @@ class Call(Generic[T]):
     json: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     authenticated: bool = True
+    recovery: Recovery[T] | None = None
 
 
 def _query(**values: object) -> dict[str, str | int]:
@@ -302,17 +320,20 @@ class Calls:
 
     @staticmethod
     def accept_job(job_id: int) -> Call[Job]:
-        return Call("POST", _job_path(job_id, "accept"), _unwrap("job", Job.from_wire))
+        return Call("POST", _job_path(job_id, "accept"), _unwrap("job", Job.from_wire),
+                    recovery=Recovery(job_id, JobAlreadyAccepted, accepted_by))
 
     @staticmethod
     def complete_job(job_id: int, result: str) -> Call[Completed]:
         _require_str("result", result)
         return Call("POST", _job_path(job_id, "complete"), Completed.from_wire,
-                    json={"result": result})
+                    json={"result": result},
+                    recovery=Recovery(job_id, JobNotAccepted, completed_by))
 
     @staticmethod
     def cancel_job(job_id: int) -> Call[Cancelled]:
-        return Call("POST", _job_path(job_id, "cancel"), Cancelled.from_wire)
+        return Call("POST", _job_path(job_id, "cancel"), Cancelled.from_wire,
+                    recovery=Recovery(job_id, JobNotAvailable, cancelled_by))
 
     @staticmethod
     def checkout(amount_usd: int) -> Call[Checkout]:
@@ -508,14 +529,18 @@ def page_size_of(page_size: int) -> int:
 # Recovering lost answers ----------------------------------------------------------------
 
 
-def accepted_by(job: Job, user_id: int) -> bool:
+def accepted_by(job: Job, user_id: int) -> Job | None:
     """An accept whose answer was lost took effect if this user is now the job's worker."""
-    return job.worker_id == user_id and job.status in ("accepted", "completed", "timeout")
+    if job.worker_id == user_id and job.status in ("accepted", "completed", "timeout"):
+        return job
+    return None
 
 
-def completed_by(job: Job, user_id: int) -> bool:
+def completed_by(job: Job, user_id: int) -> Completed | None:
     """A complete whose answer was lost took effect if the job is completed by this user."""
-    return job.status == "completed" and job.worker_id == user_id
+    if job.status == "completed" and job.worker_id == user_id:
+        return Completed(job=job, credits_earned=credits_earned(job.credits))
+    return None
 
 
 def credits_earned(credits: int) -> int:
@@ -523,9 +548,11 @@ def credits_earned(credits: int) -> int:
     return credits * 9 // 10
 
 
-def cancelled_by(job: Job, user_id: int) -> bool:
+def cancelled_by(job: Job, user_id: int) -> Cancelled | None:
     """A cancel whose answer was lost took effect if the job is ours and cancelled."""
-    return job.status == "cancelled" and job.requester_id == user_id
+    if job.status == "cancelled" and job.requester_id == user_id:
+        return Cancelled(job=job, credits_refunded=job.credits)
+    return None
 
 
 # Events ---------------------------------------------------------------------------------
@@ -597,9 +624,15 @@ class StreamCursor:
         return event
 
 
-def ws_auth_headers(token: str) -> dict[str, str]:
-    """Headers of the WebSocket handshake."""
-    return {"Authorization": f"Bearer {token}"}
+def ws_connect_options(token: str, timeout: float) -> dict[str, Any]:
+    """The keyword arguments of websockets' ``connect`` (sync or asyncio) for the event stream."""
+    return {
+        "additional_headers": {"Authorization": f"Bearer {token}"},
+        "user_agent_header": USER_AGENT,
+        "open_timeout": timeout,
+        "max_size": WS_MAX_MESSAGE_BYTES,
+        "proxy": None,
+    }
 
 
 def handshake_error(status: int, body: bytes | bytearray) -> J0Error:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "J0Error",
@@ -87,6 +90,14 @@ class J0Error(Exception):
             f"{type(self).__name__}(message={self.message!r}, status={self.status!r}, "
             f"code={self.code!r})"
         )
+
+
+class _ErrorFields(TypedDict, total=False):
+    """The keyword arguments of :class:`J0Error`, for subclasses that take them on."""
+
+    status: int | None
+    code: str | None
+    body: object | None
 
 
 class APIConnectionError(J0Error):
@@ -187,15 +198,8 @@ class InsufficientCredits(J0Error):
         need: the credits the job costs (``None`` if the message did not say).
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        body: object | None = None,
-    ) -> None:
-        super().__init__(message, status=status, code=code, body=body)
+    def __init__(self, message: str, **fields: Unpack[_ErrorFields]) -> None:
+        super().__init__(message, **fields)
         match = _INSUFFICIENT.search(message)
         self.have: int | None = int(match.group(1)) if match else None
         self.need: int | None = int(match.group(2)) if match else None
@@ -258,15 +262,9 @@ class RateLimited(J0Error):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        body: object | None = None,
-        retry_after: int = 1,
+        self, message: str, *, retry_after: int = 1, **fields: Unpack[_ErrorFields]
     ) -> None:
-        super().__init__(message, status=status, code=code, body=body)
+        super().__init__(message, **fields)
         self.retry_after = retry_after
 
 

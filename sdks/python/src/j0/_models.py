@@ -7,10 +7,11 @@ later versions are ignored, so an older SDK keeps working against a newer server
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Literal, Union, cast, get_args
+from functools import cache
+from typing import Any, Literal, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 __all__ = [
     "Capability",
@@ -51,7 +52,6 @@ EventType = Literal[
 CAPABILITIES: tuple[Capability, ...] = get_args(Capability)
 """Every capability the API knows, in the contract's order."""
 JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
-_TRANSACTION_TYPES: tuple[TransactionType, ...] = get_args(TransactionType)
 
 JSONObject = Mapping[str, Any]
 
@@ -87,10 +87,6 @@ def _str(value: object) -> str:
     return value
 
 
-def _optional_str(value: object) -> str | None:
-    return None if value is None else _str(value)
-
-
 def _float(value: object) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"expected a number, got {value!r}")
@@ -115,8 +111,51 @@ def _object(value: object) -> JSONObject:
     return cast(JSONObject, value)
 
 
+_SCALARS: Mapping[object, Callable[[object], Any]] = {
+    int: _int, str: _str, float: _float, bool: _bool, datetime: parse_timestamp,
+}
+
+
+def _reader(hint: Any) -> Callable[[object], Any]:
+    """How a field of type ``hint`` is read from its JSON value, checking its type."""
+    args = get_args(hint)
+    if get_origin(hint) is Literal:
+        return lambda value: _choice(value, args)
+    if type(None) in args:
+        (inner,) = (arg for arg in args if arg is not type(None))
+        read = _reader(inner)
+        return lambda value: None if value is None else read(value)
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    return cast(Callable[[object], Any], hint.from_wire)
+
+
+@cache
+def _readers(model: type) -> tuple[tuple[str, Callable[[object], Any]], ...]:
+    """Each field of a model with the reader of its type, in the order they are declared."""
+    hints = get_type_hints(model)
+    return tuple((f.name, _reader(hints[f.name])) for f in fields(model))
+
+
+def _read_fields(model: type, d: JSONObject) -> dict[str, Any]:
+    """The keyword arguments of ``model`` read from ``d``: one key per field, each required."""
+    return {name: read(d[name]) for name, read in _readers(model)}
+
+
+_M = TypeVar("_M", bound="_Model")
+
+
+class _Model:
+    """Base of the models: the wire object holds one key per field, named as the field."""
+
+    @classmethod
+    def from_wire(cls: type[_M], data: object) -> _M:
+        """Build from the decoded JSON object."""
+        return cls(**_read_fields(cls, _object(data)))
+
+
 @dataclass(frozen=True)
-class User:
+class User(_Model):
     """The signed-in user (``GET /users/me``, and the ``user`` of a sign-in)."""
 
     id: int
@@ -127,21 +166,9 @@ class User:
     """Completed jobs over accepted jobs that were completed or timed out, in [0, 1]."""
     created_at: datetime
 
-    @classmethod
-    def from_wire(cls, data: object) -> User:
-        """Build from the decoded JSON object."""
-        d = _object(data)
-        return cls(
-            id=_int(d["id"]),
-            public_key=_str(d["public_key"]),
-            identity_type=_choice(d["identity_type"], ("ethereum_wallet",)),
-            reputation_score=_float(d["reputation_score"]),
-            created_at=parse_timestamp(d["created_at"]),
-        )
-
 
 @dataclass(frozen=True)
-class PublicUser:
+class PublicUser(_Model):
     """Any user's public profile (``GET /users/:id``)."""
 
     id: int
@@ -149,39 +176,18 @@ class PublicUser:
     reputation_score: float
     created_at: datetime
 
-    @classmethod
-    def from_wire(cls, data: object) -> PublicUser:
-        """Build from the decoded JSON object."""
-        d = _object(data)
-        return cls(
-            id=_int(d["id"]),
-            public_key=_str(d["public_key"]),
-            reputation_score=_float(d["reputation_score"]),
-            created_at=parse_timestamp(d["created_at"]),
-        )
-
 
 @dataclass(frozen=True)
-class Balance:
+class Balance(_Model):
     """Credit balance in cents (1 credit = 1 cent); ``total_cents = cash_cents + promo_cents``."""
 
     cash_cents: int
     promo_cents: int
     total_cents: int
 
-    @classmethod
-    def from_wire(cls, data: object) -> Balance:
-        """Build from the decoded JSON object."""
-        d = _object(data)
-        return cls(
-            cash_cents=_int(d["cash_cents"]),
-            promo_cents=_int(d["promo_cents"]),
-            total_cents=_int(d["total_cents"]),
-        )
-
 
 @dataclass(frozen=True)
-class Transaction:
+class Transaction(_Model):
     """One row of the credit history; ``amount_cents`` is negative for money going out."""
 
     id: int
@@ -190,19 +196,6 @@ class Transaction:
     type: TransactionType
     description: str
     created_at: datetime
-
-    @classmethod
-    def from_wire(cls, data: object) -> Transaction:
-        """Build from the decoded JSON object."""
-        d = _object(data)
-        return cls(
-            id=_int(d["id"]),
-            user_id=_int(d["user_id"]),
-            amount_cents=_int(d["amount_cents"]),
-            type=_choice(d["type"], _TRANSACTION_TYPES),
-            description=_str(d["description"]),
-            created_at=parse_timestamp(d["created_at"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -235,25 +228,10 @@ class Job:
     def from_wire(cls, data: object) -> Job:
         """Build from the decoded JSON object (an :class:`EarnedJob` if it has ``credits_earned``)."""
         d = _object(data)
-        fields: dict[str, Any] = dict(
-            job_id=_int(d["job_id"]),
-            requester_id=_int(d["requester_id"]),
-            worker_id=_optional_int(d["worker_id"]),
-            capability=_choice(d["capability"], CAPABILITIES),
-            credits=_int(d["credits"]),
-            timeout_sec=_int(d["timeout_sec"]),
-            status=_choice(d["status"], JOB_STATUSES),
-            prompt=_str(d["prompt"]),
-            prompt_truncated=_bool(d["prompt_truncated"]),
-            result=_optional_str(d["result"]),
-            created_at=parse_timestamp(d["created_at"]),
-            accepted_at=_optional_timestamp(d["accepted_at"]),
-            completed_at=_optional_timestamp(d["completed_at"]),
-            expires_at=parse_timestamp(d["expires_at"]),
-        )
+        job = _read_fields(Job, d)
         if "credits_earned" in d:
-            return EarnedJob(**fields, credits_earned=_int(d["credits_earned"]))
-        return cls(**fields)
+            return EarnedJob(**job, credits_earned=_int(d["credits_earned"]))
+        return cls(**job)
 
 
 @dataclass(frozen=True)
@@ -264,48 +242,31 @@ class EarnedJob(Job):
 
 
 @dataclass(frozen=True)
-class Completed:
+class Completed(_Model):
     """The answer to :meth:`~j0.J0Client.complete_job`: the job and the worker's pay."""
 
     job: Job
     credits_earned: int
     """``floor(credits * 9 / 10)``, paid into the worker's cash balance."""
 
-    @classmethod
-    def from_wire(cls, data: object) -> Completed:
-        """Build from the decoded JSON object."""
-        d = _object(data)
-        return cls(job=Job.from_wire(d["job"]), credits_earned=_int(d["credits_earned"]))
-
 
 @dataclass(frozen=True)
-class Cancelled:
+class Cancelled(_Model):
     """The answer to :meth:`~j0.J0Client.cancel_job`: the job and the refund."""
 
     job: Job
     credits_refunded: int
 
-    @classmethod
-    def from_wire(cls, data: object) -> Cancelled:
-        """Build from the decoded JSON object."""
-        d = _object(data)
-        return cls(job=Job.from_wire(d["job"]), credits_refunded=_int(d["credits_refunded"]))
-
 
 @dataclass(frozen=True)
-class Checkout:
+class Checkout(_Model):
     """A Stripe Checkout session: send the user to ``checkout_url`` to pay."""
 
     checkout_url: str
 
-    @classmethod
-    def from_wire(cls, data: object) -> Checkout:
-        """Build from the decoded JSON object."""
-        return cls(checkout_url=_str(_object(data)["checkout_url"]))
-
 
 @dataclass(frozen=True)
-class DepositAddress:
+class DepositAddress(_Model):
     """The caller's own USDC deposit address; 1 USDC credits 100 cents of cash."""
 
     address: str
@@ -314,19 +275,6 @@ class DepositAddress:
     token: str
     token_contract: str
     min_confirmations: int
-
-    @classmethod
-    def from_wire(cls, data: object) -> DepositAddress:
-        """Build from the decoded JSON object."""
-        d = _object(data)
-        return cls(
-            address=_str(d["address"]),
-            network=_str(d["network"]),
-            chain_id=_int(d["chain_id"]),
-            token=_str(d["token"]),
-            token_contract=_str(d["token_contract"]),
-            min_confirmations=_int(d["min_confirmations"]),
-        )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 
 interface DropRule {
   method: string;
@@ -45,10 +46,16 @@ export class FaultProxy {
     this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#tunnel(req, socket, head));
   }
 
-  /** Starts a proxy for the server at `upstreamBaseUrl` (`http://host:port/api/v1`). */
-  static async start(upstreamBaseUrl: string): Promise<FaultProxy> {
+  /**
+   * A proxy for the server at `upstreamBaseUrl` (`http://host:port/api/v1`) that serves the tests
+   * of the enclosing `describe` block: it listens before they start and is closed after them.
+   */
+  static forTests(upstreamBaseUrl: string): FaultProxy {
     const proxy = new FaultProxy(upstreamBaseUrl);
-    await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
+    beforeAll(async () => {
+      await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
+    });
+    afterAll(() => proxy.close());
     return proxy;
   }
 
