@@ -11,7 +11,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{
     AsyncPgConnection,
     pooled_connection::{
-        AsyncDieselConnectionManager,
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
         deadpool::{Object, Pool, PoolError},
     },
 };
@@ -80,7 +80,15 @@ impl PgStore {
     /// A store over a pool of at most `max_connections` to `database_url`. Connections are
     /// opened lazily, so this succeeds while the database is down.
     pub fn connect(database_url: &str, max_connections: usize) -> Result<Self, PoolConfigError> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+        // A connection goes back into use without a test query (`Verified` would send
+        // `SELECT 1` on every checkout: a round trip per request). One whose socket the
+        // server closed, or whose transaction broke, is still dropped: `is_broken` checks both.
+        let mut config = ManagerConfig::default();
+        config.recycling_method = RecyclingMethod::Fast;
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            database_url,
+            config,
+        );
         let pool = Pool::builder(manager)
             .max_size(max_connections)
             .wait_timeout(Some(POOL_WAIT))
