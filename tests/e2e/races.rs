@@ -57,7 +57,7 @@ async fn refunds_of(user: &Session, id: JobId) -> usize {
 
 /// A requester holding 1,000 cents, a worker, and a sweeper whose clock runs `by` ahead of the
 /// server's, so that its sweeps find due what the server still thinks open.
-async fn racing_a_sweeper(app: &TestApp, by: Duration) -> (Session, Session, j0_app::App) {
+async fn racing_a_sweeper(app: &TestApp, by: Duration) -> (Session, Session, j0_app::Marketplace) {
     let [requester, worker] = app.users([1_000, 0]).await;
     (requester, worker, app.core_with_clock(ahead(by)))
 }
@@ -65,7 +65,7 @@ async fn racing_a_sweeper(app: &TestApp, by: Duration) -> (Session, Session, j0_
 /// Runs `call` and one sweep of 100 by `sweeper` released together; the call's outcome and how
 /// many jobs the sweep expired.
 async fn against_a_sweep<T: Send + 'static>(
-    sweeper: &j0_app::App,
+    sweeper: &j0_app::Marketplace,
     call: impl Future<Output = T> + Send + 'static,
 ) -> (T, usize) {
     let sweeper = sweeper.clone();
@@ -73,7 +73,7 @@ async fn against_a_sweep<T: Send + 'static>(
 }
 
 /// Expires due jobs `batch` at a time until none is left; how many it expired.
-async fn sweep_all(core: j0_app::App, batch: i64) -> Result<usize, String> {
+async fn sweep_all(core: j0_app::Marketplace, batch: i64) -> Result<usize, String> {
     let mut total = 0;
     loop {
         match core.expire_due(batch).await {

@@ -1,25 +1,18 @@
 //! The EVM adapter against a real local chain (anvil): the JSON-RPC reader sees exactly the
 //! transfers the chain holds, and CREATE2 deposit addresses are where a real deployment lands.
 //!
-//! Needs anvil: `npm ci` at the workspace root (see `crates/testkit/src/anvil.rs`). Without it
+//! Needs anvil: `npm ci` at the workspace root (see `crates/fakes/src/anvil.rs`). Without it
 //! these tests fail, saying so; they never skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-// Shared with `j0-testkit` as a module file rather than through the crate: `j0-testkit` depends
-// on the server and so on this adapter, and a dev-dependency on it would build this crate twice.
-// Not every helper is used here.
-#[allow(dead_code)]
-#[path = "../../testkit/src/anvil.rs"]
-mod anvil;
-
 use std::collections::HashSet;
 
-use anvil::{Anvil, Receipt};
 use ethers_core::{abi::Token, types::U256};
 use j0_adapters_evm::{
     Create2Deposits, DEFAULT_FORWARDER_IMPLEMENTATION, JsonRpcChain, minimal_proxy_init_code,
 };
 use j0_domain::{UserId, WalletAddress};
+use j0_fakes::anvil::{self, Anvil, Receipt};
 use j0_ports::chain::{ChainReader, DepositAddresses, TokenTransfer};
 
 fn reader(anvil: &Anvil) -> JsonRpcChain {

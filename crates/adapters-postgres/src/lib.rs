@@ -19,7 +19,6 @@ use j0_ports::StoreError;
 
 mod auth;
 mod checkouts;
-pub mod cluster;
 mod deposits;
 mod events;
 pub mod guard;

@@ -1,16 +1,12 @@
 //! The Stripe adapter against a local fake of Stripe's API: the real form-encoded Checkout
 //! request, failures as `CheckoutError`, and webhooks signed the way the fake signs them.
 
-// The fake lives in j0-testkit; it is included by path so this crate's tests need no testkit.
-#[path = "../../testkit/src/stripe_fake.rs"]
-mod stripe_fake;
-
 use j0_adapters_stripe::StripeGateway;
 use j0_domain::{Cents, UserId};
-use j0_ports::payments::{CheckoutRequest, PaymentEvent, PaymentProvider, WebhookError};
-use stripe_fake::{
+use j0_fakes::stripe::{
     FakeStripe, async_payment_succeeded_event, checkout_completed_event, form_value, sign_webhook,
 };
+use j0_ports::payments::{CheckoutRequest, PaymentEvent, PaymentProvider, WebhookError};
 use time::OffsetDateTime;
 
 const SECRET_KEY: &str = "sk_test_fake_key_123";

@@ -1,6 +1,6 @@
 //! The HTTP edge of j0 (actix-web): routes under `/api/v1`, the error envelope, authentication
 //! and body limits. Handlers parse the request into domain types, call one use case of
-//! [`j0_app::App`], and print the answer; nothing here decides a business rule.
+//! [`j0_app::Marketplace`], and print the answer; nothing here decides a business rule.
 
 use actix_web::{
     HttpMessage, HttpRequest, HttpResponse,
@@ -37,7 +37,7 @@ pub const RESULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ApiState {
     /// The use cases.
-    pub app: j0_app::App,
+    pub app: j0_app::Marketplace,
     /// Token signing and checking.
     pub tokens: TokenService,
     /// Whether the session cookie is marked `Secure`.

@@ -1,6 +1,6 @@
 //! The use cases of j0: one method per user-visible action, orchestrating the domain's rules
 //! over the ports. No framework, database or chain type appears here; the HTTP edge, the
-//! background tasks and the operator commands all call through this one [`App`].
+//! background tasks and the operator commands all call through this one [`Marketplace`].
 
 use time::Duration;
 
@@ -80,12 +80,12 @@ pub enum ChallengeError {
 
 /// The application: ports plus settings. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct App {
+pub struct Marketplace {
     ports: Ports,
     settings: Settings,
 }
 
-impl App {
+impl Marketplace {
     /// The use cases over these ports.
     pub fn new(ports: Ports, settings: Settings) -> Self {
         Self { ports, settings }

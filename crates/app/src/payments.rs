@@ -13,7 +13,7 @@ use j0_ports::{
     payments::{CheckoutError, CheckoutRequest, PaymentEvent, WebhookError},
 };
 
-use crate::App;
+use crate::Marketplace;
 
 /// Where Checkout sends customers back to.
 #[derive(Debug, Clone)]
@@ -211,7 +211,7 @@ pub enum ScanError {
     Store(#[from] StoreError),
 }
 
-impl App {
+impl Marketplace {
     /// Creates a Stripe Checkout Session for `amount_usd` dollars; returns its URL.
     pub async fn create_checkout(
         &self,

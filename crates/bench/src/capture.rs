@@ -38,8 +38,8 @@ use tokio::{
 };
 use tokio_postgres::{Client, NoTls, types::Type};
 
-use j0_adapters_postgres::cluster::PrivateCluster;
 use j0_client::{JobId, UserId, Wallet};
+use j0_pg_local::PrivateCluster;
 use j0_testkit::{Session, process::Serving, sign_in_at};
 
 use crate::{

@@ -4,6 +4,12 @@
 //! Each storage method is one atomic use case; its transaction lives inside the adapter, never
 //! threaded through callers. Each method's error enum lists the outcomes a caller can act on,
 //! plus [`StoreError`] for the storage failing underneath.
+//!
+//! One naming rule holds across the crates: a `*Refusal` (in `j0-domain`) is a rule saying no —
+//! the caller asked for something the marketplace does not allow, and nothing changed; an
+//! `*Error` is everything an operation can answer instead of succeeding: its refusals (as a
+//! `Refused` variant, or one variant each), the outcomes of its own (`NotFound`, `SignedOut`),
+//! and `Store` when the machinery underneath failed.
 
 #![warn(missing_docs)]
 

@@ -10,7 +10,7 @@ use std::{
     sync::OnceLock,
 };
 
-use actix_web::{App as HttpApp, HttpResponse, HttpServer, dev::ServerHandle, http::header, web};
+use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, http::header, web};
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::task::JoinHandle;
@@ -176,7 +176,7 @@ pub(crate) fn serve(
     let addr = listener.local_addr()?;
     let state = web::Data::new(Scrape { handle, store });
     let server = HttpServer::new(move || {
-        HttpApp::new()
+        App::new()
             .app_data(state.clone())
             .service(
                 web::resource(METRICS_PATH)

@@ -8,21 +8,22 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{App as HttpApp, HttpServer, dev::ServerHandle, middleware, web};
+use actix_web::{App, HttpServer, dev::ServerHandle, middleware, web};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing_actix_web::TracingLogger;
 
 use j0_adapters_evm::{Create2Deposits, EthSignatureVerifier, JsonRpcChain};
-use j0_adapters_postgres::{PgStore, cluster::PrivateCluster};
+use j0_adapters_postgres::PgStore;
 use j0_adapters_stripe::StripeGateway;
 use j0_api::{
     ApiState, TokenService,
     ratelimit::{RateLimits, RatePerMinute, SharedLimits},
 };
-use j0_app::{App, CheckoutSettings, DepositSettings, Scan, ScanError, Settings};
+use j0_app::{CheckoutSettings, DepositSettings, Marketplace, Scan, ScanError, Settings};
 use j0_domain::{Cents, auth::AuthDomain, chain::holds_real_money, job::OpenJobsCap};
+use j0_pg_local::PrivateCluster;
 use j0_ports::{
     Clock, ErrorChain, Ports, Randomness, RandomnessError, chain::ChainReader,
     payments::PaymentProvider,
@@ -133,7 +134,7 @@ pub fn build_app(
     clock: Arc<dyn Clock>,
     random: Arc<dyn Randomness>,
     config: &Config,
-) -> anyhow::Result<App> {
+) -> anyhow::Result<Marketplace> {
     let chain = chain(config)?;
     let store = Arc::new(store.clone());
     let ports = Ports {
@@ -175,7 +176,7 @@ pub fn build_app(
                 .unwrap_or(usize::MAX),
         },
     };
-    Ok(App::new(ports, settings))
+    Ok(Marketplace::new(ports, settings))
 }
 
 /// A running service.
@@ -298,7 +299,7 @@ pub async fn start(
     // Without a metrics listener nothing records, so requests are not labelled for nobody.
     let metered = metrics_listener.is_some();
     let mut server = HttpServer::new(move || {
-        HttpApp::new()
+        App::new()
             .wrap(middleware::from_fn(j0_api::limit_declared_body))
             .wrap(middleware::from_fn(j0_api::echo_request_id))
             .wrap(middleware::from_fn(j0_api::ratelimit::limit_by_ip))
@@ -416,7 +417,7 @@ where
 
 /// The expiry sweeper: times out and refunds due jobs, batch after batch while batches are full.
 /// At the default 500 ms period every timeout lands within the contract's 2 s of its deadline.
-async fn sweep(app: App, period: Duration, stop: watch::Receiver<bool>) {
+async fn sweep(app: Marketplace, period: Duration, stop: watch::Receiver<bool>) {
     every(period, stop, || async {
         metrics::counter!(exporter::SWEEPER_RUNS).increment(1);
         loop {
@@ -438,7 +439,7 @@ async fn sweep(app: App, period: Duration, stop: watch::Receiver<bool>) {
 }
 
 /// Numbers committed outbox events for delivery and announces them, batch after batch.
-async fn sequence(app: App, stop: watch::Receiver<bool>) {
+async fn sequence(app: Marketplace, stop: watch::Receiver<bool>) {
     every(SEQUENCE_EVERY, stop, || async {
         loop {
             match app.sequence_events(SEQUENCE_BATCH).await {
@@ -455,7 +456,7 @@ async fn sequence(app: App, stop: watch::Receiver<bool>) {
 }
 
 /// Deletes events that fell out of the replay window.
-async fn prune_events(app: App, retention: time::Duration, stop: watch::Receiver<bool>) {
+async fn prune_events(app: Marketplace, retention: time::Duration, stop: watch::Receiver<bool>) {
     every(PRUNE_EVENTS_EVERY, stop, || async {
         if let Err(e) = app.prune_events(retention).await {
             tracing::warn!(error = %ErrorChain(&e), "pruning old events failed");
@@ -467,7 +468,7 @@ async fn prune_events(app: App, retention: time::Duration, stop: watch::Receiver
 /// The USDC deposit watcher: scans confirmed blocks in bounded ranges, straight on while behind,
 /// every `poll` once caught up, backing off on errors without ever skipping a block (the cursor
 /// moves only with the credits).
-async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool>) {
+async fn watch_deposits(app: Marketplace, poll: Duration, mut stop: watch::Receiver<bool>) {
     let mut backoff = poll;
     let mut watch = app.deposit_watch();
     loop {
@@ -512,7 +513,7 @@ async fn watch_deposits(app: App, poll: Duration, mut stop: watch::Receiver<bool
 }
 
 /// Forgets expired sign-in challenges, token revocations and idempotency keys.
-async fn prune(app: App, stop: watch::Receiver<bool>) {
+async fn prune(app: Marketplace, stop: watch::Receiver<bool>) {
     every(PRUNE_EVERY, stop, || async {
         if let Err(e) = app.prune_expired().await {
             tracing::warn!(error = %ErrorChain(&e), "pruning expired rows failed");

@@ -12,8 +12,8 @@ use std::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
-use j0_adapters_postgres::cluster::PrivateCluster;
 use j0_client::{Capability, HistoryType, JobStatus, PostJob};
+use j0_pg_local::PrivateCluster;
 use j0_testkit::{
     Response, TestDatabase, Wallet, assert_refused, client_at,
     process::{Serving, j0_command},

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 use serde_json::Value;
 
 use j0_adapters_postgres::PgStore;
-use j0_app::App;
+use j0_app::Marketplace;
 use j0_client::{Client, ClientBuilder};
 use j0_domain::{Cents, WalletAddress};
 use j0_ports::Randomness;
@@ -29,7 +29,7 @@ pub struct TestApp {
     pub config: Config,
     /// The use cases on the same database, for what tests do behind the API (operator
     /// commands, a second sweeper).
-    pub core: App,
+    pub core: Marketplace,
     /// A client that keeps no cookies.
     pub http: reqwest::Client,
     running: Option<Running>,
@@ -222,12 +222,12 @@ impl TestApp {
     }
 
     /// The use cases on this database reading their own clock, e.g. a sweeper ahead in time.
-    pub fn core_with_clock(&self, clock: Arc<TestClock>) -> App {
+    pub fn core_with_clock(&self, clock: Arc<TestClock>) -> Marketplace {
         self.core_with(clock, Arc::new(OsRandomness))
     }
 
     /// The use cases on this server's database, with their own clock and randomness.
-    pub fn core_with(&self, clock: Arc<TestClock>, random: Arc<dyn Randomness>) -> App {
+    pub fn core_with(&self, clock: Arc<TestClock>, random: Arc<dyn Randomness>) -> Marketplace {
         let store = PgStore::connect(self.db.url(), 8).expect("test store");
         j0_server::build_app(&store, clock, random, &self.config).expect("build the use cases")
     }

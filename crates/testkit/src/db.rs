@@ -15,7 +15,7 @@ use std::{
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use j0_adapters_postgres::cluster::PrivateCluster;
+use j0_pg_local::PrivateCluster;
 
 const MIGRATIONS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
 const TEMPLATE_LOCK: i64 = 0x6a30_7465_6d70;

@@ -4,7 +4,6 @@
 //! failures panic with a message, so `expect` is the error handling here.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-pub mod anvil;
 mod app;
 mod clock;
 mod db;
@@ -13,7 +12,6 @@ pub mod proxy;
 pub mod redis;
 mod scenario;
 mod session;
-pub mod stripe_fake;
 mod together;
 pub mod wallet;
 mod ws;
@@ -23,6 +21,7 @@ pub use app::{
 };
 pub use clock::TestClock;
 pub use db::{TestDatabase, admin_url};
+pub use j0_fakes::{anvil, stripe as stripe_fake};
 pub use j0_server::Config;
 pub use proxy::Proxy;
 pub use scenario::{PostedJob, WorkedJob, opus};

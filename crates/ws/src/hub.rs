@@ -13,7 +13,7 @@ use bytestring::ByteString;
 use futures_util::StreamExt;
 use tokio::sync::{broadcast, watch};
 
-use j0_app::App;
+use j0_app::Marketplace;
 use j0_domain::{EventId, UserId, job::Capability};
 use j0_ports::{ErrorChain, Notice, OutboxEvent};
 use j0_wire::events::Envelope;
@@ -160,7 +160,7 @@ impl Progress {
 
 /// Publishes every event after `progress.published` that the table holds, page by page, keeping
 /// the lag gauge current while it catches up.
-async fn drain(app: &App, hub: &Hub, progress: &mut Progress) {
+async fn drain(app: &Marketplace, hub: &Hub, progress: &mut Progress) {
     loop {
         match app.events_after(progress.published, PAGE).await {
             Ok(events) if events.is_empty() => {
@@ -184,7 +184,7 @@ async fn drain(app: &App, hub: &Hub, progress: &mut Progress) {
 }
 
 /// Follows the outbox until `stop`, publishing to `hub`.
-pub async fn run(app: App, hub: Hub, mut stop: watch::Receiver<bool>) {
+pub async fn run(app: Marketplace, hub: Hub, mut stop: watch::Receiver<bool>) {
     let mut progress = loop {
         match app.event_horizon().await {
             Ok(h) => {
