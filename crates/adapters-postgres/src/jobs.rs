@@ -342,6 +342,24 @@ struct Applied {
     applied: i64,
 }
 
+/// Job `job` read for `caller` and the domain's `check` of it: the job when it passes, else
+/// how the transition settles (unknown job, signed-out caller, refused).
+async fn decide<T, R>(
+    conn: &mut AsyncPgConnection,
+    job: JobId,
+    caller: &SignedIn,
+    check: impl FnOnce(JobState) -> Result<(), R>,
+) -> Result<Result<Job, Settled<T, R>>, StoreError> {
+    let current = match load_job_for(conn, job.0, caller).await.map_err(db_error)? {
+        Ok(row) => to_job(row)?,
+        Err(Unread::Missing) => return Ok(Err(Settled::Missing)),
+        Err(Unread::SignedOut) => return Ok(Err(Settled::SignedOut)),
+    };
+    Ok(check(JobState::from(&current))
+        .map(|()| current)
+        .map_err(Settled::Refused))
+}
+
 /// One accept of `job` by `caller`: `None` when the guard missed after the domain allowed it.
 async fn attempt_accept(
     conn: &mut AsyncPgConnection,
@@ -353,14 +371,11 @@ async fn attempt_accept(
     let worker = caller.user;
     // The domain decides on the job as read, then one guarded statement accepts it,
     // takes a slot under the worker's cap and writes the event.
-    let current = match load_job_for(conn, job.0, caller).await.map_err(db_error)? {
-        Ok(row) => to_job(row)?,
-        Err(Unread::Missing) => return Ok(Some(Settled::Missing)),
-        Err(Unread::SignedOut) => return Ok(Some(Settled::SignedOut)),
+    let check = |state: JobState| state.check_accept(worker, now);
+    let current = match decide(conn, job, caller, check).await? {
+        Ok(current) => current,
+        Err(settled) => return Ok(Some(settled)),
     };
-    if let Err(refusal) = JobState::from(&current).check_accept(worker, now) {
-        return Ok(Some(Settled::Refused(refusal)));
-    }
     let accepted = current.accepted_by(worker, now);
     let events = event::job_accepted(&accepted);
     let applied: Result<Applied, _> = diesel::sql_query(ACCEPT)
@@ -368,14 +383,9 @@ async fn attempt_accept(
         .bind::<BigInt, _>(worker.0)
         .bind::<Timestamptz, _>(now)
         .bind::<Timestamptz, _>(accepted.expires_at)
-        .bind::<Array<Text>, _>(events.iter().map(|e| e.event).collect::<Vec<_>>())
-        .bind::<Array<Nullable<BigInt>>, _>(
-            events
-                .iter()
-                .map(|e| e.recipient.map(UserId::get))
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Jsonb>, _>(events.into_iter().map(|e| e.data).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(store_ledger::event_names(&events))
+        .bind::<Array<Nullable<BigInt>>, _>(store_ledger::event_recipients(&events))
+        .bind::<Array<Jsonb>, _>(events.iter().map(|e| &e.data).collect::<Vec<_>>())
         .bind::<Nullable<BigInt>, _>(cap.max().map(i64::from))
         .prepared()
         .get_result(conn)
@@ -411,14 +421,11 @@ async fn attempt_complete(
     // The domain decides on the job as read and builds the payout; one guarded
     // statement then completes the job and writes the payout, or neither when the job
     // changed in between.
-    let current = match load_job_for(conn, job.0, caller).await.map_err(db_error)? {
-        Ok(row) => to_job(row)?,
-        Err(Unread::Missing) => return Ok(Some(Settled::Missing)),
-        Err(Unread::SignedOut) => return Ok(Some(Settled::SignedOut)),
+    let check = |state: JobState| state.check_complete(worker, now);
+    let current = match decide(conn, job, caller, check).await? {
+        Ok(current) => current,
+        Err(settled) => return Ok(Some(settled)),
     };
-    if let Err(refusal) = JobState::from(&current).check_complete(worker, now) {
-        return Ok(Some(Settled::Refused(refusal)));
-    }
     let completed = current.completed_with(result.as_str().to_owned(), now);
     let posting = Posting::job_payout(&completed, worker);
     let change = JobChange::Complete {

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use j0_domain::{
     Cents, JobId, TransactionId, UserId,
+    event::Outgoing,
     job::Job,
     ledger::{Balance, HistoryType, Hold, TransferKey},
     posting::Posting,
@@ -119,6 +120,19 @@ pub(crate) enum JobChange<'a> {
     Complete { worker: UserId, result: &'a str },
 }
 
+/// The names of `events`, for an `unnest` of the outbox's columns.
+pub(crate) fn event_names(events: &[Outgoing]) -> Vec<&'static str> {
+    events.iter().map(|e| e.event).collect()
+}
+
+/// The recipients of `events` (`NULL`: every client), for an `unnest` of the outbox's columns.
+pub(crate) fn event_recipients(events: &[Outgoing]) -> Vec<Option<i64>> {
+    events
+        .iter()
+        .map(|e| e.recipient.map(UserId::get))
+        .collect()
+}
+
 /// Writes `posting` at `now` in one statement; `false` when its transfer's key was already
 /// used (nothing changed).
 pub(crate) async fn write(
@@ -192,13 +206,8 @@ async fn run(
                 .map(|h| h.description.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<Text>, _>(events.iter().map(|e| e.event).collect::<Vec<_>>())
-        .bind::<Array<Nullable<BigInt>>, _>(
-            events
-                .iter()
-                .map(|e| e.recipient.map(UserId::get))
-                .collect::<Vec<_>>(),
-        )
+        .bind::<Array<Text>, _>(event_names(events))
+        .bind::<Array<Nullable<BigInt>>, _>(event_recipients(events))
         .bind::<Array<Jsonb>, _>(events.iter().map(|e| &e.data).collect::<Vec<_>>());
     match change {
         None => {}

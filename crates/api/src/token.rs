@@ -215,26 +215,38 @@ async fn verify(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
     })
 }
 
-/// The state and the token a request presents, or 401.
-fn presented(req: &HttpRequest) -> Result<(web::Data<ApiState>, String), ApiError> {
-    let state = req
-        .app_data::<web::Data<ApiState>>()
-        .cloned()
-        .ok_or_else(ApiError::unauthorized)?;
-    let token = presented_token(req)?.ok_or_else(ApiError::unauthorized)?;
-    Ok((state, token))
+/// The caller a request's token names; checked against sign-outs too unless `revocation` is
+/// left to the use case.
+fn caller_of(req: &HttpRequest, revocation: Revocation) -> CallerFuture {
+    let state = req.app_data::<web::Data<ApiState>>().cloned();
+    let token = presented_token(req);
+    Box::pin(async move {
+        let state = state.ok_or_else(ApiError::unauthorized)?;
+        let token = token?.ok_or_else(ApiError::unauthorized)?;
+        match revocation {
+            Revocation::Checked => authenticate(&state, &token).await,
+            Revocation::ByTheUseCase => verify(&state, &token).await,
+        }
+    })
+}
+
+type CallerFuture = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+/// Who checks a token's revocation.
+#[derive(Debug, Clone, Copy)]
+enum Revocation {
+    /// The extractor, with a statement of its own.
+    Checked,
+    /// The use case, in its first statement ([`SignedIn`]).
+    ByTheUseCase,
 }
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = CallerFuture;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let presented = presented(req);
-        Box::pin(async move {
-            let (state, token) = presented?;
-            authenticate(&state, &token).await
-        })
+        caller_of(req, Revocation::Checked)
     }
 }
 
@@ -281,11 +293,8 @@ impl FromRequest for Bearer {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let presented = presented(req);
-        Box::pin(async move {
-            let (state, token) = presented?;
-            verify(&state, &token).await.map(Bearer)
-        })
+        let caller = caller_of(req, Revocation::ByTheUseCase);
+        Box::pin(async move { caller.await.map(Bearer) })
     }
 }
 
