@@ -30,8 +30,6 @@ use std::{
 
 use serde_json::json;
 
-use j0_testkit::spawn_app_with;
-
 use crate::{
     Bench,
     capture::{Capture, REQUESTER_ID, Rig, WORKER_ID, connect},
@@ -314,11 +312,7 @@ pub async fn run(args: &Args, bench: &Bench) -> Outcome {
 
     let j0 = lifecycle::in_process(args.clients, args.seconds, bench, "ceiling j0").await;
 
-    let app = spawn_app_with(|c| {
-        c.db_pool_size = 64;
-        c.http_workers = None;
-    })
-    .await;
+    let app = servers::in_process_server().await;
     let mut requesters = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         requesters.push(app.funded_user(REQUESTER_CENTS).await.user_id.get());

@@ -12,7 +12,7 @@ use indicatif::ProgressBar;
 use serde_json::{Value, json};
 
 use j0_client::{Capability, PostJob};
-use j0_testkit::{Session, TestDatabase, spawn_app_with};
+use j0_testkit::{Session, TestDatabase};
 
 use crate::{
     Bench,
@@ -158,11 +158,7 @@ fn step_line(step: &str, s: &Summary) -> String {
 
 /// `clients` pairs against a fresh in-process server for `seconds`; the ledger audited after.
 pub async fn in_process(clients: usize, seconds: u64, bench: &Bench, name: &str) -> Run {
-    let app = spawn_app_with(|c| {
-        c.db_pool_size = 64;
-        c.http_workers = None;
-    })
-    .await;
+    let app = servers::in_process_server().await;
     let mut pairs = Vec::with_capacity(clients);
     for _ in 0..clients {
         pairs.push(Pair {

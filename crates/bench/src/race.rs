@@ -10,12 +10,13 @@ use std::time::Instant;
 use serde_json::json;
 
 use j0_client::Error;
-use j0_testkit::{Session, at_once, spawn_app_with};
+use j0_testkit::{Session, at_once};
 
 use crate::{
     Bench,
     lifecycle::{REQUESTER_CENTS, bench_job},
     output::Outcome,
+    servers,
     stats::Latencies,
 };
 
@@ -40,11 +41,7 @@ enum Answer {
 /// Runs the race.
 pub async fn run(args: &Args, bench: &Bench) -> Outcome {
     let started = Instant::now();
-    let app = spawn_app_with(|c| {
-        c.db_pool_size = 64;
-        c.http_workers = None;
-    })
-    .await;
+    let app = servers::in_process_server().await;
     let requester = app.funded_user(REQUESTER_CENTS).await;
     let mut racers: Vec<Session> = Vec::with_capacity(args.racers);
     for _ in 0..args.racers {

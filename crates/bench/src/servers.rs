@@ -8,10 +8,20 @@ use std::{
 
 use j0_client::{UserId, Wallet};
 use j0_testkit::{
-    Session,
+    Session, TestApp,
     process::{Serving, j0_command},
-    sign_in_at,
+    sign_in_at, spawn_app_with,
 };
+
+/// The test kit's server on a fresh database, sized as a bench target: a pool of 64 and
+/// actix-web's own worker count (one per core), rate limits off as in every test server.
+pub async fn in_process_server() -> TestApp {
+    spawn_app_with(|c| {
+        c.db_pool_size = 64;
+        c.http_workers = None;
+    })
+    .await
+}
 
 /// The `j0` binary: `--j0`, else the one beside this executable (`target/<profile>/j0`, which
 /// `just bench` builds in the same cargo invocation).

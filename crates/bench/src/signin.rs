@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use j0_client::Wallet;
-use j0_testkit::{client_at, spawn_app_with};
+use j0_testkit::client_at;
 
-use crate::{Bench, output::Outcome, stats::Latencies};
+use crate::{Bench, output::Outcome, servers, stats::Latencies};
 
 /// `j0-bench signin`.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,11 +27,7 @@ pub struct Args {
 /// Runs the sign-ins.
 pub async fn run(args: &Args, bench: &Bench) -> Outcome {
     let started = Instant::now();
-    let app = spawn_app_with(|c| {
-        c.db_pool_size = 64;
-        c.http_workers = None;
-    })
-    .await;
+    let app = servers::in_process_server().await;
     let api = app.url("");
     let bar = bench.ui.bar("signin", None, "sign-ins");
     let measuring = Instant::now();
