@@ -70,26 +70,16 @@ SELECT u.cash_cents, u.promo_cents, k.job_id,
     EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $7) AS signed_out
 FROM u LEFT JOIN k ON true";
 
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(sql_type = BigInt)]
-    cash_cents: i64,
-    #[diesel(sql_type = BigInt)]
-    promo_cents: i64,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    job_id: Option<i64>,
-    #[diesel(sql_type = Bool)]
-    signed_out: bool,
-}
-
+/// The requester's balance as locked, the id the new job takes (`None`: the key is bound to
+/// another job already), and whether the caller signed out.
 #[derive(QueryableByName)]
 struct Locked {
     #[diesel(sql_type = BigInt)]
     cash_cents: i64,
     #[diesel(sql_type = BigInt)]
     promo_cents: i64,
-    #[diesel(sql_type = BigInt)]
-    job_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    job_id: Option<i64>,
     #[diesel(sql_type = Bool)]
     signed_out: bool,
 }
@@ -175,17 +165,17 @@ impl PgStore {
             .transaction::<_, TxError<PostOutcome>, _>(async |conn| {
                 // The key's claim (when there is one) and the requester's lock in one
                 // statement; a key already bound leaves no job id.
-                let locked = match idempotency {
+                let locked: Locked = match idempotency {
                     None => {
                         diesel::sql_query(LOCK_REQUESTER)
                             .bind::<BigInt, _>(requester.0)
                             .bind::<Text, _>(&caller.jti)
                             .prepared()
-                            .get_result::<Locked>(conn)
+                            .get_result(conn)
                             .await?
                     }
                     Some(key) => {
-                        let claimed: Claimed = diesel::sql_query(CLAIM_AND_LOCK_REQUESTER)
+                        diesel::sql_query(CLAIM_AND_LOCK_REQUESTER)
                             .bind::<BigInt, _>(requester.0)
                             .bind::<Text, _>(&key.key)
                             .bind::<Jsonb, _>(&key.request)
@@ -195,24 +185,15 @@ impl PgStore {
                             .bind::<Text, _>(&caller.jti)
                             .prepared()
                             .get_result(conn)
-                            .await?;
-                        if claimed.signed_out {
-                            return Err(TxError::Outcome(PostOutcome::SignedOut));
-                        }
-                        let Some(job_id) = claimed.job_id else {
-                            return Err(TxError::Outcome(PostOutcome::KeyTaken));
-                        };
-                        Locked {
-                            cash_cents: claimed.cash_cents,
-                            promo_cents: claimed.promo_cents,
-                            job_id,
-                            signed_out: false,
-                        }
+                            .await?
                     }
                 };
                 if locked.signed_out {
                     return Err(TxError::Outcome(PostOutcome::SignedOut));
                 }
+                let Some(job_id) = locked.job_id else {
+                    return Err(TxError::Outcome(PostOutcome::KeyTaken));
+                };
                 let balance = Balance {
                     cash: Cents::new(locked.cash_cents),
                     promo: Cents::new(locked.promo_cents),
@@ -221,7 +202,7 @@ impl PgStore {
                 let hold = ledger::hold_for(price, balance)
                     .map_err(|e| TxError::Outcome(PostOutcome::Insufficient(e)))?;
                 let job = Job {
-                    id: JobId(locked.job_id),
+                    id: JobId(job_id),
                     requester_id: requester,
                     worker_id: None,
                     capability: new.capability,
