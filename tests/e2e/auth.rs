@@ -96,7 +96,7 @@ async fn a_challenge_carries_the_exact_message_and_lives_sixty_seconds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_auth_domain_is_configurable() {
-    let app = spawn_app_with(|c| c.auth_domain = "agents.example".into()).await;
+    let app = spawn_app_with(|c| c.auth.domain = "agents.example".into()).await;
     let c = challenge(&app, KNOWN_ADDRESS).await;
     assert!(
         c["message_to_sign"]
@@ -447,7 +447,7 @@ async fn the_cookie_alone_authenticates_and_logout_revokes_and_clears_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cookie_drops_secure_only_when_configured_off() {
-    let app = spawn_app_with(|c| c.cookie_secure = false).await;
+    let app = spawn_app_with(|c| c.http.cookie_secure = false).await;
     let cookie = set_cookie(&Signed::new(&app).await.verify(&app).await);
     assert!(
         !cookie.contains("Secure") && cookie.contains("HttpOnly"),

@@ -93,7 +93,7 @@ async fn a_requester_and_a_worker_go_through_a_whole_lifecycle() {
 
 #[tokio::test]
 async fn every_refusal_is_its_own_error() {
-    let app = spawn_app_with(|c| c.accept_window_sec = 60).await;
+    let app = spawn_app_with(|c| c.jobs.accept_window_sec = 60).await;
     let [requester, worker, other] = app.users([1_000, 0, 0]).await;
     let (r, w, o) = (&requester.client, &worker.client, &other.client);
 
@@ -173,7 +173,7 @@ async fn every_refusal_is_its_own_error() {
 
 #[tokio::test]
 async fn accepting_past_the_open_jobs_cap_is_too_many_open_jobs() {
-    let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 1).await;
+    let app = spawn_app_with(|c| c.jobs.max_open_per_worker = 1).await;
     let [requester, worker] = app.users([100, 0]).await;
     let first = requester.post_job(opus(5)).await.unwrap().job_id;
     let second = requester.post_job(opus(5)).await.unwrap().job_id;
@@ -219,8 +219,8 @@ async fn sign_in_refusals_are_their_own_errors() {
 async fn each_refusal_reaches_the_client_with_the_status_the_server_answered() {
     let app = spawn_app_with(|c| {
         no_sweeper(c);
-        c.accept_window_sec = 60;
-        c.max_open_jobs_per_worker = 1;
+        c.jobs.accept_window_sec = 60;
+        c.jobs.max_open_per_worker = 1;
     })
     .await;
     let [requester, worker, other] = app.users([1_000, 0, 0]).await;
@@ -319,7 +319,7 @@ async fn each_refusal_reaches_the_client_with_the_status_the_server_answered() {
 
 #[tokio::test]
 async fn a_429_is_waited_out_for_its_retry_after_then_succeeds() {
-    let app = spawn_app_with(|c| c.rate_user_per_min = 60).await;
+    let app = spawn_app_with(|c| c.limits.user_per_min = 60).await;
     let user = app.new_user().await;
     let mut refused = None;
     for _ in 0..80 {

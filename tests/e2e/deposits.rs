@@ -21,11 +21,10 @@ async fn deposits_are_credited_once_after_their_confirmations() {
     let start = anvil.head().await;
     let rpc = anvil.rpc_url().to_owned();
     let app = spawn_app_with(move |c| {
-        c.evm_rpc_url = Some(rpc);
-        c.usdc_contract = usdc;
-        c.usdc_confirmations = 3;
-        c.usdc_poll_sec = 1;
-        c.usdc_start_block = Some(start);
+        c.chain.rpc_url = Some(rpc.into());
+        c.chain.usdc_contract = usdc;
+        c.chain.confirmations = 3;
+        c.chain.start_block = Some(start);
     })
     .await;
     let [user, other] = app.users([0, 0]).await;
@@ -81,8 +80,8 @@ async fn deposits_are_credited_once_after_their_confirmations() {
 
     let silent = restarted.new_user().await;
     let never_asked = Create2Deposits::new(
-        restarted.config.deposit_factory,
-        restarted.config.deposit_init_code_hash,
+        restarted.config.chain.deposit_factory,
+        restarted.config.chain.deposit_init_code_hash,
     )
     .deposit_address(silent.user_id);
     anvil.transfer(usdc, never_asked, 2_500_000).await;

@@ -211,7 +211,7 @@ async fn a_lost_database_is_503_not_500() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_answers_while_every_pool_connection_is_busy() {
-    let app = spawn_app_with(|c| c.db_pool_size = 2).await;
+    let app = spawn_app_with(|c| c.database.pool_size = 2).await;
     let user = app.new_user().await;
     let lock = app.lock_table("users").await;
     // Each of these waits on the lock holding a pool connection; together they hold the pool.

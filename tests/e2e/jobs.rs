@@ -287,7 +287,7 @@ async fn accept_refusals_come_in_the_contracts_order() {
 async fn a_worker_at_the_open_jobs_cap_is_refused_only_after_every_other_rule() {
     let app = spawn_app_with(|c| {
         no_sweeper(c);
-        c.max_open_jobs_per_worker = 2;
+        c.jobs.max_open_per_worker = 2;
     })
     .await;
     let [requester, worker] = app.users([1_000, 100]).await;
@@ -339,7 +339,7 @@ async fn a_worker_at_the_open_jobs_cap_is_refused_only_after_every_other_rule() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cap_of_zero_lets_one_worker_hold_any_number_of_jobs() {
-    let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 0).await;
+    let app = spawn_app_with(|c| c.jobs.max_open_per_worker = 0).await;
     let [requester, worker] = app.users([1_000, 0]).await;
     let held = JobQuery::default()
         .status(JobStatus::Accepted)

@@ -16,7 +16,7 @@ async fn challenge(app: &TestApp) -> Response {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_routes_have_their_own_stricter_per_ip_limit() {
-    let app = spawn_app_with(|c| c.rate_auth_per_min = 3).await;
+    let app = spawn_app_with(|c| c.limits.auth_per_min = 3).await;
     for _ in 0..3 {
         challenge(&app).await.ok();
     }
@@ -28,7 +28,7 @@ async fn auth_routes_have_their_own_stricter_per_ip_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_encoded_auth_path_counts_against_the_auth_limit() {
-    let app = spawn_app_with(|c| c.rate_auth_per_min = 2).await;
+    let app = spawn_app_with(|c| c.limits.auth_per_min = 2).await;
     let body = json!({ "public_key": "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23" });
     let encoded = async || app.raw().post("/%61uth/challenge", &body).await;
     for _ in 0..2 {
@@ -40,7 +40,7 @@ async fn an_encoded_auth_path_counts_against_the_auth_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_request_counts_per_ip_the_websocket_upgrade_included() {
-    let app = spawn_app_with(|c| c.rate_ip_per_min = 4).await;
+    let app = spawn_app_with(|c| c.limits.ip_per_min = 4).await;
     let user = app.new_user().await;
     for _ in 0..2 {
         app.raw().get("/health").await.ok();
@@ -54,7 +54,7 @@ async fn every_request_counts_per_ip_the_websocket_upgrade_included() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn authenticated_requests_count_per_user() {
-    let app = spawn_app_with(|c| c.rate_user_per_min = 3).await;
+    let app = spawn_app_with(|c| c.limits.user_per_min = 3).await;
     let (alice, bob) = (app.new_user().await, app.new_user().await);
     for _ in 0..3 {
         alice.me().await.unwrap();
@@ -66,8 +66,8 @@ async fn authenticated_requests_count_per_user() {
 
 /// Two requests a minute per client IP, which a proxy on this machine may name.
 fn two_a_minute_behind_a_local_proxy(c: &mut Config) {
-    c.rate_ip_per_min = 2;
-    c.trusted_proxies = "127.0.0.1".parse().unwrap();
+    c.limits.ip_per_min = 2;
+    c.limits.trusted_proxies = "127.0.0.1".parse().unwrap();
 }
 
 /// `GET /health` with one `X-Forwarded-For` line for each of `lines`.
@@ -95,7 +95,7 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         .await
         .ok();
 
-    let direct = spawn_app_with(|c| c.rate_ip_per_min = 2).await;
+    let direct = spawn_app_with(|c| c.limits.ip_per_min = 2).await;
     health_from(&direct, &["203.0.113.1"]).await.ok();
     health_from(&direct, &["203.0.113.2"]).await.ok();
     health_from(&direct, &["203.0.113.3"])
@@ -142,7 +142,8 @@ async fn cors_answers_only_for_configured_origins() {
     );
 
     let on =
-        spawn_app_with(|c| c.cors_allowed_origins = vec!["https://agents.example".into()]).await;
+        spawn_app_with(|c| c.http.cors_allowed_origins = vec!["https://agents.example".into()])
+            .await;
     let r = preflight(&on, "https://agents.example").await.unwrap();
     assert_eq!(
         r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
@@ -164,7 +165,7 @@ async fn cors_answers_only_for_configured_origins() {
 async fn cors_origins_listed_with_spaces_are_allowed() {
     // As clap splits `J0_CORS_ALLOWED_ORIGINS="https://a.example, https://b.example"`.
     let app = spawn_app_with(|c| {
-        c.cors_allowed_origins = vec!["https://a.example".into(), " https://b.example ".into()]
+        c.http.cors_allowed_origins = vec!["https://a.example".into(), " https://b.example ".into()]
     })
     .await;
     for origin in ["https://a.example", "https://b.example"] {

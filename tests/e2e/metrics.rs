@@ -24,7 +24,7 @@ pub fn loopback() -> Option<SocketAddr> {
 /// A server with its metrics listener on, changed by `adjust`.
 pub async fn spawn_metered(adjust: impl FnOnce(&mut j0_server::Config)) -> TestApp {
     spawn_app_with(|c| {
-        c.metrics_bind = loopback();
+        c.http.metrics_bind = loopback();
         adjust(c);
     })
     .await
@@ -260,8 +260,8 @@ async fn the_metrics_listener_serves_only_get_metrics() {
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_by_a_rate_limit_are_counted_by_scope() {
     let app = spawn_metered(|c| {
-        c.rate_ip_per_min = 2;
-        c.rate_auth_per_min = 1;
+        c.limits.ip_per_min = 2;
+        c.limits.auth_per_min = 1;
     })
     .await;
     let before = Metrics::scrape(&app).await;

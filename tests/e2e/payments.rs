@@ -23,11 +23,11 @@ const WEBHOOK_SECRET: &str = "whsec_j0_test_secret";
 async fn with_stripe(fake: &FakeStripe) -> TestApp {
     let base = fake.base_url();
     spawn_app_with(move |c| {
-        c.stripe_secret_key = Some(KEY.into());
-        c.stripe_webhook_secret = Some(WEBHOOK_SECRET.into());
-        c.stripe_api_base = base;
-        c.checkout_success_url = "https://agents.example/paid".into();
-        c.checkout_cancel_url = "https://agents.example/cancel".into();
+        c.payments.stripe_secret_key = Some(KEY.into());
+        c.payments.stripe_webhook_secret = Some(WEBHOOK_SECRET.into());
+        c.payments.stripe_api_base = base;
+        c.payments.checkout_success_url = "https://agents.example/paid".into();
+        c.payments.checkout_cancel_url = "https://agents.example/cancel".into();
     })
     .await
 }

@@ -87,7 +87,7 @@ async fn sweep_all(core: j0_app::Marketplace, batch: i64) -> Result<usize, Strin
 /// Only the test's own sweepers expire jobs, and a worker may hold any number of them.
 fn sweepers_only(config: &mut Config) {
     no_sweeper(config);
-    config.max_open_jobs_per_worker = 0;
+    config.jobs.max_open_per_worker = 0;
 }
 
 /// A clock `by` ahead of the server's, for a sweeper that finds jobs due the server thinks open.
@@ -119,7 +119,7 @@ async fn of_fifty_concurrent_accepts_exactly_one_wins() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_worker_accepting_ten_jobs_at_once_under_a_cap_of_three_gets_exactly_three() {
-    let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 3).await;
+    let app = spawn_app_with(|c| c.jobs.max_open_per_worker = 3).await;
     let requester = app.funded_user(10_000).await;
     for _round in 0..3 {
         let worker = app.new_user().await;
@@ -202,7 +202,7 @@ async fn thirty_concurrent_keyed_posts_by_one_user_post_exactly_ten_and_never_de
 #[tokio::test(flavor = "multi_thread")]
 async fn accept_and_cancel_at_once_never_both_succeed() {
     // One worker may win all twenty accepts: the open-jobs cap is not what this race is about.
-    let app = spawn_app_with(|c| c.max_open_jobs_per_worker = 0).await;
+    let app = spawn_app_with(|c| c.jobs.max_open_per_worker = 0).await;
     let [requester, worker] = app.users([1_000, 0]).await;
     for _round in 0..20 {
         let id = requester.post_opus(10).await;
@@ -322,8 +322,8 @@ async fn two_sweepers_and_the_deposit_watcher_over_shared_users_never_abort_each
         workers.push(app.new_user().await);
     }
     let addresses = Create2Deposits::new(
-        app.config.deposit_factory,
-        app.config.deposit_init_code_hash,
+        app.config.chain.deposit_factory,
+        app.config.chain.deposit_init_code_hash,
     );
     let everyone: Vec<_> = requesters.iter().chain(&workers).cloned().collect();
     let store = PgStore::connect(app.db.url(), 4).unwrap();

@@ -23,8 +23,8 @@ async fn two_sharing(
 ) -> (TestApp, TestApp) {
     let a = spawn_app_with(|c| {
         limits(c);
-        c.redis_url = Some(redis_url);
-        c.redis_prefix = prefix.to_owned();
+        c.limits.redis_url = Some(redis_url.into());
+        c.limits.redis_prefix = prefix.to_owned();
     })
     .await;
     let b = a.spawn_peer().await;
@@ -35,8 +35,8 @@ async fn two_sharing(
 async fn two_instances_share_exactly_one_budget() {
     let prefix = unique_prefix();
     let (a, b) = two_sharing(SHARED_REDIS_URL.to_owned(), &prefix, |c| {
-        c.rate_auth_per_min = 4;
-        c.rate_user_per_min = 6;
+        c.limits.auth_per_min = 4;
+        c.limits.user_per_min = 6;
     })
     .await;
 
@@ -79,9 +79,9 @@ async fn two_instances_share_exactly_one_budget() {
 async fn shared_keys_expire_after_their_burst_period() {
     let prefix = unique_prefix();
     let app = spawn_app_with(|c| {
-        c.rate_ip_per_min = 60;
-        c.redis_url = Some(SHARED_REDIS_URL.to_owned());
-        c.redis_prefix = prefix.clone();
+        c.limits.ip_per_min = 60;
+        c.limits.redis_url = Some(SHARED_REDIS_URL.into());
+        c.limits.redis_prefix = prefix.clone();
     })
     .await;
     app.raw().get("/health").await.ok();
@@ -112,7 +112,7 @@ async fn balance(user: &Session, app: &TestApp) -> Response {
 async fn instances_keep_serving_when_redis_stops_and_share_again_when_it_is_back() {
     let mut redis = RedisServer::start().await;
     let prefix = unique_prefix();
-    let (a, b) = two_sharing(redis.url(), &prefix, |c| c.rate_user_per_min = 10).await;
+    let (a, b) = two_sharing(redis.url(), &prefix, |c| c.limits.user_per_min = 10).await;
     let user = a.new_user().await;
     for app in [&a, &b].repeat(5) {
         balance(&user, app).await.ok();

@@ -53,7 +53,7 @@ async fn path_ids_are_positive_integers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_signup_grant_is_paid_once_on_the_first_sign_in() {
-    let app = spawn_app_with(|c| c.signup_promo_cents = 250).await;
+    let app = spawn_app_with(|c| c.auth.signup_promo_cents = 250).await;
     let wallet = Wallet::random();
     let key = wallet.private_key_hex();
     let session = app.sign_in(wallet).await;

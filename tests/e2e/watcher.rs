@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use j0_client::HistoryType;
 use j0_domain::WalletAddress;
-use j0_testkit::{TestApp, spawn_app_with};
+use j0_testkit::{Config, TestApp, spawn_app_with};
 
 /// Keccak-256 of `Transfer(address,address,uint256)`.
 const TRANSFER: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
@@ -170,16 +170,18 @@ fn usdc() -> WalletAddress {
         .unwrap()
 }
 
+/// Points `config` at the node at `url`, scanning from `start` and counting a deposit once
+/// `confirmations` blocks are on top of it.
+fn watch(config: &mut Config, url: &str, start: u64, confirmations: u64) {
+    config.chain.rpc_url = Some(url.into());
+    config.chain.usdc_contract = usdc();
+    config.chain.confirmations = confirmations;
+    config.chain.start_block = Some(start);
+}
+
 /// A server watching the node at `url` from `start`, with no confirmations but `confirmations`.
 async fn watching(url: String, start: u64, confirmations: u64) -> TestApp {
-    spawn_app_with(move |c| {
-        c.evm_rpc_url = Some(url);
-        c.usdc_contract = usdc();
-        c.usdc_confirmations = confirmations;
-        c.usdc_poll_sec = 1;
-        c.usdc_start_block = Some(start);
-    })
-    .await
+    spawn_app_with(move |c| watch(c, &url, start, confirmations)).await
 }
 
 fn contiguous(ranges: &[(u64, u64)]) -> bool {
@@ -282,12 +284,8 @@ async fn logs_are_asked_for_by_recipient_a_page_of_addresses_at_a_time() {
         ..Node::default()
     });
     let app = spawn_app_with(move |c| {
-        c.evm_rpc_url = Some(url);
-        c.usdc_contract = usdc();
-        c.usdc_confirmations = 0;
-        c.usdc_poll_sec = 1;
-        c.usdc_start_block = Some(40);
-        c.usdc_addresses_per_query = 2;
+        watch(c, &url, 40, 0);
+        c.chain.addresses_per_query = 2;
     })
     .await;
     let users = [
@@ -369,14 +367,7 @@ async fn the_watcher_reports_its_next_block_and_how_far_behind_it_is() {
         head: 44,
         ..Node::default()
     });
-    let app = spawn_metered(move |c| {
-        c.evm_rpc_url = Some(url);
-        c.usdc_contract = usdc();
-        c.usdc_confirmations = 5;
-        c.usdc_poll_sec = 1;
-        c.usdc_start_block = Some(40);
-    })
-    .await;
+    let app = spawn_metered(move |c| watch(c, &url, 40, 5)).await;
     let position = |m: &Metrics| {
         (
             m.sum("j0_watcher_block", &[]),

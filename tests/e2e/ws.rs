@@ -349,8 +349,8 @@ async fn stopping_the_server_closes_sockets_as_going_away() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_server_pings_and_closes_a_silent_connection() {
     let app = spawn_app_with(|c| {
-        c.ws_ping_sec = 1;
-        c.ws_idle_sec = 3;
+        c.realtime.ping_sec = 1;
+        c.realtime.idle_sec = 3;
     })
     .await;
     let user = app.new_user().await;
@@ -438,7 +438,7 @@ async fn a_since_beyond_the_last_event_or_beyond_64_bits_is_refused_before_the_u
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_falling_behind_by_more_bytes_than_the_bound_is_closed() {
-    let app = spawn_metered(|c| c.ws_max_backlog_bytes = 1024 * 1024).await;
+    let app = spawn_metered(|c| c.realtime.max_backlog_bytes = 1024 * 1024).await;
     let dropped = |m: &Metrics| m.sum("j0_ws_slow_consumers_dropped_total", &[]);
     let before = dropped(&Metrics::scrape(&app).await);
     let user = app.new_user().await;

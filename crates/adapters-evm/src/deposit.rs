@@ -64,6 +64,12 @@ pub fn minimal_proxy_init_code(implementation: &WalletAddress) -> Vec<u8> {
     code
 }
 
+/// keccak256 of [`minimal_proxy_init_code`] for `implementation`: the init-code hash to
+/// configure for forwarders that clone it.
+pub fn forwarder_init_code_hash(implementation: &WalletAddress) -> [u8; 32] {
+    ethers_core::utils::keccak256(minimal_proxy_init_code(implementation))
+}
+
 /// An init-code hash that is not `0x` followed by 64 hexadecimal digits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("init-code hash must be 0x followed by 64 hexadecimal digits")]
@@ -276,8 +282,10 @@ mod tests {
             parse_init_code_hash(DEFAULT_INIT_CODE_HASH),
             Ok(DEFAULT_INIT_CODE_HASH_BYTES)
         );
-        let init_code = minimal_proxy_init_code(&address(DEFAULT_FORWARDER_IMPLEMENTATION));
-        assert_eq!(keccak256(&init_code), DEFAULT_INIT_CODE_HASH_BYTES);
+        assert_eq!(
+            forwarder_init_code_hash(&address(DEFAULT_FORWARDER_IMPLEMENTATION)),
+            DEFAULT_INIT_CODE_HASH_BYTES
+        );
         let deposits = Create2Deposits::default();
         assert_eq!(deposits.factory().to_string(), DEFAULT_DEPOSIT_FACTORY);
         assert_eq!(deposits.init_code_hash(), DEFAULT_INIT_CODE_HASH_BYTES);

@@ -16,7 +16,8 @@ mod signature;
 
 pub use deposit::{
     Create2Deposits, DEFAULT_DEPOSIT_FACTORY, DEFAULT_FORWARDER_IMPLEMENTATION,
-    DEFAULT_INIT_CODE_HASH, InvalidInitCodeHash, minimal_proxy_init_code, parse_init_code_hash,
+    DEFAULT_INIT_CODE_HASH, InvalidInitCodeHash, forwarder_init_code_hash, minimal_proxy_init_code,
+    parse_init_code_hash,
 };
 pub use rpc::{JsonRpcChain, REQUEST_TIMEOUT};
 pub use signature::EthSignatureVerifier;

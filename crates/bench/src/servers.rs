@@ -17,8 +17,8 @@ use j0_testkit::{
 /// actix-web's own worker count (one per core), rate limits off as in every test server.
 pub async fn in_process_server() -> TestApp {
     spawn_app_with(|c| {
-        c.db_pool_size = 64;
-        c.http_workers = None;
+        c.database.pool_size = 64;
+        c.http.workers = None;
     })
     .await
 }

@@ -38,26 +38,27 @@ pub fn render(report: &AuditReport) -> String {
             report.escrow_balance, report.open_job_credits
         ),
     );
-    line(
-        report.negative_users.is_empty(),
-        "no user account is negative",
-        listed(&report.negative_users),
-    );
-    line(
-        report.balance_mismatches.is_empty(),
-        "user balances equal their entries",
-        listed(&report.balance_mismatches),
-    );
-    line(
-        report.history_mismatches.is_empty(),
-        "history rows match transfers",
-        listed(&report.history_mismatches),
-    );
-    line(
-        report.job_mismatches.is_empty(),
-        "every job has the transfers its status implies",
-        listed(&report.job_mismatches),
-    );
+    let offender_lists = [
+        (
+            "no user account is negative",
+            listed(&report.negative_users),
+        ),
+        (
+            "user balances equal their entries",
+            listed(&report.balance_mismatches),
+        ),
+        (
+            "history rows match transfers",
+            listed(&report.history_mismatches),
+        ),
+        (
+            "every job has the transfers its status implies",
+            listed(&report.job_mismatches),
+        ),
+    ];
+    for (what, offenders) in offender_lists {
+        line(offenders.is_empty(), what, offenders);
+    }
     let _ = write!(
         out,
         "{}",

@@ -11,6 +11,7 @@ use std::{
 use actix_web::{App, HttpServer, dev::ServerHandle, middleware, web};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing_actix_web::TracingLogger;
 
@@ -37,7 +38,10 @@ mod request_span;
 pub mod secret;
 pub mod state_dir;
 
-pub use config::Config;
+pub use config::{
+    AuthConfig, ChainConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LimitsConfig,
+    PaymentsConfig, RealtimeConfig, TEST_JWT_SECRET,
+};
 use request_span::RequestSpan;
 
 /// Jobs timed out per sweeper transaction.
@@ -56,8 +60,8 @@ const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// The database to use: `DATABASE_URL`, or the private cluster under `<state>/pg`, started or
 /// reused, with its `j0` database created on first use.
 pub async fn database_url(config: &Config) -> anyhow::Result<String> {
-    if let Some(url) = &config.database_url {
-        return Ok(url.clone());
+    if let Some(url) = &config.database.url {
+        return Ok(url.expose_secret().to_owned());
     }
     state_dir::prepare(&config.state_dir)?;
     let root = config.state_dir.join("pg");
@@ -78,11 +82,11 @@ const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Stripe, when both secrets are configured; half a configuration is refused.
-fn payments(config: &Config) -> anyhow::Result<Option<Arc<dyn PaymentProvider>>> {
+fn payments(config: &PaymentsConfig) -> anyhow::Result<Option<Arc<dyn PaymentProvider>>> {
     match (&config.stripe_secret_key, &config.stripe_webhook_secret) {
         (Some(key), Some(webhook)) => Ok(Some(Arc::new(StripeGateway::new(
-            key,
-            webhook,
+            key.expose_secret(),
+            webhook.expose_secret(),
             &config.stripe_api_base,
         )))),
         (None, None) => Ok(None),
@@ -92,12 +96,9 @@ fn payments(config: &Config) -> anyhow::Result<Option<Arc<dyn PaymentProvider>>>
 
 /// Refuses to watch deposits on a chain whose USDC is real money while the deposit addresses
 /// come from the documented placeholder forwarder: nothing could ever sweep what they receive.
-pub fn check_deposit_chain(config: &Config) -> anyhow::Result<()> {
+pub fn check_deposit_chain(config: &ChainConfig) -> anyhow::Result<()> {
     let deposits = Create2Deposits::new(config.deposit_factory, config.deposit_init_code_hash);
-    if config.evm_rpc_url.is_some()
-        && holds_real_money(config.chain_id)
-        && deposits.is_placeholder()
-    {
+    if config.rpc_url.is_some() && holds_real_money(config.chain_id) && deposits.is_placeholder() {
         anyhow::bail!(
             "chain {} holds real money, but J0_DEPOSIT_INIT_CODE_HASH is the documented \
              placeholder: USDC sent to those deposit addresses could never be swept. Set your \
@@ -109,10 +110,10 @@ pub fn check_deposit_chain(config: &Config) -> anyhow::Result<()> {
 }
 
 /// The EVM node, when one is configured and [`check_deposit_chain`] allows it.
-fn chain(config: &Config) -> anyhow::Result<Option<Arc<dyn ChainReader>>> {
+fn chain(config: &ChainConfig) -> anyhow::Result<Option<Arc<dyn ChainReader>>> {
     check_deposit_chain(config)?;
-    match &config.evm_rpc_url {
-        Some(url) => Ok(Some(Arc::new(JsonRpcChain::new(url)?))),
+    match &config.rpc_url {
+        Some(url) => Ok(Some(Arc::new(JsonRpcChain::new(url.expose_secret())?))),
         None => Ok(None),
     }
 }
@@ -135,7 +136,7 @@ pub fn build_app(
     random: Arc<dyn Randomness>,
     config: &Config,
 ) -> anyhow::Result<Marketplace> {
-    let chain = chain(config)?;
+    let chain = chain(&config.chain)?;
     let store = Arc::new(store.clone());
     let ports = Ports {
         clock,
@@ -148,31 +149,31 @@ pub fn build_app(
         ledger: store.clone(),
         events: store.clone(),
         event_stream: store.clone(),
-        payments: payments(config)?,
+        payments: payments(&config.payments)?,
         checkouts: store.clone(),
         deposit_addresses: Arc::new(Create2Deposits::new(
-            config.deposit_factory,
-            config.deposit_init_code_hash,
+            config.chain.deposit_factory,
+            config.chain.deposit_init_code_hash,
         )),
         deposits: store,
         chain,
     };
     let settings = Settings {
-        auth_domain: AuthDomain::new(config.auth_domain.clone()),
-        accept_window: time::Duration::seconds(i64::from(config.accept_window_sec)),
-        max_open_jobs: OpenJobsCap::new(config.max_open_jobs_per_worker),
-        signup_promo: Cents::new(config.signup_promo_cents),
+        auth_domain: AuthDomain::new(config.auth.domain.clone()),
+        accept_window: time::Duration::seconds(i64::from(config.jobs.accept_window_sec)),
+        max_open_jobs: OpenJobsCap::new(config.jobs.max_open_per_worker),
+        signup_promo: Cents::new(config.auth.signup_promo_cents),
         checkout: CheckoutSettings {
-            success_url: config.checkout_success_url.clone(),
-            cancel_url: config.checkout_cancel_url.clone(),
+            success_url: config.payments.checkout_success_url.clone(),
+            cancel_url: config.payments.checkout_cancel_url.clone(),
         },
         deposits: DepositSettings {
-            chain_id: config.chain_id,
-            usdc_contract: config.usdc_contract,
-            confirmations: config.usdc_confirmations,
-            start_block: config.usdc_start_block,
+            chain_id: config.chain.chain_id,
+            usdc_contract: config.chain.usdc_contract,
+            confirmations: config.chain.confirmations,
+            start_block: config.chain.start_block,
             max_block_range: MAX_BLOCK_RANGE,
-            addresses_per_query: usize::try_from(config.usdc_addresses_per_query)
+            addresses_per_query: usize::try_from(config.chain.addresses_per_query)
                 .unwrap_or(usize::MAX),
         },
     };
@@ -236,8 +237,8 @@ pub async fn start(
     jwt_secret: &[u8],
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
-    let tokens = TokenService::new(jwt_secret, &config.auth_domain)?;
-    let recorder = match config.metrics_bind {
+    let tokens = TokenService::new(jwt_secret, &config.auth.domain)?;
+    let recorder = match config.http.metrics_bind {
         Some(addr) => {
             config::check_metrics_bind(addr).map_err(anyhow::Error::msg)?;
             Some(exporter::recorder()?)
@@ -248,29 +249,31 @@ pub async fn start(
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
-    let store = PgStore::connect(database_url, config.db_pool_size as usize)?;
+    let store = PgStore::connect(database_url, config.database.pool_size as usize)?;
     let app = build_app(&store, clock, Arc::new(OsRandomness), config)?;
     let mut limits = RateLimits::new(
         RatePerMinute {
-            ip: config.rate_ip_per_min,
-            user: config.rate_user_per_min,
-            auth: config.rate_auth_per_min,
+            ip: config.limits.ip_per_min,
+            user: config.limits.user_per_min,
+            auth: config.limits.auth_per_min,
         },
-        config.trusted_proxies.clone(),
+        config.limits.trusted_proxies.clone(),
     );
-    if let Some(url) = &config.redis_url {
-        let shared = SharedLimits::new(url, &config.redis_prefix).context("J0_REDIS_URL")?;
+    if let Some(url) = &config.limits.redis_url {
+        let prefix = &config.limits.redis_prefix;
+        let shared = SharedLimits::new(url.expose_secret(), prefix).context("J0_REDIS_URL")?;
         limits = limits.shared_through(shared);
-        tracing::info!(prefix = %config.redis_prefix, "rate limits shared through Redis");
+        tracing::info!(%prefix, "rate limits shared through Redis");
     }
     let state = ApiState {
         app: app.clone(),
         tokens,
-        cookie_secure: config.cookie_secure,
+        cookie_secure: config.http.cookie_secure,
         limits: limits.clone(),
     };
     // `https://a.com, https://b.com` is how people write lists: the spaces are not the origin's.
     let origins: Vec<String> = config
+        .http
         .cors_allowed_origins
         .iter()
         .map(|o| o.trim())
@@ -284,17 +287,17 @@ pub async fn start(
         hub: hub.clone(),
         shutdown: stopped.clone(),
         limits: j0_ws::Limits {
-            ping_every: Duration::from_secs(config.ws_ping_sec),
-            silence_limit: Duration::from_secs(config.ws_idle_sec),
-            max_backlog_bytes: config.ws_max_backlog_bytes,
+            ping_every: Duration::from_secs(config.realtime.ping_sec),
+            silence_limit: Duration::from_secs(config.realtime.idle_sec),
+            max_backlog_bytes: config.realtime.max_backlog_bytes,
             ..j0_ws::Limits::default()
         },
     };
 
     // Both listeners are bound before either serves, so a taken port fails the start whole.
-    let metrics_listener = config.metrics_bind.map(exporter::bind).transpose()?;
-    let listener =
-        TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
+    let metrics_listener = config.http.metrics_bind.map(exporter::bind).transpose()?;
+    let bind = config.http.bind;
+    let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
     // Without a metrics listener nothing records, so requests are not labelled for nobody.
     let metered = metrics_listener.is_some();
@@ -324,7 +327,7 @@ pub async fn start(
     })
     .disable_signals()
     .shutdown_timeout(10);
-    if let Some(workers) = config.http_workers {
+    if let Some(workers) = config.http.workers {
         server = server.workers(workers);
     }
     let server = server.listen(listener)?.run();
@@ -338,8 +341,8 @@ pub async fn start(
         _ => None,
     };
 
-    let sweep_every = Duration::from_millis(config.sweep_interval_ms);
-    let retention = time::Duration::seconds(config.event_retention_sec as i64);
+    let sweep_every = Duration::from_millis(config.jobs.sweep_interval_ms);
+    let retention = time::Duration::seconds(config.realtime.event_retention_sec as i64);
     let mut tasks = vec![
         tokio::spawn(sweep(app.clone(), sweep_every, stopped.clone())),
         tokio::spawn(prune(app.clone(), stopped.clone())),
@@ -351,8 +354,8 @@ pub async fn start(
     if let Some(handle) = recorder {
         tasks.push(tokio::spawn(upkeep_metrics(handle, stopped.clone())));
     }
-    if config.evm_rpc_url.is_some() {
-        let poll = Duration::from_secs(config.usdc_poll_sec);
+    if config.chain.rpc_url.is_some() {
+        let poll = Duration::from_secs(config.chain.poll_sec);
         tasks.push(tokio::spawn(watch_deposits(app, poll, stopped)));
     }
     Ok(Running {

@@ -104,8 +104,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Serve = command {
         // The secret and the deposit chain are checked before anything starts, a private
         // cluster included.
-        let secret = secret::load(config.jwt_secret.as_deref(), &config.state_dir)?;
-        check_deposit_chain(&config)?;
+        let secret = secret::load(config.auth.jwt_secret.as_ref(), &config.state_dir)?;
+        check_deposit_chain(&config.chain)?;
         let url = database_url(&config).await?;
         start(&config, &url, &secret, Arc::new(SystemClock))
             .await?
@@ -175,5 +175,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap checks names, flags and groups only when a command is built: this builds every
+        // subcommand, so a setting that shadows another fails here, not at `j0 serve`.
+        Cli::command().debug_assert();
     }
 }

@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
 
 use j0_api::token::MIN_SECRET_BYTES;
 
@@ -27,8 +28,8 @@ fn read_saved(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
 }
 
 /// The secret to sign tokens with.
-pub fn load(configured: Option<&str>, state_dir: &Path) -> anyhow::Result<Vec<u8>> {
-    if let Some(secret) = configured {
+pub fn load(configured: Option<&SecretString>, state_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = configured.map(ExposeSecret::expose_secret) {
         if secret.len() < MIN_SECRET_BYTES {
             bail!(
                 "J0_JWT_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes",

@@ -7,14 +7,11 @@ use serde_json::Value;
 use j0_adapters_postgres::PgStore;
 use j0_app::Marketplace;
 use j0_client::{Client, ClientBuilder};
-use j0_domain::{Cents, WalletAddress};
+use j0_domain::Cents;
 use j0_ports::Randomness;
-use j0_server::{Config, OsRandomness, Running};
+use j0_server::{Config, OsRandomness, Running, TEST_JWT_SECRET};
 
 use crate::{Raw, Session, TestClock, TestDatabase, Wallet, sign_in_at};
-
-/// The JWT secret every test server signs with.
-pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 /// A running j0 and what a test needs around it.
 #[derive(Debug)]
@@ -60,7 +57,7 @@ impl TableLock {
 /// Turns the server's own sweeper down to once an hour, so that only the test expires jobs:
 /// `spawn_app_with(no_sweeper)`.
 pub fn no_sweeper(config: &mut Config) {
-    config.sweep_interval_ms = 3_600_000;
+    config.jobs.sweep_interval_ms = 3_600_000;
 }
 
 /// Starts j0 against a fresh database with the test configuration.
@@ -76,65 +73,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     start(config, db, Arc::new(TestClock::default())).await
 }
 
-/// The forwarder the test servers' deposit addresses clone: a minimal proxy to `0x0d0d…0d0d`, so
-/// that they are not the placeholder a server refuses on a chain of real money (the test chain
-/// runs with Base's id).
-pub fn test_forwarder_hash() -> [u8; 32] {
-    let implementation = WalletAddress::from_bytes([0x0d; 20]);
-    ethers_core::utils::keccak256(j0_adapters_evm::minimal_proxy_init_code(&implementation))
-}
-
 fn test_config(db: &TestDatabase) -> Config {
-    Config {
-        database_url: Some(db.url().to_owned()),
-        bind: "127.0.0.1:0".parse().expect("bind address"),
-        // Many servers run at once: a fixed port would collide. A test of the metrics sets
-        // `127.0.0.1:0`.
-        metrics_bind: None,
-        jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
-        auth_domain: "j0.com".to_owned(),
-        accept_window_sec: 420,
-        max_open_jobs_per_worker: 10,
-        signup_promo_cents: 0,
-        cookie_secure: true,
-        db_pool_size: 16,
-        sweep_interval_ms: 100,
-        event_retention_sec: 3600,
-        ws_ping_sec: 20,
-        ws_idle_sec: 60,
-        ws_max_backlog_bytes: 128 * 1024 * 1024,
-        rate_ip_per_min: 0,
-        rate_user_per_min: 0,
-        rate_auth_per_min: 0,
-        trusted_proxies: Default::default(),
-        redis_url: None,
-        redis_prefix: "j0:".to_owned(),
-        cors_allowed_origins: Vec::new(),
-        stripe_secret_key: None,
-        stripe_webhook_secret: None,
-        stripe_api_base: "https://api.stripe.com".to_owned(),
-        checkout_success_url: "https://j0.com/credits?paid=1".to_owned(),
-        checkout_cancel_url: "https://j0.com/credits".to_owned(),
-        evm_rpc_url: None,
-        chain_id: 8453,
-        usdc_contract: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
-            .parse()
-            .expect("address"),
-        usdc_confirmations: 12,
-        usdc_poll_sec: 1,
-        usdc_start_block: None,
-        usdc_addresses_per_query: 100,
-        deposit_factory: j0_adapters_evm::DEFAULT_DEPOSIT_FACTORY
-            .parse()
-            .expect("address"),
-        deposit_init_code_hash: test_forwarder_hash(),
-        http_workers: Some(2),
-        state_dir: std::env::temp_dir().join("j0-test-state"),
-    }
+    let mut config = Config::for_tests();
+    config.database.url = Some(db.url().into());
+    config
 }
 
 async fn start(config: Config, db: Arc<TestDatabase>, clock: Arc<TestClock>) -> TestApp {
-    let secret = j0_server::secret::load(config.jwt_secret.as_deref(), &config.state_dir)
+    let secret = j0_server::secret::load(config.auth.jwt_secret.as_ref(), &config.state_dir)
         .expect("test JWT secret");
     let running = j0_server::start(&config, db.url(), &secret, clock.clone())
         .await
