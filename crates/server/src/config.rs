@@ -328,11 +328,6 @@ pub struct RealtimeConfig {
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 impl Config {
-    /// The configuration the environment gives, as `j0 serve` would read it.
-    pub fn from_env() -> Result<Self, clap::Error> {
-        Self::parse(Self::command(), std::iter::empty())
-    }
-
     /// Every default, as `j0 serve` would take them from an empty environment: the environment
     /// of this process is not read.
     pub fn defaults() -> Self {

@@ -38,10 +38,8 @@ mod request_span;
 pub mod secret;
 pub mod state_dir;
 
-pub use config::{
-    AuthConfig, ChainConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LimitsConfig,
-    PaymentsConfig, RealtimeConfig, TEST_JWT_SECRET,
-};
+use config::{ChainConfig, PaymentsConfig};
+pub use config::{Config, TEST_JWT_SECRET};
 use request_span::RequestSpan;
 
 /// Jobs timed out per sweeper transaction.
