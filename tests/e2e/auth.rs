@@ -504,11 +504,8 @@ async fn a_sign_out_on_one_instance_stops_posts_accepts_and_completions_on_anoth
     // result and without.
     assert_refused!(signed_out_worker.accept_job(open_id).await => 401, "UNAUTHORIZED", Unauthorized);
     for path in ["/jobs/999999/accept", "/jobs/abc/accept"] {
-        worker
-            .raw()
-            .post_empty(path)
-            .await
-            .assert_error(401, "UNAUTHORIZED");
+        let r = worker.raw().post_empty(path).await;
+        r.assert_error(401, "UNAUTHORIZED");
     }
     assert_refused!(
         signed_out_worker.complete_job(taken_id, "r").await => 401, "UNAUTHORIZED", Unauthorized

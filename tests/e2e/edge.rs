@@ -200,11 +200,8 @@ async fn a_lost_database_is_503_not_500() {
     // Raw: this is about the HTTP status, 503 and not 500.
     for _ in 0..3 {
         for path in ["/users/me", "/credits/balance"] {
-            session
-                .raw()
-                .get(path)
-                .await
-                .assert_error(503, "SERVICE_UNAVAILABLE");
+            let r = session.raw().get(path).await;
+            r.assert_error(503, "SERVICE_UNAVAILABLE");
         }
     }
 }

@@ -525,16 +525,11 @@ async fn listing_filters_pages_and_refuses_unknown_values() {
         "limit=1.5",
         "requester_id=x",
     ] {
-        worker
-            .raw()
-            .get(&format!("/jobs?{bad}"))
-            .await
-            .assert_error(400, "VALIDATION_ERROR");
+        let r = worker.raw().get(&format!("/jobs?{bad}")).await;
+        r.assert_error(400, "VALIDATION_ERROR");
     }
-    app.raw()
-        .get("/jobs")
-        .await
-        .assert_error(401, "UNAUTHORIZED");
+    let r = app.raw().get("/jobs").await;
+    r.assert_error(401, "UNAUTHORIZED");
     app.assert_ledger_clean().await;
 }
 

@@ -164,12 +164,7 @@ async fn a_lifecycle_moves_the_counters_of_its_routes_by_pattern() {
         .complete_job(posted.job_id, "r")
         .await
         .unwrap();
-    let public = app
-        .http
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap();
+    let public = app.get_page("/metrics").await;
     assert_eq!(
         public.status(),
         StatusCode::NOT_FOUND,
@@ -267,14 +262,10 @@ async fn refusals_by_a_rate_limit_are_counted_by_scope() {
     let before = Metrics::scrape(&app).await;
     let body = json!({ "public_key": "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23" });
     app.raw().post("/auth/challenge", &body).await.ok();
-    app.raw()
-        .post("/auth/challenge", &body)
-        .await
-        .assert_error(429, "RATE_LIMITED");
-    app.raw()
-        .get("/health")
-        .await
-        .assert_error(429, "RATE_LIMITED");
+    let r = app.raw().post("/auth/challenge", &body).await;
+    r.assert_error(429, "RATE_LIMITED");
+    let r = app.raw().get("/health").await;
+    r.assert_error(429, "RATE_LIMITED");
 
     let after = Metrics::scrape(&app).await;
     let moved =

@@ -131,21 +131,13 @@ async fn the_served_document_is_the_generated_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_interactive_docs_load_the_served_document() {
     let app = spawn_app().await;
-    let page = app
-        .http
-        .get(format!("{}/docs", app.base_url))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get_page("/docs").await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.url().path(), "/docs/");
     assert!(page.text().await.unwrap().contains("swagger-ui"));
     let init = app
-        .http
-        .get(format!("{}/docs/swagger-initializer.js", app.base_url))
-        .send()
+        .get_page("/docs/swagger-initializer.js")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -12,6 +12,7 @@
 
 use std::{
     fmt,
+    ops::RangeInclusive,
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
@@ -246,11 +247,10 @@ impl ChainReader for JsonRpcChain {
         &self,
         token: &WalletAddress,
         recipients: &[WalletAddress],
-        from: u64,
-        to: u64,
+        blocks: RangeInclusive<u64>,
     ) -> Result<Vec<TokenTransfer>, ChainError> {
         // An empty range (nodes answer `fromBlock > toBlock` with an error), or nobody to look for.
-        if from > to || recipients.is_empty() {
+        if blocks.is_empty() || recipients.is_empty() {
             return Ok(Vec::new());
         }
         let recipients: Vec<String> = recipients.iter().map(address_topic).collect();
@@ -258,8 +258,8 @@ impl ChainReader for JsonRpcChain {
         // (second topic) is anyone.
         let filter = json!({
             "address": token.to_checksum(),
-            "fromBlock": quantity(from),
-            "toBlock": quantity(to),
+            "fromBlock": quantity(*blocks.start()),
+            "toBlock": quantity(*blocks.end()),
             "topics": [
                 format!("0x{}", hex::encode(transfer_topic().as_bytes())),
                 Value::Null,
@@ -440,6 +440,15 @@ mod tests {
         format!("http://127.0.0.1:{port}/v2/secret-api-key")
     }
 
+    /// How `eth_getLogs` fails when the node answers with `status` and `body`.
+    async fn logs_error(status: &'static str, body: &str) -> ChainError {
+        let chain = JsonRpcChain::new(&fake_node(status, body.into()).await).unwrap();
+        chain
+            .token_transfers(&token(), &recipients(), 1..=2)
+            .await
+            .unwrap_err()
+    }
+
     /// Neither the message nor any error in its chain of sources names the node's URL.
     fn assert_no_url(err: &ChainError) {
         let chain = j0_ports::ErrorChain(err).to_string();
@@ -448,23 +457,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_the_head() {
-        let url = fake_node(
-            "200 OK",
-            r#"{"jsonrpc":"2.0","id":1,"result":"0x1b4"}"#.into(),
-        )
-        .await;
-        assert_eq!(JsonRpcChain::new(&url).unwrap().head().await, Ok(436));
-    }
-
-    #[tokio::test]
-    async fn reads_the_chain_id() {
-        let url = fake_node(
-            "200 OK",
-            r#"{"jsonrpc":"2.0","id":1,"result":"0x2105"}"#.into(),
-        )
-        .await;
-        assert_eq!(JsonRpcChain::new(&url).unwrap().chain_id().await, Ok(8453));
+    async fn reads_the_head_and_the_chain_id() {
+        let node = async |result: &str| {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"result":"{result}"}}"#);
+            JsonRpcChain::new(&fake_node("200 OK", body).await).unwrap()
+        };
+        assert_eq!(node("0x1b4").await.head().await, Ok(436));
+        assert_eq!(node("0x2105").await.chain_id().await, Ok(8453));
     }
 
     #[tokio::test]
@@ -479,12 +478,7 @@ mod tests {
         assert_no_url(&err);
 
         // The same error behind a 429 still names the JSON-RPC error.
-        let url = fake_node("429 Too Many Requests", body.into()).await;
-        let chain = JsonRpcChain::new(&url).unwrap();
-        let err = chain
-            .token_transfers(&token(), &recipients(), 1, 2)
-            .await
-            .unwrap_err();
+        let err = logs_error("429 Too Many Requests", body).await;
         assert_eq!(
             err.message(),
             "eth_getLogs: JSON-RPC error -32005: limit exceeded"
@@ -510,12 +504,7 @@ mod tests {
         assert!(err.message().contains("neither result nor error"), "{err}");
 
         let body = r#"{"jsonrpc":"2.0","id":1,"result":[{"address":"0x1"}]}"#;
-        let url = fake_node("200 OK", body.into()).await;
-        let chain = JsonRpcChain::new(&url).unwrap();
-        let err = chain
-            .token_transfers(&token(), &recipients(), 1, 2)
-            .await
-            .unwrap_err();
+        let err = logs_error("200 OK", body).await;
         assert!(
             err.message().starts_with("eth_getLogs: malformed response"),
             "{err}"
@@ -571,11 +560,11 @@ mod tests {
         // No server at all: answering without a request proves none was made.
         let chain = JsonRpcChain::new("http://127.0.0.1:9/").unwrap();
         assert_eq!(
-            chain.token_transfers(&token(), &recipients(), 10, 9).await,
+            chain.token_transfers(&token(), &recipients(), 10..=9).await,
             Ok(Vec::new())
         );
         assert_eq!(
-            chain.token_transfers(&token(), &[], 1, 2).await,
+            chain.token_transfers(&token(), &[], 1..=2).await,
             Ok(Vec::new())
         );
     }

@@ -75,44 +75,31 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
     let other = anvil.deploy_token("Bridged USDbC").await;
     assert_ne!(usdc, other);
 
-    // One transaction per block while automining.
+    // One transaction per block while automining: mints (from zero), then transfers.
     let mut want = Vec::new();
     let mut other_want = Vec::new();
-    let tx = anvil.mint(usdc, deployer, 1_000_000_000).await;
-    want.push(expected(
-        &anvil.mined(&tx).await,
-        usdc,
-        zero,
-        deployer,
-        1_000_000_000,
-    ));
-    let tx = anvil.mint(usdc, alice, 50_000_000).await;
-    want.push(expected(
-        &anvil.mined(&tx).await,
-        usdc,
-        zero,
-        alice,
-        50_000_000,
-    ));
-    let tx = anvil.mint(other, deployer, 7_000_000).await;
-    other_want.push(expected(
-        &anvil.mined(&tx).await,
-        other,
-        zero,
-        deployer,
-        7_000_000,
-    ));
-    let tx = anvil.transfer(usdc, one, 12_340_000).await;
-    let first_deposit = anvil.mined(&tx).await;
-    want.push(expected(&first_deposit, usdc, deployer, one, 12_340_000));
-    let tx = anvil.transfer(other, one, 5_000_000).await;
-    other_want.push(expected(
-        &anvil.mined(&tx).await,
-        other,
-        deployer,
-        one,
-        5_000_000,
-    ));
+    for (token, from, to, amount) in [
+        (usdc, zero, deployer, 1_000_000_000),
+        (usdc, zero, alice, 50_000_000),
+        (other, zero, deployer, 7_000_000),
+        (usdc, deployer, one, 12_340_000),
+        (other, deployer, one, 5_000_000),
+    ] {
+        let tx = if from == zero {
+            anvil.mint(token, to, amount).await
+        } else {
+            anvil.transfer(token, to, amount).await
+        };
+        let transfer = expected(&anvil.mined(&tx).await, token, from, to, amount);
+        let of_token = if token == usdc {
+            &mut want
+        } else {
+            &mut other_want
+        };
+        of_token.push(transfer);
+    }
+    // The first deposit to `one`.
+    let first_deposit = want[2].block_number;
     anvil.mine(3).await;
 
     // Several logs in one block: indexes count across the block, not per transaction.
@@ -145,7 +132,7 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
 
     // The whole chain: exactly the USDC transfers, in chain order, with the receipts' facts.
     let got = chain
-        .token_transfers(&usdc, &everyone, 0, head)
+        .token_transfers(&usdc, &everyone, 0..=head)
         .await
         .unwrap();
     assert_eq!(got, want);
@@ -161,20 +148,20 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
     };
     for who in [&[one][..], &[two], &[one, two], &[alice, deployer]] {
         assert_eq!(
-            chain.token_transfers(&usdc, who, 0, head).await.unwrap(),
+            chain.token_transfers(&usdc, who, 0..=head).await.unwrap(),
             to(who),
             "{who:?}"
         );
     }
     assert_eq!(to(&[one]).len(), 2);
     assert_eq!(
-        chain.token_transfers(&usdc, &[], 0, head).await.unwrap(),
+        chain.token_transfers(&usdc, &[], 0..=head).await.unwrap(),
         []
     );
 
     // The other token's transfers never show up for USDC, and the reverse.
     let got_other = chain
-        .token_transfers(&other, &everyone, 0, head)
+        .token_transfers(&other, &everyone, 0..=head)
         .await
         .unwrap();
     assert_eq!(got_other, other_want);
@@ -182,32 +169,38 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
     assert!(got_other.iter().all(|t| !usdc_txs.contains(&t.tx_hash)));
 
     // Bounded ranges are inclusive at both ends and see nothing outside.
-    let b = first_deposit.block_number;
+    let b = first_deposit;
     assert_eq!(
-        chain.token_transfers(&usdc, &everyone, b, b).await.unwrap(),
+        chain
+            .token_transfers(&usdc, &everyone, b..=b)
+            .await
+            .unwrap(),
         [want[2].clone()]
     );
     assert_eq!(
-        chain.token_transfers(&usdc, &everyone, 0, b).await.unwrap(),
+        chain
+            .token_transfers(&usdc, &everyone, 0..=b)
+            .await
+            .unwrap(),
         want[..3].to_vec()
     );
     assert_eq!(
         chain
-            .token_transfers(&usdc, &everyone, b + 1, shared_block - 1)
+            .token_transfers(&usdc, &everyone, b + 1..=shared_block - 1)
             .await
             .unwrap(),
         []
     );
     assert_eq!(
         chain
-            .token_transfers(&usdc, &everyone, shared_block, head)
+            .token_transfers(&usdc, &everyone, shared_block..=head)
             .await
             .unwrap(),
         want[3..].to_vec()
     );
     assert_eq!(
         chain
-            .token_transfers(&usdc, &everyone, b, b - 1)
+            .token_transfers(&usdc, &everyone, b..=b - 1)
             .await
             .unwrap(),
         []
@@ -220,7 +213,7 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
         let to = (from + 2).min(head);
         chunked.extend(
             chain
-                .token_transfers(&usdc, &everyone, from, to)
+                .token_transfers(&usdc, &everyone, from..=to)
                 .await
                 .unwrap(),
         );
@@ -232,14 +225,14 @@ async fn reads_exactly_the_transfers_of_the_token_asked_for() {
     let quiet = anvil.deploy_token("Quiet").await;
     assert_eq!(
         chain
-            .token_transfers(&quiet, &everyone, 0, head + 1)
+            .token_transfers(&quiet, &everyone, 0..=head + 1)
             .await
             .unwrap(),
         []
     );
     assert_eq!(
         chain
-            .token_transfers(&one, &everyone, 0, head + 1)
+            .token_transfers(&one, &everyone, 0..=head + 1)
             .await
             .unwrap(),
         []
@@ -255,7 +248,7 @@ async fn amounts_at_and_beyond_128_bits() {
     let tx = anvil.mint(token, deposit_address(1), u128::MAX).await;
     let block = anvil.mined(&tx).await.block_number;
     let got = chain
-        .token_transfers(&token, &recipients, block, block)
+        .token_transfers(&token, &recipients, block..=block)
         .await
         .unwrap();
     assert_eq!(got.len(), 1);
@@ -275,7 +268,7 @@ async fn amounts_at_and_beyond_128_bits() {
         .await;
     let block = anvil.mined(&tx).await.block_number;
     let err = chain
-        .token_transfers(&token, &recipients, block, block)
+        .token_transfers(&token, &recipients, block..=block)
         .await
         .unwrap_err();
     assert!(err.message().contains("does not fit in 128 bits"), "{err}");
@@ -290,7 +283,7 @@ async fn node_errors_are_chain_errors() {
 
     // Blocks the node has not reached: its JSON-RPC error, under the method's name.
     let err = chain
-        .token_transfers(&token, &[anvil.deployer()], head + 5, head + 10)
+        .token_transfers(&token, &[anvil.deployer()], head + 5..=head + 10)
         .await
         .unwrap_err();
     assert!(
@@ -321,7 +314,7 @@ async fn deposit_addresses_are_where_the_factory_deploys() {
     let tx = anvil.transfer(usdc, address, 25_000_000).await;
     let block = anvil.mined(&tx).await.block_number;
     let got = chain
-        .token_transfers(&usdc, &[address], block, block)
+        .token_transfers(&usdc, &[address], block..=block)
         .await
         .unwrap();
     assert_eq!(got.len(), 1);

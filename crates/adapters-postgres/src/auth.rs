@@ -77,12 +77,12 @@ impl AuthStore for PgStore {
 
     async fn consume_challenge(
         &self,
-        nonce: &Nonce,
-        address: &WalletAddress,
+        challenge: &Challenge,
         now: OffsetDateTime,
         signup_promo: Cents,
     ) -> Result<User, ConsumeError> {
         use schema::{auth_challenges::dsl as c, users::dsl as u};
+        let Challenge { nonce, address, .. } = challenge;
         let mut conn = self.conn().await?;
         let address_bytes = address.as_bytes().to_vec();
         let result = conn

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use j0_domain::UserId;
 use j0_ports::{
     StoreError,
-    payments::{CheckoutSession, CheckoutStore},
+    payments::{CheckoutRequest, CheckoutSession, CheckoutStore},
 };
 
 use crate::{PgStore, db_error, schema};
@@ -18,8 +18,7 @@ impl CheckoutStore for PgStore {
     async fn record_checkout(
         &self,
         session: &CheckoutSession,
-        user: UserId,
-        amount_usd: u32,
+        request: &CheckoutRequest,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         use schema::checkout_sessions::dsl as s;
@@ -27,8 +26,8 @@ impl CheckoutStore for PgStore {
         diesel::insert_into(s::checkout_sessions)
             .values((
                 s::session_id.eq(&session.id),
-                s::user_id.eq(user.0),
-                s::amount_usd.eq(i32::try_from(amount_usd).unwrap_or(i32::MAX)),
+                s::user_id.eq(request.user.0),
+                s::amount_usd.eq(i32::try_from(request.amount_usd).unwrap_or(i32::MAX)),
                 s::created_at.eq(now),
             ))
             .on_conflict_do_nothing()

@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 use time::OffsetDateTime;
 
 use j0_domain::{JobId, UserId};
-use j0_ports::StoreError;
+use j0_ports::{JobActionError, StoreError};
 
 use crate::{PgStore, db_error, prepared::Prepare};
 
@@ -131,6 +131,18 @@ pub(crate) enum Settled<T, R> {
     Missing,
     /// The caller's token was revoked.
     SignedOut,
+}
+
+impl<T, R> Settled<T, R> {
+    /// The outcome as the port answers it.
+    pub(crate) fn into_result(self) -> Result<T, JobActionError<R>> {
+        match self {
+            Self::Done(done) => Ok(done),
+            Self::Refused(refusal) => Err(JobActionError::Refused(refusal)),
+            Self::Missing => Err(JobActionError::NotFound),
+            Self::SignedOut => Err(JobActionError::SignedOut),
+        }
+    }
 }
 
 /// Attempts at a transition whose guard missed while the row read said it should not have.

@@ -505,17 +505,12 @@ impl JobStore for PgStore {
     ) -> Result<j0_domain::job::Job, AcceptError> {
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
-        let settled = settle!(
+        settle!(
             job,
             Transition::Accept,
             attempt_accept(&mut conn, job, caller, now, cap)
-        )?;
-        match settled {
-            Settled::Done(job) => Ok(job),
-            Settled::Refused(refusal) => Err(AcceptError::Refused(refusal)),
-            Settled::Missing => Err(AcceptError::NotFound),
-            Settled::SignedOut => Err(AcceptError::SignedOut),
-        }
+        )?
+        .into_result()
     }
 
     async fn complete_job(
@@ -527,17 +522,12 @@ impl JobStore for PgStore {
     ) -> Result<Completed, CompleteError> {
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
-        let settled = settle!(
+        settle!(
             job,
             Transition::Complete,
             attempt_complete(&mut conn, job, caller, &result, now)
-        )?;
-        match settled {
-            Settled::Done(done) => Ok(done),
-            Settled::Refused(refusal) => Err(CompleteError::Refused(refusal)),
-            Settled::Missing => Err(CompleteError::NotFound),
-            Settled::SignedOut => Err(CompleteError::SignedOut),
-        }
+        )?
+        .into_result()
     }
 
     async fn cancel_job(
@@ -548,19 +538,12 @@ impl JobStore for PgStore {
     ) -> Result<Cancelled, CancelError> {
         let now = whole_seconds(now);
         let mut conn = self.conn().await?;
-        let settled = settle!(
+        settle!(
             job,
             Transition::Cancel,
             attempt_cancel(&mut conn, job, requester, now)
-        )?;
-        match settled {
-            Settled::Done(done) => Ok(done),
-            Settled::Refused(refusal) => Err(CancelError::Refused(refusal)),
-            Settled::Missing => Err(CancelError::NotFound),
-            Settled::SignedOut => Err(CancelError::Store(crate::corrupt(
-                "a cancel names its requester by id, with no session to sign out",
-            ))),
-        }
+        )?
+        .into_result()
     }
 
     async fn expire_due(&self, now: OffsetDateTime, batch: i64) -> Result<Vec<Job>, StoreError> {

@@ -10,7 +10,7 @@ use j0_domain::{
     auth::ChallengeRefusal,
     job::{AcceptRefusal, CancelRefusal, CompleteRefusal, FieldError},
 };
-use j0_ports::{AcceptError, CancelError, CompleteError, ErrorChain, PostError, StoreError};
+use j0_ports::{ErrorChain, JobActionError, PostError, StoreError};
 pub use j0_wire::error::ErrorCode;
 
 /// An error answer: a code of the contract's table, and its message.
@@ -211,57 +211,50 @@ impl From<PostError> for ApiError {
     }
 }
 
-impl From<AcceptError> for ApiError {
-    fn from(e: AcceptError) -> Self {
-        match e {
-            AcceptError::SignedOut => Self::unauthorized(),
-            AcceptError::NotFound => Self::new(ErrorCode::JobNotFound),
-            AcceptError::Refused(r) => {
-                let code = match r {
-                    AcceptRefusal::OwnJob => ErrorCode::OwnJob,
-                    AcceptRefusal::AlreadyAccepted => ErrorCode::JobAlreadyAccepted,
-                    AcceptRefusal::Expired => ErrorCode::JobExpired,
-                    AcceptRefusal::NotAvailable => ErrorCode::JobNotAvailable,
-                    AcceptRefusal::TooManyOpenJobs { .. } => ErrorCode::TooManyOpenJobs,
-                };
-                Self::with_message(code, r.to_string())
-            }
-            AcceptError::Store(e) => e.into(),
+/// The code a job rule's refusal is answered with; its message is the refusal's text.
+trait RefusalCode: std::fmt::Display {
+    fn code(&self) -> ErrorCode;
+}
+
+impl RefusalCode for AcceptRefusal {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::OwnJob => ErrorCode::OwnJob,
+            Self::AlreadyAccepted => ErrorCode::JobAlreadyAccepted,
+            Self::Expired => ErrorCode::JobExpired,
+            Self::NotAvailable => ErrorCode::JobNotAvailable,
+            Self::TooManyOpenJobs { .. } => ErrorCode::TooManyOpenJobs,
         }
     }
 }
 
-impl From<CompleteError> for ApiError {
-    fn from(e: CompleteError) -> Self {
-        match e {
-            CompleteError::SignedOut => Self::unauthorized(),
-            CompleteError::NotFound => Self::new(ErrorCode::JobNotFound),
-            CompleteError::Refused(r) => {
-                let code = match r {
-                    CompleteRefusal::NotAccepted => ErrorCode::JobNotAccepted,
-                    CompleteRefusal::NotTheWorker => ErrorCode::NotTheWorker,
-                    CompleteRefusal::TimeoutExpired => ErrorCode::TimeoutExpired,
-                };
-                Self::with_message(code, r.to_string())
-            }
-            CompleteError::Store(e) => e.into(),
+impl RefusalCode for CompleteRefusal {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotAccepted => ErrorCode::JobNotAccepted,
+            Self::NotTheWorker => ErrorCode::NotTheWorker,
+            Self::TimeoutExpired => ErrorCode::TimeoutExpired,
         }
     }
 }
 
-impl From<CancelError> for ApiError {
-    fn from(e: CancelError) -> Self {
+impl RefusalCode for CancelRefusal {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotTheRequester => ErrorCode::NotTheRequester,
+            Self::AlreadyAccepted => ErrorCode::JobAlreadyAccepted,
+            Self::NotAvailable => ErrorCode::JobNotAvailable,
+        }
+    }
+}
+
+impl<R: RefusalCode> From<JobActionError<R>> for ApiError {
+    fn from(e: JobActionError<R>) -> Self {
         match e {
-            CancelError::NotFound => Self::new(ErrorCode::JobNotFound),
-            CancelError::Refused(r) => {
-                let code = match r {
-                    CancelRefusal::NotTheRequester => ErrorCode::NotTheRequester,
-                    CancelRefusal::AlreadyAccepted => ErrorCode::JobAlreadyAccepted,
-                    CancelRefusal::NotAvailable => ErrorCode::JobNotAvailable,
-                };
-                Self::with_message(code, r.to_string())
-            }
-            CancelError::Store(e) => e.into(),
+            JobActionError::SignedOut => Self::unauthorized(),
+            JobActionError::NotFound => Self::new(ErrorCode::JobNotFound),
+            JobActionError::Refused(r) => Self::with_message(r.code(), r.to_string()),
+            JobActionError::Store(e) => e.into(),
         }
     }
 }

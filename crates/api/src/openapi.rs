@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of the whole contract, derived from the code.
 //!
-//! Each handler carries its own `#[utoipa::path]` (body, parameters, 200 answer, security, and
-//! the codes it can refuse with, declared by `refusals!`); every body, view and WebSocket
+//! Each handler carries its own `#[utoipa::path]` (body, parameters, 200 answer, and the codes
+//! it can refuse with, declared by `refusals!`; its tag is its module's name); every body, view and WebSocket
 //! message derives its schema from the type that serializes it (`j0-wire`, and `j0-domain`'s
 //! views, feature `openapi`), and every error response is built from [`ErrorCode`], the table
 //! the server answers from. What is left here is the assembly and a few modifiers that say once
@@ -10,7 +10,8 @@
 //! - `429 RATE_LIMITED` (with `Retry-After`) on every operation, and each `413`'s limit, read
 //!   from the route table ([`declared_body_limit`]);
 //! - the security schemes, `bearer` (the `Authorization` header), `cookie` (`j0_token`) and
-//!   `token_query` (`GET /ws` only);
+//!   `token_query` (`GET /ws` only), and `bearer` or `cookie` on every operation that can
+//!   refuse `UNAUTHORIZED`;
 //! - `GET /ws`, served by `j0-ws` (which depends on this crate) but part of the contract;
 //! - flattened objects written out as one, and `additionalProperties: false` on every object
 //!   the server prints, so a client (or a schema checker) learns of any field the document does
@@ -30,7 +31,9 @@ use utoipa::{
         path::{Operation, PathItem},
         response::ResponseBuilder,
         schema::{AdditionalProperties, AllOfBuilder, SchemaFormat},
-        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+        security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        },
         server::Server,
     },
 };
@@ -43,7 +46,7 @@ use j0_wire::{
 use crate::{
     BASE_PATH, declared_body_limit,
     error::{ErrorAnswer, ErrorCode, RateLimitedAnswer},
-    routes,
+    routes::{auth, credits, health, jobs, payments, users},
 };
 
 /// Declares `$name`, the error answers of one operation: every code it can refuse with (but
@@ -74,26 +77,27 @@ pub const DOCS_PATH: &str = "/docs";
 /// Path of the WebSocket (outside [`BASE_PATH`]).
 pub const WS_PATH: &str = "/ws";
 
-/// The REST operations, relative to [`BASE_PATH`].
+/// The REST operations, relative to [`BASE_PATH`]. Each is named by its module, which utoipa
+/// takes as the operation's tag (`jobs`, `auth`, …) where the handler does not set one.
 #[derive(OpenApi)]
 #[openapi(paths(
-    routes::auth::challenge,
-    routes::auth::verify,
-    routes::auth::logout,
-    routes::users::me,
-    routes::users::by_id,
-    routes::credits::balance,
-    routes::credits::transactions,
-    routes::jobs::post,
-    routes::jobs::list,
-    routes::jobs::get,
-    routes::jobs::accept,
-    routes::jobs::complete,
-    routes::jobs::cancel,
-    routes::payments::checkout,
-    routes::payments::webhook,
-    routes::payments::usdc_address,
-    routes::health::health,
+    auth::challenge,
+    auth::verify,
+    auth::logout,
+    users::me,
+    users::by_id,
+    credits::balance,
+    credits::transactions,
+    jobs::post,
+    jobs::list,
+    jobs::get,
+    jobs::accept,
+    jobs::complete,
+    jobs::cancel,
+    payments::checkout,
+    payments::webhook,
+    payments::usdc_address,
+    health::health,
     serve,
 ))]
 struct Rest;
@@ -139,6 +143,7 @@ pub fn document() -> openapi::OpenApi {
     let mut doc = Outside::openapi().nest(BASE_PATH, Rest::openapi());
     doc.servers = Some(vec![Server::new("/")]);
     add_security_schemes(&mut doc);
+    add_security(&mut doc);
     add_rate_limits(&mut doc);
     add_body_limits(&mut doc);
     flatten_all_of(&mut doc);
@@ -234,6 +239,33 @@ fn add_security_schemes(doc: &mut openapi::OpenApi) {
     );
 }
 
+/// `bearer` or `cookie` on every operation that can refuse `UNAUTHORIZED`: exactly the ones
+/// whose handler asks for a signed-in caller. An operation that says its own (`GET /ws`) keeps
+/// it.
+fn add_security(doc: &mut openapi::OpenApi) {
+    let status = ErrorCode::Unauthorized.status().to_string();
+    let unauthorized = code_line(ErrorCode::Unauthorized);
+    for item in doc.paths.paths.values_mut() {
+        for (_, op) in operations_mut(item) {
+            let refuses_unauthorized = matches!(
+                op.responses.responses.get(&status),
+                Some(RefOr::T(response)) if response.description.lines().any(|l| l == unauthorized)
+            );
+            if refuses_unauthorized && op.security.is_none() {
+                op.security = Some(vec![
+                    SecurityRequirement::new(BEARER, Vec::<String>::new()),
+                    SecurityRequirement::new(COOKIE, Vec::<String>::new()),
+                ]);
+            }
+        }
+    }
+}
+
+/// How an error response lists one of its codes: `` - `CODE`: what it means ``.
+fn code_line(code: ErrorCode) -> String {
+    format!("- `{code}`: {}", code.meaning())
+}
+
 /// One response per status of `codes`, each listing its codes (in the order given) with what
 /// they mean, its schema the [`ErrorAnswer`] with `code` pinned to exactly those values.
 pub(crate) fn error_responses(codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Response>> {
@@ -246,7 +278,7 @@ pub(crate) fn error_responses(codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Res
         .map(|(status, codes)| {
             let description = codes
                 .iter()
-                .map(|code| format!("- `{code}`: {}", code.meaning()))
+                .map(|code| code_line(*code))
                 .collect::<Vec<_>>()
                 .join("\n");
             let narrowed = ObjectBuilder::new()
@@ -286,7 +318,7 @@ pub(crate) fn operations_mut(item: &mut PathItem) -> Vec<(Method, &mut Operation
 fn add_rate_limits(doc: &mut openapi::OpenApi) {
     let code = ErrorCode::RateLimited;
     let limited = ResponseBuilder::new()
-        .description(format!("- `{code}`: {}", code.meaning()))
+        .description(code_line(code))
         .content(
             "application/json",
             ContentBuilder::new()

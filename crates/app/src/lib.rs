@@ -151,7 +151,7 @@ impl Marketplace {
         let user = self
             .ports
             .auth
-            .consume_challenge(&nonce, &address, now, self.settings.signup_promo)
+            .consume_challenge(&stored.challenge, now, self.settings.signup_promo)
             .await
             .map_err(|e| match e {
                 ConsumeError::Refused(refusal) => VerifyError::Challenge(refusal),

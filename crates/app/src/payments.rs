@@ -238,7 +238,7 @@ impl Marketplace {
         // Recorded before the customer can pay: a session whose record failed is never shown.
         self.ports
             .checkouts
-            .record_checkout(&session, user, amount_usd, self.now())
+            .record_checkout(&session, &request, self.now())
             .await?;
         tracing::info!(user_id = %user, amount_usd, session_id = %session.id, "checkout session created");
         Ok(session.url)
@@ -456,7 +456,7 @@ impl Marketplace {
                 .await?;
             transfers.extend(
                 chain
-                    .token_transfers(&settings.usdc_contract, &addresses, from, to)
+                    .token_transfers(&settings.usdc_contract, &addresses, from..=to)
                     .await?,
             );
             match addresses.last() {

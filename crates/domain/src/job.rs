@@ -865,6 +865,27 @@ mod tests {
     const DEADLINE: OffsetDateTime = datetime!(2026-02-13 23:07:00 UTC);
     const BEFORE: OffsetDateTime = datetime!(2026-02-13 23:06:59 UTC);
 
+    /// Asserts one rule's answer in each case: `(status, worker, caller, now, answer)`.
+    fn assert_cases<R: PartialEq + std::fmt::Debug>(
+        rule: fn(&JobState, UserId, OffsetDateTime) -> Result<(), R>,
+        cases: &[(
+            JobStatus,
+            Option<UserId>,
+            UserId,
+            OffsetDateTime,
+            Result<(), R>,
+        )],
+    ) {
+        for (status, worker, caller, now, answer) in cases {
+            let case = format!("{status:?} held by {worker:?}, {caller:?} at {now}");
+            assert_eq!(
+                &rule(&state(*status, *worker), *caller, *now),
+                answer,
+                "{case}"
+            );
+        }
+    }
+
     fn state(status: JobStatus, worker_id: Option<UserId>) -> JobState {
         JobState {
             requester_id: REQUESTER,
@@ -914,39 +935,31 @@ mod tests {
 
     #[test]
     fn accept_rules_in_contract_order() {
-        let posted = state(JobStatus::Posted, None);
-        assert_eq!(
-            posted.check_accept(REQUESTER, BEFORE),
-            Err(AcceptRefusal::OwnJob)
-        );
-        assert_eq!(posted.check_accept(WORKER, BEFORE), Ok(()));
-        assert_eq!(
-            posted.check_accept(WORKER, DEADLINE),
-            Err(AcceptRefusal::Expired)
-        );
-        let accepted = state(JobStatus::Accepted, Some(WORKER));
-        assert_eq!(
-            accepted.check_accept(WORKER, DEADLINE),
-            Err(AcceptRefusal::AlreadyAccepted)
-        );
-        assert_eq!(
-            accepted.check_accept(REQUESTER, BEFORE),
-            Err(AcceptRefusal::OwnJob)
-        );
-        let completed = state(JobStatus::Completed, Some(WORKER));
-        assert_eq!(
-            completed.check_accept(STRANGER, BEFORE),
-            Err(AcceptRefusal::AlreadyAccepted)
-        );
-        let timeout = state(JobStatus::Timeout, None);
-        assert_eq!(
-            timeout.check_accept(STRANGER, BEFORE),
-            Err(AcceptRefusal::Expired)
-        );
-        let cancelled = state(JobStatus::Cancelled, None);
-        assert_eq!(
-            cancelled.check_accept(STRANGER, BEFORE),
-            Err(AcceptRefusal::NotAvailable)
+        use {AcceptRefusal::*, JobStatus::*};
+        assert_cases(
+            JobState::check_accept,
+            &[
+                (Posted, None, REQUESTER, BEFORE, Err(OwnJob)),
+                (Posted, None, WORKER, BEFORE, Ok(())),
+                (Posted, None, WORKER, DEADLINE, Err(Expired)),
+                (
+                    Accepted,
+                    Some(WORKER),
+                    WORKER,
+                    DEADLINE,
+                    Err(AlreadyAccepted),
+                ),
+                (Accepted, Some(WORKER), REQUESTER, BEFORE, Err(OwnJob)),
+                (
+                    Completed,
+                    Some(WORKER),
+                    STRANGER,
+                    BEFORE,
+                    Err(AlreadyAccepted),
+                ),
+                (Timeout, None, STRANGER, BEFORE, Err(Expired)),
+                (Cancelled, None, STRANGER, BEFORE, Err(NotAvailable)),
+            ],
         );
     }
 
@@ -969,73 +982,55 @@ mod tests {
 
     #[test]
     fn complete_rules_in_contract_order() {
-        let posted = state(JobStatus::Posted, None);
-        assert_eq!(
-            posted.check_complete(WORKER, BEFORE),
-            Err(CompleteRefusal::NotAccepted)
-        );
-        let cancelled = state(JobStatus::Cancelled, None);
-        assert_eq!(
-            cancelled.check_complete(WORKER, BEFORE),
-            Err(CompleteRefusal::NotAccepted)
-        );
-        let unaccepted_timeout = state(JobStatus::Timeout, None);
-        assert_eq!(
-            unaccepted_timeout.check_complete(WORKER, BEFORE),
-            Err(CompleteRefusal::NotAccepted)
-        );
-        let accepted = state(JobStatus::Accepted, Some(WORKER));
-        assert_eq!(
-            accepted.check_complete(STRANGER, BEFORE),
-            Err(CompleteRefusal::NotTheWorker)
-        );
-        assert_eq!(accepted.check_complete(WORKER, BEFORE), Ok(()));
-        assert_eq!(
-            accepted.check_complete(WORKER, DEADLINE),
-            Err(CompleteRefusal::TimeoutExpired)
-        );
-        let completed = state(JobStatus::Completed, Some(WORKER));
-        assert_eq!(
-            completed.check_complete(STRANGER, BEFORE),
-            Err(CompleteRefusal::NotTheWorker)
-        );
-        assert_eq!(
-            completed.check_complete(WORKER, BEFORE),
-            Err(CompleteRefusal::NotAccepted)
-        );
-        let worker_timeout = state(JobStatus::Timeout, Some(WORKER));
-        assert_eq!(
-            worker_timeout.check_complete(WORKER, BEFORE),
-            Err(CompleteRefusal::TimeoutExpired)
+        use {CompleteRefusal::*, JobStatus::*};
+        assert_cases(
+            JobState::check_complete,
+            &[
+                (Accepted, Some(WORKER), WORKER, BEFORE, Ok(())),
+                (Posted, None, WORKER, BEFORE, Err(NotAccepted)),
+                (Cancelled, None, WORKER, BEFORE, Err(NotAccepted)),
+                (Timeout, None, WORKER, BEFORE, Err(NotAccepted)),
+                (Accepted, Some(WORKER), STRANGER, BEFORE, Err(NotTheWorker)),
+                (
+                    Accepted,
+                    Some(WORKER),
+                    WORKER,
+                    DEADLINE,
+                    Err(TimeoutExpired),
+                ),
+                (Completed, Some(WORKER), STRANGER, BEFORE, Err(NotTheWorker)),
+                (Completed, Some(WORKER), WORKER, BEFORE, Err(NotAccepted)),
+                (Timeout, Some(WORKER), WORKER, BEFORE, Err(TimeoutExpired)),
+            ],
         );
     }
 
     #[test]
     fn cancel_rules_in_contract_order() {
-        let posted = state(JobStatus::Posted, None);
-        assert_eq!(
-            posted.check_cancel(STRANGER, BEFORE),
-            Err(CancelRefusal::NotTheRequester)
+        use {CancelRefusal::*, JobStatus::*};
+        assert_cases(
+            JobState::check_cancel,
+            &[
+                (Posted, None, REQUESTER, BEFORE, Ok(())),
+                (Posted, None, STRANGER, BEFORE, Err(NotTheRequester)),
+                (Posted, None, REQUESTER, DEADLINE, Err(NotAvailable)),
+                (
+                    Accepted,
+                    Some(WORKER),
+                    REQUESTER,
+                    BEFORE,
+                    Err(AlreadyAccepted),
+                ),
+                (
+                    Completed,
+                    Some(WORKER),
+                    REQUESTER,
+                    BEFORE,
+                    Err(AlreadyAccepted),
+                ),
+                (Cancelled, None, REQUESTER, BEFORE, Err(NotAvailable)),
+                (Timeout, None, REQUESTER, BEFORE, Err(NotAvailable)),
+            ],
         );
-        assert_eq!(posted.check_cancel(REQUESTER, BEFORE), Ok(()));
-        assert_eq!(
-            posted.check_cancel(REQUESTER, DEADLINE),
-            Err(CancelRefusal::NotAvailable)
-        );
-        for (status, worker) in [
-            (JobStatus::Accepted, Some(WORKER)),
-            (JobStatus::Completed, Some(WORKER)),
-        ] {
-            assert_eq!(
-                state(status, worker).check_cancel(REQUESTER, BEFORE),
-                Err(CancelRefusal::AlreadyAccepted)
-            );
-        }
-        for status in [JobStatus::Cancelled, JobStatus::Timeout] {
-            assert_eq!(
-                state(status, None).check_cancel(REQUESTER, BEFORE),
-                Err(CancelRefusal::NotAvailable)
-            );
-        }
     }
 }

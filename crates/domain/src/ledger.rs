@@ -728,58 +728,33 @@ mod tests {
     #[test]
     fn holds_spend_promo_first() {
         let need = Cents::new(10);
-        let promo_only = Balance {
-            cash: Cents::new(0),
-            promo: Cents::new(25),
-        };
-        assert_eq!(
-            hold_for(need, promo_only),
-            Ok(Hold {
-                promo: Cents::new(10),
-                cash: Cents::new(0)
-            })
-        );
-        let cash_only = Balance {
-            cash: Cents::new(25),
-            promo: Cents::new(0),
-        };
-        assert_eq!(
-            hold_for(need, cash_only),
-            Ok(Hold {
-                promo: Cents::new(0),
-                cash: Cents::new(10)
-            })
-        );
-        let mixed = Balance {
-            cash: Cents::new(7),
-            promo: Cents::new(4),
-        };
-        assert_eq!(
-            hold_for(need, mixed),
-            Ok(Hold {
-                promo: Cents::new(4),
-                cash: Cents::new(6)
-            })
-        );
+        // (cash, promo) held → (promo, cash) taken
+        for ((cash, promo), (from_promo, from_cash)) in [
+            ((0, 25), (10, 0)),
+            ((25, 0), (0, 10)),
+            ((7, 4), (4, 6)),
+            ((7, 3), (3, 7)),
+        ] {
+            let balance = Balance {
+                cash: Cents::new(cash),
+                promo: Cents::new(promo),
+            };
+            let hold = Hold {
+                promo: Cents::new(from_promo),
+                cash: Cents::new(from_cash),
+            };
+            assert_eq!(hold_for(need, balance), Ok(hold), "{balance:?}");
+        }
         let short = Balance {
             cash: Cents::new(3),
             promo: Cents::new(2),
         };
-        assert_eq!(
-            hold_for(need, short),
-            Err(InsufficientCredits {
-                have: Cents::new(5),
-                need
-            })
-        );
-        assert_eq!(
-            InsufficientCredits {
-                have: Cents::new(5),
-                need
-            }
-            .to_string(),
-            "Insufficient credits: have 5, need 10"
-        );
+        let refusal = InsufficientCredits {
+            have: Cents::new(5),
+            need,
+        };
+        assert_eq!(hold_for(need, short), Err(refusal));
+        assert_eq!(refusal.to_string(), "Insufficient credits: have 5, need 10");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! USDC deposits: where a user deposits, and what the chain says arrived.
 
-use std::sync::Arc;
+use std::{ops::RangeInclusive, sync::Arc};
 
 use async_trait::async_trait;
 
@@ -81,16 +81,15 @@ pub trait ChainReader: Send + Sync + std::fmt::Debug {
     /// The latest block number (`eth_blockNumber`).
     async fn head(&self) -> Result<u64, ChainError>;
 
-    /// `Transfer` logs emitted by `token` to one of `recipients` in blocks `from..=to`, in chain
-    /// order, asked for in one `eth_getLogs` (the recipients are its third topic). No recipients,
-    /// no transfers, and no request. Amounts that do not fit in `u128` are an error, never
-    /// truncated.
+    /// `Transfer` logs emitted by `token` to one of `recipients` in `blocks`, in chain order,
+    /// asked for in one `eth_getLogs` (the recipients are its third topic). No recipients or no
+    /// blocks, no transfers, and no request. Amounts that do not fit in `u128` are an error,
+    /// never truncated.
     async fn token_transfers(
         &self,
         token: &WalletAddress,
         recipients: &[WalletAddress],
-        from: u64,
-        to: u64,
+        blocks: RangeInclusive<u64>,
     ) -> Result<Vec<TokenTransfer>, ChainError>;
 }
 

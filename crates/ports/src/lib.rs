@@ -119,14 +119,13 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug {
     /// The challenge with this nonce, used or not, while it is kept.
     async fn find_challenge(&self, nonce: &Nonce) -> Result<Option<StoredChallenge>, StoreError>;
 
-    /// In one transaction: marks the challenge used if it is still unused and unexpired at `now`
-    /// and belongs to `address`, then returns the user for `address`, creating it (and granting
-    /// `signup_promo`, when positive, as a `promo` history row) on the first sign-in. Exactly one
-    /// of any number of concurrent calls for one nonce succeeds.
+    /// In one transaction: marks `challenge` used if it is still unused and unexpired at `now`
+    /// and was issued with its nonce to its address, then returns the user for that address,
+    /// creating it (and granting `signup_promo`, when positive, as a `promo` history row) on
+    /// the first sign-in. Exactly one of any number of concurrent calls for one nonce succeeds.
     async fn consume_challenge(
         &self,
-        nonce: &Nonce,
-        address: &WalletAddress,
+        challenge: &Challenge,
         now: OffsetDateTime,
         signup_promo: Cents,
     ) -> Result<User, ConsumeError>;
@@ -205,53 +204,31 @@ pub struct Posted {
     pub created: bool,
 }
 
+/// Why an action on one job failed; `R` is the rule of that action ([`AcceptRefusal`],
+/// [`CompleteRefusal`], [`CancelRefusal`]).
+#[derive(Debug, thiserror::Error)]
+pub enum JobActionError<R> {
+    /// The caller's token was revoked (signed out). Never for a cancel, which acts for its
+    /// requester by id.
+    #[error("signed out")]
+    SignedOut,
+    /// No such job.
+    #[error("Job not found")]
+    NotFound,
+    /// The action's rule refused it.
+    #[error(transparent)]
+    Refused(R),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why an accept failed.
-#[derive(Debug, thiserror::Error)]
-pub enum AcceptError {
-    /// The caller's token was revoked (signed out).
-    #[error("signed out")]
-    SignedOut,
-    /// No such job.
-    #[error("Job not found")]
-    NotFound,
-    /// A rule refused it.
-    #[error(transparent)]
-    Refused(#[from] AcceptRefusal),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
+pub type AcceptError = JobActionError<AcceptRefusal>;
 /// Why a completion failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CompleteError {
-    /// The caller's token was revoked (signed out).
-    #[error("signed out")]
-    SignedOut,
-    /// No such job.
-    #[error("Job not found")]
-    NotFound,
-    /// A rule refused it.
-    #[error(transparent)]
-    Refused(#[from] CompleteRefusal),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
+pub type CompleteError = JobActionError<CompleteRefusal>;
 /// Why a cancel failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CancelError {
-    /// No such job.
-    #[error("Job not found")]
-    NotFound,
-    /// A rule refused it.
-    #[error(transparent)]
-    Refused(#[from] CancelRefusal),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+pub type CancelError = JobActionError<CancelRefusal>;
 
 /// A completed job and what its worker earned.
 #[derive(Debug, Clone)]

@@ -106,12 +106,12 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
 /// The Checkout Sessions j0 created, so that a webhook credits only those, to their own user.
 #[async_trait]
 pub trait CheckoutStore: Send + Sync + std::fmt::Debug {
-    /// Records that `session` was created for `user`, buying `amount_usd` dollars (idempotent).
+    /// Records that `session` was created for `request`: its user, buying its dollars
+    /// (idempotent).
     async fn record_checkout(
         &self,
         session: &CheckoutSession,
-        user: UserId,
-        amount_usd: u32,
+        request: &CheckoutRequest,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 

@@ -106,6 +106,13 @@ impl TestApp {
         format!("{}/api/v1{path}", self.base_url)
     }
 
+    /// `GET path` from this server's root, outside the API (`/docs`, `/metrics`), as a browser
+    /// would: redirects followed, nothing checked.
+    pub async fn get_page(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.base_url);
+        self.http.get(url).send().await.expect("the server answers")
+    }
+
     /// Raw HTTP to this server, without authentication: for requests a typed client cannot
     /// send. [`Session::raw`] is the same as a user.
     pub fn raw(&self) -> Raw {

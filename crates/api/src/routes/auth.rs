@@ -1,6 +1,6 @@
 //! `POST /auth/challenge`, `POST /auth/verify`, `POST /auth/logout`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 
 use j0_domain::{
     WalletAddress,
@@ -11,8 +11,8 @@ use j0_wire::auth::{
     Challenge, ChallengeRequest, ChallengeResponse, LogoutResponse, VerifyRequest, VerifyResponse,
 };
 
+use super::{Reply, State};
 use crate::{
-    ApiState,
     error::ApiError,
     extract::Json,
     openapi::refusals,
@@ -31,29 +31,20 @@ const MAX_TOKEN_TEXT: usize = 256;
 refusals!(
     /// What `POST /auth/challenge` refuses with.
     ChallengeRefusals = [
-        ValidationError,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        ServiceUnavailable,
+        ValidationError, PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable,
     ]
 );
 
 /// Issues a single-use challenge for a wallet address.
 #[utoipa::path(
-    post,
-    path = "/auth/challenge",
-    operation_id = "createChallenge",
-    tag = "auth",
+    post, path = "/auth/challenge", operation_id = "createChallenge",
     request_body = ChallengeRequest,
     responses(
         (status = 200, description = "A challenge to sign", body = ChallengeResponse),
         ChallengeRefusals,
     ),
 )]
-pub(crate) async fn challenge(
-    state: web::Data<ApiState>,
-    body: Json<ChallengeRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn challenge(state: State, body: Json<ChallengeRequest>) -> Reply {
     let address = parse_address(&body.value.public_key)?;
     let issued = state.app.request_challenge(address).await?;
     Ok(HttpResponse::Ok().json(ChallengeResponse {
@@ -69,38 +60,27 @@ pub(crate) async fn challenge(
 refusals!(
     /// What `POST /auth/verify` refuses with.
     VerifyRefusals = [
-        ValidationError,
-        InvalidSignature,
-        ChallengeNotFound,
-        ChallengeExpired,
-        ChallengeUsed,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        ServiceUnavailable,
+        ValidationError, InvalidSignature, ChallengeNotFound, ChallengeExpired, ChallengeUsed,
+        PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable,
     ]
 );
 
 /// Verifies a signed challenge: creates the user on first sign-in and issues a session token.
 #[utoipa::path(
-    post,
-    path = "/auth/verify",
-    operation_id = "verifySignature",
-    tag = "auth",
-    request_body = VerifyRequest,
+    post, path = "/auth/verify", operation_id = "verifySignature", request_body = VerifyRequest,
     responses(
         (
-        status = 200,
-        description = "Signed in; the token is also set as the `j0_token` cookie",
-        body = VerifyResponse,
-        headers(("Set-Cookie" = String, description = "`j0_token=<jwt>; HttpOnly; Secure; SameSite=Strict; Max-Age=86400; Path=/`")),
-    ),
+            status = 200, body = VerifyResponse,
+            description = "Signed in; the token is also set as the `j0_token` cookie",
+            headers((
+                "Set-Cookie" = String,
+                description = "`j0_token=<jwt>; HttpOnly; Secure; SameSite=Strict; Max-Age=86400; Path=/`"
+            )),
+        ),
         VerifyRefusals,
     ),
 )]
-pub(crate) async fn verify(
-    state: web::Data<ApiState>,
-    body: Json<VerifyRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn verify(state: State, body: Json<VerifyRequest>) -> Reply {
     let VerifyRequest {
         public_key,
         challenge_nonce,
@@ -142,34 +122,24 @@ pub(crate) async fn verify(
 
 refusals!(
     /// What `POST /auth/logout` refuses with.
-    LogoutRefusals = [
-        Unauthorized,
-        PayloadTooLarge,
-        ServiceUnavailable,
-    ]
+    LogoutRefusals = [Unauthorized, PayloadTooLarge, ServiceUnavailable]
 );
 
 /// Revokes the presented token and clears the session cookie.
 #[utoipa::path(
-    post,
-    path = "/auth/logout",
-    operation_id = "logout",
-    tag = "auth",
-    security(("bearer" = []), ("cookie" = [])),
+    post, path = "/auth/logout", operation_id = "logout",
     responses(
         (
-        status = 200,
-        description = "Signed out",
-        body = LogoutResponse,
-        headers(("Set-Cookie" = String, description = "`j0_token=; Max-Age=0`, clearing the cookie")),
-    ),
+            status = 200, body = LogoutResponse, description = "Signed out",
+            headers((
+                "Set-Cookie" = String,
+                description = "`j0_token=; Max-Age=0`, clearing the cookie"
+            )),
+        ),
         LogoutRefusals,
     ),
 )]
-pub(crate) async fn logout(
-    state: web::Data<ApiState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn logout(state: State, caller: Caller) -> Reply {
     state
         .app
         .revoke_token(&caller.jti, caller.expires_at)

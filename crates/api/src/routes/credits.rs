@@ -1,15 +1,14 @@
 //! `GET /credits/balance`, `GET /credits/transactions`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use j0_domain::{TransactionId, view::BalanceView};
 use j0_wire::credits::{Transaction, Transactions};
 
+use super::{Reply, State};
 use crate::{
-    ApiState,
-    error::ApiError,
     extract::{Query, QueryInt, at_least, page_limit},
     openapi::refusals,
     token::Caller,
@@ -29,59 +28,37 @@ pub(crate) struct HistoryQuery {
 
 refusals!(
     /// What `GET /credits/balance` refuses with.
-    BalanceRefusals = [
-        Unauthorized,
-        ServiceUnavailable,
-    ]
+    BalanceRefusals = [Unauthorized, ServiceUnavailable]
 );
 
 /// The caller's balance.
 #[utoipa::path(
-    get,
-    path = "/credits/balance",
-    operation_id = "getBalance",
-    tag = "credits",
-    security(("bearer" = []), ("cookie" = [])),
-    responses(
-        (status = 200, description = "The balance", body = BalanceView),
-        BalanceRefusals,
-    ),
+    get, path = "/credits/balance", operation_id = "getBalance",
+    responses((status = 200, description = "The balance", body = BalanceView), BalanceRefusals),
 )]
-pub(crate) async fn balance(
-    state: web::Data<ApiState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn balance(state: State, caller: Caller) -> Reply {
     let balance = state.app.balance(caller.user).await?;
     Ok(HttpResponse::Ok().json(BalanceView::from(balance)))
 }
 
 refusals!(
     /// What `GET /credits/transactions` refuses with.
-    HistoryRefusals = [
-        ValidationError,
-        Unauthorized,
-        ServiceUnavailable,
-    ]
+    HistoryRefusals = [ValidationError, Unauthorized, ServiceUnavailable]
 );
 
 /// The caller's credit history, newest first, one row per event.
 #[utoipa::path(
-    get,
-    path = "/credits/transactions",
-    operation_id = "listTransactions",
-    tag = "credits",
-    security(("bearer" = []), ("cookie" = [])),
-    params(HistoryQuery),
+    get, path = "/credits/transactions", operation_id = "listTransactions", params(HistoryQuery),
     responses(
         (status = 200, description = "A page of the history", body = Transactions),
         HistoryRefusals,
     ),
 )]
 pub(crate) async fn transactions(
-    state: web::Data<ApiState>,
+    state: State,
     caller: Caller,
     query: Query<HistoryQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let limit = page_limit(query.0.limit, 50, 100)?;
     let before = at_least("before", query.0.before, 1)?.map(TransactionId);
     let rows = state.app.history(caller.user, before, limit).await?;

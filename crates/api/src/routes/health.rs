@@ -1,26 +1,21 @@
 //! `GET /health`: the process is up and the database answers.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use j0_ports::{ErrorChain, StoreError};
 use j0_wire::{Health, Unhealthy};
 
-use crate::{
-    ApiState,
-    error::{ApiError, ErrorCode},
-};
+use super::{Reply, State};
+use crate::error::ErrorCode;
 
 /// Whether the process is up and the database answers.
 #[utoipa::path(
-    get,
-    path = "/health",
-    operation_id = "health",
-    tag = "operations",
+    get, path = "/health", operation_id = "health", tag = "operations",
     responses(
         (status = 200, description = "Up", body = Health),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: the database is unreachable", body = Unhealthy),
     ),
 )]
-pub(crate) async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn health(state: State) -> Reply {
     match state.app.health().await {
         Ok(()) => Ok(HttpResponse::Ok().json(Health {
             status: "ok".to_owned(),

@@ -1,6 +1,6 @@
 //! `POST /jobs`, `GET /jobs`, `GET /jobs/:id` and the accept, complete and cancel actions.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -15,8 +15,8 @@ use j0_wire::{
     jobs::{Cancelled, CompleteRequest, Completed, JobEnvelope, Jobs, PostJobRequest},
 };
 
+use super::{Reply, State};
 use crate::{
-    ApiState,
     error::{ApiError, ErrorCode},
     extract::{Json, PathId, Query, QueryInt, at_least, page_limit},
     openapi::refusals,
@@ -104,36 +104,23 @@ fn idempotency_key(
 refusals!(
     /// What `POST /jobs` refuses with.
     PostRefusals = [
-        ValidationError,
-        InsufficientCredits,
-        IdempotencyKeyReused,
-        Unauthorized,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        ServiceUnavailable,
+        ValidationError, InsufficientCredits, IdempotencyKeyReused, Unauthorized,
+        PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable,
     ]
 );
 
 /// Posts a job, moving its credits into escrow (promo first, then cash).
 #[utoipa::path(
-    post,
-    path = "/jobs",
-    operation_id = "postJob",
-    tag = "jobs",
-    security(("bearer" = []), ("cookie" = [])),
-    params(PostJobHeaders),
-    request_body = PostJobRequest,
-    responses(
-        (status = 200, description = "The posted job", body = JobEnvelope),
-        PostRefusals,
-    ),
+    post, path = "/jobs", operation_id = "postJob",
+    params(PostJobHeaders), request_body = PostJobRequest,
+    responses((status = 200, description = "The posted job", body = JobEnvelope), PostRefusals),
 )]
 pub(crate) async fn post(
-    state: web::Data<ApiState>,
+    state: State,
     caller: Bearer,
     req: HttpRequest,
     body: Result<Json<PostJobRequest>, ApiError>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let input = body.and_then(|body| {
         let idempotency = idempotency_key(&req, body.document)?;
         Ok((new_job(body.value)?, idempotency))
@@ -150,31 +137,15 @@ pub(crate) async fn post(
 
 refusals!(
     /// What `GET /jobs` refuses with.
-    ListRefusals = [
-        ValidationError,
-        Unauthorized,
-        ServiceUnavailable,
-    ]
+    ListRefusals = [ValidationError, Unauthorized, ServiceUnavailable]
 );
 
 /// Lists jobs, newest first; prompts are previews unless the caller takes part in the job.
 #[utoipa::path(
-    get,
-    path = "/jobs",
-    operation_id = "listJobs",
-    tag = "jobs",
-    security(("bearer" = []), ("cookie" = [])),
-    params(ListQuery),
-    responses(
-        (status = 200, description = "A page of jobs", body = Jobs),
-        ListRefusals,
-    ),
+    get, path = "/jobs", operation_id = "listJobs", params(ListQuery),
+    responses((status = 200, description = "A page of jobs", body = Jobs), ListRefusals),
 )]
-pub(crate) async fn list(
-    state: web::Data<ApiState>,
-    caller: Caller,
-    query: Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list(state: State, caller: Caller, query: Query<ListQuery>) -> Reply {
     let q = query.0;
     let filter = JobFilter {
         status: q.status.as_deref().map(JobStatus::parse).transpose()?,
@@ -194,32 +165,15 @@ pub(crate) async fn list(
 
 refusals!(
     /// What `GET /jobs/{id}` refuses with.
-    GetRefusals = [
-        ValidationError,
-        Unauthorized,
-        JobNotFound,
-        ServiceUnavailable,
-    ]
+    GetRefusals = [ValidationError, Unauthorized, JobNotFound, ServiceUnavailable]
 );
 
 /// One job, as the caller may see it.
 #[utoipa::path(
-    get,
-    path = "/jobs/{id}",
-    operation_id = "getJob",
-    tag = "jobs",
-    security(("bearer" = []), ("cookie" = [])),
-    params(PathId),
-    responses(
-        (status = 200, description = "The job", body = JobView),
-        GetRefusals,
-    ),
+    get, path = "/jobs/{id}", operation_id = "getJob", params(PathId),
+    responses((status = 200, description = "The job", body = JobView), GetRefusals),
 )]
-pub(crate) async fn get(
-    state: web::Data<ApiState>,
-    caller: Caller,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn get(state: State, caller: Caller, req: HttpRequest) -> Reply {
     let id = job_id(&req)?;
     let job = state.app.job(id).await?.ok_or_else(job_not_found)?;
     Ok(HttpResponse::Ok().json(JobView::new(&job, Some(caller.user))))
@@ -228,16 +182,8 @@ pub(crate) async fn get(
 refusals!(
     /// What `POST /jobs/{id}/accept` refuses with.
     AcceptRefusals = [
-        ValidationError,
-        JobAlreadyAccepted,
-        JobExpired,
-        JobNotAvailable,
-        TooManyOpenJobs,
-        Unauthorized,
-        OwnJob,
-        JobNotFound,
-        PayloadTooLarge,
-        ServiceUnavailable,
+        ValidationError, JobAlreadyAccepted, JobExpired, JobNotAvailable, TooManyOpenJobs,
+        Unauthorized, OwnJob, JobNotFound, PayloadTooLarge, ServiceUnavailable,
     ]
 );
 
@@ -247,22 +193,13 @@ refusals!(
 /// 10); an accept that every other rule allows but that would exceed it is refused with
 /// `TOO_MANY_OPEN_JOBS` and changes nothing.
 #[utoipa::path(
-    post,
-    path = "/jobs/{id}/accept",
-    operation_id = "acceptJob",
-    tag = "jobs",
-    security(("bearer" = []), ("cookie" = [])),
-    params(PathId),
+    post, path = "/jobs/{id}/accept", operation_id = "acceptJob", params(PathId),
     responses(
         (status = 200, description = "The accepted job, with its full prompt", body = JobEnvelope),
         AcceptRefusals,
     ),
 )]
-pub(crate) async fn accept(
-    state: web::Data<ApiState>,
-    caller: Bearer,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn accept(state: State, caller: Bearer, req: HttpRequest) -> Reply {
     let id = caller.admit(&state, job_id(&req)).await?;
     let job = state.app.accept_job(id, &caller.signed_in()).await?;
     Ok(HttpResponse::Ok().json(JobEnvelope {
@@ -273,38 +210,23 @@ pub(crate) async fn accept(
 refusals!(
     /// What `POST /jobs/{id}/complete` refuses with.
     CompleteRefusals = [
-        ValidationError,
-        JobNotAccepted,
-        TimeoutExpired,
-        Unauthorized,
-        NotTheWorker,
-        JobNotFound,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        ServiceUnavailable,
+        ValidationError, JobNotAccepted, TimeoutExpired, Unauthorized, NotTheWorker,
+        JobNotFound, PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable,
     ]
 );
 
 /// Submits the result of an accepted job and pays its worker.
 #[utoipa::path(
-    post,
-    path = "/jobs/{id}/complete",
-    operation_id = "completeJob",
-    tag = "jobs",
-    security(("bearer" = []), ("cookie" = [])),
-    params(PathId),
-    request_body = CompleteRequest,
-    responses(
-        (status = 200, description = "The completed job", body = Completed),
-        CompleteRefusals,
-    ),
+    post, path = "/jobs/{id}/complete", operation_id = "completeJob",
+    params(PathId), request_body = CompleteRequest,
+    responses((status = 200, description = "The completed job", body = Completed), CompleteRefusals),
 )]
 pub(crate) async fn complete(
-    state: web::Data<ApiState>,
+    state: State,
     caller: Bearer,
     req: HttpRequest,
     body: Result<Json<CompleteRequest>, ApiError>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let input = body.and_then(|body| Ok((job_id(&req)?, JobResult::new(body.value.result)?)));
     let (id, result) = caller.admit(&state, input).await?;
     let done = state
@@ -320,35 +242,17 @@ pub(crate) async fn complete(
 refusals!(
     /// What `POST /jobs/{id}/cancel` refuses with.
     CancelRefusals = [
-        ValidationError,
-        JobAlreadyAccepted,
-        JobNotAvailable,
-        Unauthorized,
-        NotTheRequester,
-        JobNotFound,
-        PayloadTooLarge,
-        ServiceUnavailable,
+        ValidationError, JobAlreadyAccepted, JobNotAvailable, Unauthorized, NotTheRequester,
+        JobNotFound, PayloadTooLarge, ServiceUnavailable,
     ]
 );
 
 /// Cancels a posted job before anyone accepts it and refunds the requester.
 #[utoipa::path(
-    post,
-    path = "/jobs/{id}/cancel",
-    operation_id = "cancelJob",
-    tag = "jobs",
-    security(("bearer" = []), ("cookie" = [])),
-    params(PathId),
-    responses(
-        (status = 200, description = "The cancelled job", body = Cancelled),
-        CancelRefusals,
-    ),
+    post, path = "/jobs/{id}/cancel", operation_id = "cancelJob", params(PathId),
+    responses((status = 200, description = "The cancelled job", body = Cancelled), CancelRefusals),
 )]
-pub(crate) async fn cancel(
-    state: web::Data<ApiState>,
-    caller: Caller,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn cancel(state: State, caller: Caller, req: HttpRequest) -> Reply {
     let id = job_id(&req)?;
     let cancelled = state.app.cancel_job(id, caller.user).await?;
     Ok(HttpResponse::Ok().json(Cancelled {

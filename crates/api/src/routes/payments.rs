@@ -7,8 +7,8 @@ use j0_wire::payments::{
     Checkout, CheckoutRequest, DepositAddress, NETWORK_NAME, TOKEN_NAME, WebhookReceived,
 };
 
+use super::{Reply, State};
 use crate::{
-    ApiState,
     error::{ApiError, ErrorCode},
     extract::{Json, body_limit, read_body},
     openapi::refusals,
@@ -22,34 +22,21 @@ fn payments_unavailable() -> ApiError {
 refusals!(
     /// What `POST /payments/stripe/checkout` refuses with.
     CheckoutRefusals = [
-        ValidationError,
-        InvalidAmount,
-        Unauthorized,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        PaymentsUnavailable,
-        ServiceUnavailable,
+        ValidationError, InvalidAmount, Unauthorized, PayloadTooLarge, UnsupportedMediaType,
+        PaymentsUnavailable, ServiceUnavailable,
     ]
 );
 
 /// Creates a Stripe Checkout Session for a credit purchase.
 #[utoipa::path(
-    post,
-    path = "/payments/stripe/checkout",
-    operation_id = "createCheckout",
-    tag = "payments",
-    security(("bearer" = []), ("cookie" = [])),
+    post, path = "/payments/stripe/checkout", operation_id = "createCheckout",
     request_body = CheckoutRequest,
     responses(
         (status = 200, description = "The Checkout Session's URL", body = Checkout),
         CheckoutRefusals,
     ),
 )]
-pub(crate) async fn checkout(
-    state: web::Data<ApiState>,
-    caller: Caller,
-    body: Json<CheckoutRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn checkout(state: State, caller: Caller, body: Json<CheckoutRequest>) -> Reply {
     match state
         .app
         .create_checkout(caller.user, body.value.amount_usd)
@@ -69,10 +56,7 @@ pub(crate) async fn checkout(
 refusals!(
     /// What `POST /payments/stripe/webhook` refuses with.
     WebhookRefusals = [
-        InvalidWebhookSignature,
-        ValidationError,
-        PayloadTooLarge,
-        PaymentsUnavailable,
+        InvalidWebhookSignature, ValidationError, PayloadTooLarge, PaymentsUnavailable,
         ServiceUnavailable,
     ]
 );
@@ -80,10 +64,7 @@ refusals!(
 /// Receives Stripe events; the signature is checked before anything is parsed. Paid Checkout
 /// Sessions credit `floor(amount_total * 95 / 100)` cents exactly once.
 #[utoipa::path(
-    post,
-    path = "/payments/stripe/webhook",
-    operation_id = "stripeWebhook",
-    tag = "payments",
+    post, path = "/payments/stripe/webhook", operation_id = "stripeWebhook",
     params((
         "Stripe-Signature" = String,
         Header,
@@ -99,11 +80,7 @@ refusals!(
         WebhookRefusals,
     ),
 )]
-pub(crate) async fn webhook(
-    state: web::Data<ApiState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn webhook(state: State, req: HttpRequest, payload: web::Payload) -> Reply {
     // The raw body, as signed, read in full (up to the route's limit) before anything is parsed.
     let body = read_body(payload.into_inner(), body_limit(&req)).await?;
     let signature = req
@@ -125,29 +102,19 @@ pub(crate) async fn webhook(
 
 refusals!(
     /// What `GET /payments/usdc/address` refuses with.
-    DepositRefusals = [
-        Unauthorized,
-        ServiceUnavailable,
-    ]
+    DepositRefusals = [Unauthorized, ServiceUnavailable]
 );
 
 /// The caller's USDC deposit address: 1 USDC credits 100 cents of cash after the configured
 /// confirmations.
 #[utoipa::path(
-    get,
-    path = "/payments/usdc/address",
-    operation_id = "getUsdcAddress",
-    tag = "payments",
-    security(("bearer" = []), ("cookie" = [])),
+    get, path = "/payments/usdc/address", operation_id = "getUsdcAddress",
     responses(
         (status = 200, description = "The deposit address", body = DepositAddress),
         DepositRefusals,
     ),
 )]
-pub(crate) async fn usdc_address(
-    state: web::Data<ApiState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn usdc_address(state: State, caller: Caller) -> Reply {
     let info = state.app.deposit_address(caller.user).await?;
     Ok(HttpResponse::Ok().json(DepositAddress {
         address: info.address,

@@ -1,12 +1,12 @@
 //! `GET /users/me`, `GET /users/:id`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 
 use j0_domain::{UserId, user::User};
 use j0_wire::users::{IdentityType, Me, PublicUser};
 
+use super::{Reply, State};
 use crate::{
-    ApiState,
     error::{ApiError, ErrorCode},
     extract::PathId,
     openapi::refusals,
@@ -30,28 +30,15 @@ fn user_not_found() -> ApiError {
 
 refusals!(
     /// What `GET /users/me` refuses with.
-    MeRefusals = [
-        Unauthorized,
-        ServiceUnavailable,
-    ]
+    MeRefusals = [Unauthorized, ServiceUnavailable]
 );
 
 /// The signed-in user.
 #[utoipa::path(
-    get,
-    path = "/users/me",
-    operation_id = "getMe",
-    tag = "users",
-    security(("bearer" = []), ("cookie" = [])),
-    responses(
-        (status = 200, description = "The signed-in user", body = Me),
-        MeRefusals,
-    ),
+    get, path = "/users/me", operation_id = "getMe",
+    responses((status = 200, description = "The signed-in user", body = Me), MeRefusals),
 )]
-pub(crate) async fn me(
-    state: web::Data<ApiState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn me(state: State, caller: Caller) -> Reply {
     let user = state
         .app
         .user(caller.user)
@@ -62,29 +49,15 @@ pub(crate) async fn me(
 
 refusals!(
     /// What `GET /users/{id}` refuses with.
-    UserRefusals = [
-        ValidationError,
-        UserNotFound,
-        ServiceUnavailable,
-    ]
+    UserRefusals = [ValidationError, UserNotFound, ServiceUnavailable]
 );
 
 /// Public information about any user; no authentication needed.
 #[utoipa::path(
-    get,
-    path = "/users/{id}",
-    operation_id = "getUser",
-    tag = "users",
-    params(PathId),
-    responses(
-        (status = 200, description = "The user", body = PublicUser),
-        UserRefusals,
-    ),
+    get, path = "/users/{id}", operation_id = "getUser", params(PathId),
+    responses((status = 200, description = "The user", body = PublicUser), UserRefusals),
 )]
-pub(crate) async fn by_id(
-    state: web::Data<ApiState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn by_id(state: State, req: HttpRequest) -> Reply {
     let PathId(id) = PathId::from_request_with(&req, user_not_found)?;
     let user = state
         .app
