@@ -6,14 +6,14 @@ use std::collections::BTreeSet;
 use reqwest::{Method, header};
 use serde_json::Value;
 
-use j0_api::{BASE_PATH, ENDPOINTS, openapi};
+use j0_api::{BASE_PATH, endpoints, openapi};
 use j0_client::{Capability, PostJob};
 use j0_testkit::{assert_refused, opus, spawn_app};
 
 /// `(METHOD, full path template)` of every operation the server routes: the REST table that
 /// `j0_api::configure` registers from, and the WebSocket.
 fn routed() -> BTreeSet<(String, String)> {
-    ENDPOINTS
+    endpoints()
         .iter()
         .map(|e| (e.method.to_string(), format!("{BASE_PATH}{}", e.path)))
         .chain([("GET".to_owned(), openapi::WS_PATH.to_owned())])
@@ -73,7 +73,7 @@ async fn every_documented_operation_reaches_a_handler() {
         );
     }
     // A path's other methods are refused, so a route serves only its documented methods.
-    for endpoint in ENDPOINTS {
+    for endpoint in endpoints() {
         let path = endpoint.path.replace("{id}", "1");
         let r = app.raw().call(Method::DELETE, &path, None).await;
         r.assert_error(405, "METHOD_NOT_ALLOWED");

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use j0_client::HistoryType;
 use j0_domain::WalletAddress;
-use j0_testkit::{Config, TestApp, spawn_app_with};
+use j0_testkit::{Config, Session, TestApp, spawn_app_with};
 
 /// Keccak-256 of `Transfer(address,address,uint256)`.
 const TRANSFER: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
@@ -50,6 +50,31 @@ impl Default for Node {
 }
 
 impl Node {
+    /// A node whose head is block `head`.
+    fn at(head: u64) -> Self {
+        Self {
+            head,
+            ..Self::default()
+        }
+    }
+
+    /// The node, with its next `failures` `eth_getLogs` calls failing.
+    fn failing(self, failures: u32) -> Self {
+        Self {
+            failures_left: failures,
+            ..self
+        }
+    }
+
+    /// The node, refusing ranges of more than `max_blocks` that start below `below`.
+    fn capped(self, max_blocks: u64, below: u64) -> Self {
+        Self {
+            max_blocks,
+            capped_below: below,
+            ..self
+        }
+    }
+
     /// The served ranges, without their recipients.
     fn ranges(&self) -> Vec<(u64, u64)> {
         self.served
@@ -179,9 +204,17 @@ fn watch(config: &mut Config, url: &str, start: u64, confirmations: u64) {
     config.chain.start_block = Some(start);
 }
 
-/// A server watching the node at `url` from `start`, with no confirmations but `confirmations`.
-async fn watching(url: String, start: u64, confirmations: u64) -> TestApp {
-    spawn_app_with(move |c| watch(c, &url, start, confirmations)).await
+/// A server watching the node at `url` from `start`, counting a deposit once `confirmations`
+/// blocks are on top of it; a user of it, and their deposit address.
+async fn watching(
+    url: String,
+    start: u64,
+    confirmations: u64,
+) -> (TestApp, Session, WalletAddress) {
+    let app = spawn_app_with(move |c| watch(c, &url, start, confirmations)).await;
+    let user = app.new_user().await;
+    let address = user.deposit_address().await.unwrap().address;
+    (app, user, address)
 }
 
 fn contiguous(ranges: &[(u64, u64)]) -> bool {
@@ -191,14 +224,8 @@ fn contiguous(ranges: &[(u64, u64)]) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn rpc_errors_back_off_without_skipping_blocks_and_removed_logs_never_count() {
     // Nothing is confirmed past the start block until the logs are in place.
-    let (node, url) = serve(Node {
-        head: 90,
-        failures_left: 2,
-        ..Node::default()
-    });
-    let app = watching(url, 90, 2).await;
-    let user = app.new_user().await;
-    let address = user.deposit_address().await.unwrap().address;
+    let (node, url) = serve(Node::at(90).failing(2));
+    let (app, user, address) = watching(url, 90, 2).await;
     let token = usdc();
     {
         let mut node = node.lock().unwrap();
@@ -235,14 +262,8 @@ async fn rpc_errors_back_off_without_skipping_blocks_and_removed_logs_never_coun
 async fn a_capped_provider_narrows_the_range_and_it_grows_back() {
     // Ranges of more than 8 blocks fail below block 1,000, as a provider capping its answers
     // does; beyond, any range is answered.
-    let (node, url) = serve(Node {
-        max_blocks: 8,
-        capped_below: 1_000,
-        ..Node::default()
-    });
-    let app = watching(url, 0, 0).await;
-    let user = app.new_user().await;
-    let address = user.deposit_address().await.unwrap().address;
+    let (node, url) = serve(Node::default().capped(8, 1_000));
+    let (app, user, address) = watching(url, 0, 0).await;
     let token = usdc();
     {
         let mut node = node.lock().unwrap();
@@ -279,10 +300,7 @@ async fn a_capped_provider_narrows_the_range_and_it_grows_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_are_asked_for_by_recipient_a_page_of_addresses_at_a_time() {
-    let (node, url) = serve(Node {
-        head: 50,
-        ..Node::default()
-    });
+    let (node, url) = serve(Node::at(50));
     let app = spawn_app_with(move |c| {
         watch(c, &url, 40, 0);
         c.chain.addresses_per_query = 2;
@@ -340,9 +358,7 @@ async fn a_node_on_another_chain_is_never_read() {
         chain_id: 1,
         ..Node::default()
     });
-    let app = watching(url, 90, 0).await;
-    let user = app.new_user().await;
-    let address = user.deposit_address().await.unwrap().address;
+    let (app, user, address) = watching(url, 90, 0).await;
     {
         let mut node = node.lock().unwrap();
         node.logs = vec![transfer_log(&usdc(), &address, 95, 0, 1_000_000, false)];
@@ -363,10 +379,7 @@ async fn a_node_on_another_chain_is_never_read() {
 async fn the_watcher_reports_its_next_block_and_how_far_behind_it_is() {
     use crate::metrics::{Metrics, scrape_until, spawn_metered};
     // Head 44 with 5 confirmations: nothing from the start block, 40, is confirmed yet.
-    let (node, url) = serve(Node {
-        head: 44,
-        ..Node::default()
-    });
+    let (node, url) = serve(Node::at(44));
     let app = spawn_metered(move |c| watch(c, &url, 40, 5)).await;
     let position = |m: &Metrics| {
         (

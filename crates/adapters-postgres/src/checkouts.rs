@@ -15,6 +15,19 @@ use crate::{PgStore, db_error, schema};
 
 #[async_trait]
 impl CheckoutStore for PgStore {
+    async fn checkout_owner(&self, session_id: &str) -> Result<Option<UserId>, StoreError> {
+        use schema::checkout_sessions::dsl as s;
+        let mut conn = self.conn().await?;
+        let owner: Option<i64> = s::checkout_sessions
+            .filter(s::session_id.eq(session_id))
+            .select(s::user_id)
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)?;
+        Ok(owner.map(UserId))
+    }
+
     async fn record_checkout(
         &self,
         session: &CheckoutSession,
@@ -35,18 +48,5 @@ impl CheckoutStore for PgStore {
             .await
             .map_err(db_error)?;
         Ok(())
-    }
-
-    async fn checkout_owner(&self, session_id: &str) -> Result<Option<UserId>, StoreError> {
-        use schema::checkout_sessions::dsl as s;
-        let mut conn = self.conn().await?;
-        let owner: Option<i64> = s::checkout_sessions
-            .filter(s::session_id.eq(session_id))
-            .select(s::user_id)
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(db_error)?;
-        Ok(owner.map(UserId))
     }
 }

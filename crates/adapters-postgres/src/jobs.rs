@@ -323,20 +323,25 @@ struct Applied {
     applied: i64,
 }
 
-/// Job `job` read for `caller` and the domain's `check` of it: the job when it passes, else
-/// how the transition settles (unknown job, signed-out caller, refused).
+/// A rule of the domain deciding on a job for a caller at a time ([`JobState::check_accept`],
+/// [`JobState::check_complete`]).
+type Rule<R> = fn(&JobState, UserId, OffsetDateTime) -> Result<(), R>;
+
+/// Job `job` read for `caller` and the domain's `rule` on it at `now`: the job when it passes,
+/// else how the transition settles (unknown job, signed-out caller, refused).
 async fn decide<T, R>(
     conn: &mut AsyncPgConnection,
     job: JobId,
     caller: &SignedIn,
-    check: impl FnOnce(JobState) -> Result<(), R>,
+    now: OffsetDateTime,
+    rule: Rule<R>,
 ) -> Result<Result<Job, Settled<T, R>>, StoreError> {
     let current = match load_job_for(conn, job.0, caller).await.map_err(db_error)? {
         Ok(row) => to_job(row)?,
         Err(Unread::Missing) => return Ok(Err(Settled::Missing)),
         Err(Unread::SignedOut) => return Ok(Err(Settled::SignedOut)),
     };
-    Ok(check(JobState::from(&current))
+    Ok(rule(&JobState::from(&current), caller.user, now)
         .map(|()| current)
         .map_err(Settled::Refused))
 }
@@ -349,14 +354,13 @@ async fn attempt_accept(
     now: OffsetDateTime,
     cap: OpenJobsCap,
 ) -> Result<Option<Settled<Job, AcceptRefusal>>, StoreError> {
-    let worker = caller.user;
     // The domain decides on the job as read, then one guarded statement accepts it,
     // takes a slot under the worker's cap and writes the event.
-    let check = |state: JobState| state.check_accept(worker, now);
-    let current = match decide(conn, job, caller, check).await? {
+    let current = match decide(conn, job, caller, now, JobState::check_accept).await? {
         Ok(current) => current,
         Err(settled) => return Ok(Some(settled)),
     };
+    let worker = caller.user;
     let accepted = current.accepted_by(worker, now);
     let events = event::job_accepted(&accepted);
     let applied: Result<Applied, _> = diesel::sql_query(ACCEPT)
@@ -398,19 +402,17 @@ async fn attempt_complete(
     result: &JobResult,
     now: OffsetDateTime,
 ) -> Result<Option<Settled<Completed, CompleteRefusal>>, StoreError> {
-    let worker = caller.user;
     // The domain decides on the job as read and builds the payout; one guarded
     // statement then completes the job and writes the payout, or neither when the job
     // changed in between.
-    let check = |state: JobState| state.check_complete(worker, now);
-    let current = match decide(conn, job, caller, check).await? {
+    let current = match decide(conn, job, caller, now, JobState::check_complete).await? {
         Ok(current) => current,
         Err(settled) => return Ok(Some(settled)),
     };
     let completed = current.completed_with(result.as_str().to_owned(), now);
-    let posting = Posting::job_payout(&completed, worker);
+    let posting = Posting::job_payout(&completed, caller.user);
     let change = JobChange::Complete {
-        worker,
+        worker: caller.user,
         result: result.as_str(),
     };
     let applied = store_ledger::write_with(conn, &posting, now, change)

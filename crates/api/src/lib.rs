@@ -52,79 +52,110 @@ pub struct Endpoint {
     /// The HTTP method.
     pub method: Method,
     /// The path template under [`BASE_PATH`], `{id}` standing for a path id.
-    pub path: &'static str,
+    pub path: String,
     handler: fn(actix_web::Route) -> actix_web::Route,
 }
 
-/// Every REST operation, in registration order (`/users/me` before `/users/{id}`).
-///
-/// [`configure`] registers exactly these and nothing else under [`BASE_PATH`], so this table
-/// is what a test compares with the OpenAPI document: a route cannot exist undocumented, nor
-/// a documented operation unrouted.
-pub const ENDPOINTS: &[Endpoint] = {
-    use routes::{auth, credits, health, jobs, payments, users};
-    const fn endpoint(
-        method: Method,
-        path: &'static str,
-        handler: fn(actix_web::Route) -> actix_web::Route,
-    ) -> Endpoint {
-        Endpoint {
-            method,
-            path,
-            handler,
-        }
+impl Endpoint {
+    /// The operations `P` documents (its methods at its path), each served by `handler`.
+    fn all_of<P: utoipa::Path>(handler: fn(actix_web::Route) -> actix_web::Route) -> Vec<Self> {
+        use utoipa::openapi::HttpMethod;
+        P::methods()
+            .iter()
+            .map(|method| Self {
+                method: match method {
+                    HttpMethod::Get => Method::GET,
+                    HttpMethod::Post => Method::POST,
+                    HttpMethod::Put => Method::PUT,
+                    HttpMethod::Delete => Method::DELETE,
+                    HttpMethod::Options => Method::OPTIONS,
+                    HttpMethod::Head => Method::HEAD,
+                    HttpMethod::Patch => Method::PATCH,
+                    HttpMethod::Trace => Method::TRACE,
+                },
+                path: P::path(),
+                handler,
+            })
+            .collect()
     }
-    &[
-        endpoint(Method::POST, "/auth/challenge", |r| r.to(auth::challenge)),
-        endpoint(Method::POST, "/auth/verify", |r| r.to(auth::verify)),
-        endpoint(Method::POST, "/auth/logout", |r| r.to(auth::logout)),
-        endpoint(Method::GET, "/users/me", |r| r.to(users::me)),
-        endpoint(Method::GET, "/users/{id}", |r| r.to(users::by_id)),
-        endpoint(Method::GET, "/credits/balance", |r| r.to(credits::balance)),
-        endpoint(Method::GET, "/credits/transactions", |r| {
-            r.to(credits::transactions)
-        }),
-        endpoint(Method::GET, "/jobs", |r| r.to(jobs::list)),
-        endpoint(Method::POST, "/jobs", |r| r.to(jobs::post)),
-        endpoint(Method::GET, "/jobs/{id}", |r| r.to(jobs::get)),
-        endpoint(Method::POST, "/jobs/{id}/accept", |r| r.to(jobs::accept)),
-        endpoint(Method::POST, "/jobs/{id}/complete", |r| {
-            r.to(jobs::complete)
-        }),
-        endpoint(Method::POST, "/jobs/{id}/cancel", |r| r.to(jobs::cancel)),
-        endpoint(Method::POST, "/payments/stripe/checkout", |r| {
-            r.to(payments::checkout)
-        }),
-        endpoint(Method::POST, "/payments/stripe/webhook", |r| {
-            r.to(payments::webhook)
-        }),
-        endpoint(Method::GET, "/payments/usdc/address", |r| {
-            r.to(payments::usdc_address)
-        }),
-        endpoint(Method::GET, "/health", |r| r.to(health::health)),
-        endpoint(Method::GET, "/openapi.json", |r| r.to(openapi::serve)),
-    ]
-};
+}
 
-/// Registers the REST routes of [`ENDPOINTS`] with their body limits, the JSON error answers for
+/// Names each REST handler once: the OpenAPI document describes these operations (`Rest`)
+/// and [`endpoints`] routes them, each at the method and path of its own
+/// `#[utoipa::path]`, so a route cannot exist undocumented, nor a documented operation unrouted.
+macro_rules! rest_operations {
+    ($($module:ident::$handler:ident),+ $(,)?) => {
+        /// The REST operations, relative to [`crate::BASE_PATH`]. Each is named by its module,
+        /// which utoipa takes as the operation's tag (`jobs`, `auth`, …) where the handler sets
+        /// none.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($module::$handler),+))]
+        pub(crate) struct Rest;
+
+        /// Every REST operation, in registration order (`/users/me` before `/users/{id}`).
+        pub fn endpoints() -> &'static [Endpoint] {
+            static ENDPOINTS: std::sync::LazyLock<Vec<Endpoint>> = std::sync::LazyLock::new(|| {
+                let mut all = Vec::new();
+                $(all.extend(pastey::paste! {
+                    Endpoint::all_of::<$module::[<__path_ $handler>]>(|r| r.to($module::$handler))
+                });)+
+                all
+            });
+            &ENDPOINTS
+        }
+    };
+}
+
+mod operations {
+    use super::Endpoint;
+    use crate::{
+        openapi,
+        routes::{auth, credits, health, jobs, payments, users},
+    };
+
+    rest_operations!(
+        auth::challenge,
+        auth::verify,
+        auth::logout,
+        users::me,
+        users::by_id,
+        credits::balance,
+        credits::transactions,
+        jobs::list,
+        jobs::post,
+        jobs::get,
+        jobs::accept,
+        jobs::complete,
+        jobs::cancel,
+        payments::checkout,
+        payments::webhook,
+        payments::usdc_address,
+        health::health,
+        openapi::serve,
+    );
+}
+pub(crate) use operations::Rest;
+pub use operations::endpoints;
+
+/// Registers the REST routes of [`endpoints`] with their body limits, the JSON error answers for
 /// unknown methods, the shared state, and the interactive documentation at `/docs`.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let mut scope = web::scope(BASE_PATH);
         let mut registered: Vec<&str> = Vec::new();
-        for first in ENDPOINTS {
-            if registered.contains(&first.path) {
+        for first in endpoints() {
+            if registered.contains(&first.path.as_str()) {
                 continue;
             }
-            registered.push(first.path);
-            let same_path = || ENDPOINTS.iter().filter(|e| e.path == first.path);
+            registered.push(&first.path);
+            let same_path = || endpoints().iter().filter(|e| e.path == first.path);
             let full_path = format!("{BASE_PATH}{}", first.path);
             let limit = same_path()
                 .map(|e| declared_body_limit(&e.method, &full_path))
                 .max()
                 .unwrap_or(DEFAULT_BODY_LIMIT);
             let methods: Vec<Method> = same_path().map(|e| e.method.clone()).collect();
-            let mut resource = web::resource(first.path)
+            let mut resource = web::resource(first.path.as_str())
                 .app_data(BodyLimit(limit))
                 .default_service(method_not_allowed(&methods));
             for endpoint in same_path() {

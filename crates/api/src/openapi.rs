@@ -1,9 +1,9 @@
 //! The OpenAPI 3.1 document of the whole contract, derived from the code.
 //!
 //! Each handler carries its own `#[utoipa::path]` (body, parameters, 200 answer, and the codes
-//! it can refuse with, declared by `refusals!`; its tag is its module's name); every body, view and WebSocket
-//! message derives its schema from the type that serializes it (`j0-wire`, and `j0-domain`'s
-//! views, feature `openapi`), and every error response is built from [`ErrorCode`], the table
+//! it can refuse with, from the `refusals!` table of `routes`; its tag is its module's name);
+//! every body, view and WebSocket message derives its schema from the type that serializes it
+//! (`j0-wire`, and `j0-domain`'s views, feature `openapi`), and every error response is built from [`ErrorCode`], the table
 //! the server answers from. What is left here is the assembly and a few modifiers that say once
 //! what holds for many operations, so it cannot drift between them:
 //!
@@ -44,16 +44,16 @@ use j0_wire::{
 };
 
 use crate::{
-    BASE_PATH, declared_body_limit,
+    BASE_PATH, Rest, declared_body_limit,
     error::{ErrorAnswer, ErrorCode, RateLimitedAnswer},
-    routes::{auth, credits, health, jobs, payments, users},
 };
 
-/// Declares `$name`, the error answers of one operation: every code it can refuse with (but
-/// `RATE_LIMITED`, which every operation can), each answered with its [`ErrorCode::status`].
-/// Name it in the operation's `responses(...)`.
+/// Declares each `$name`, the error answers of one operation: every code it can refuse with
+/// (but `RATE_LIMITED`, which every operation can), each answered with its
+/// [`ErrorCode::status`]. Name it in the operation's `responses(...)`. A module declares its
+/// operations' refusals together, one table of what each can refuse.
 macro_rules! refusals {
-    ($(#[$doc:meta])* $name:ident = [$($code:ident),+ $(,)?]) => {
+    ($($(#[$doc:meta])* $name:ident = [$($code:ident),+ $(,)?];)+) => {$(
         $(#[$doc])*
         #[derive(Debug)]
         pub(crate) struct $name;
@@ -66,7 +66,7 @@ macro_rules! refusals {
                 $crate::openapi::error_responses(&[$($crate::error::ErrorCode::$code),+])
             }
         }
-    };
+    )+};
 }
 pub(crate) use refusals;
 
@@ -76,31 +76,6 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
 /// Path of the WebSocket (outside [`BASE_PATH`]).
 pub const WS_PATH: &str = "/ws";
-
-/// The REST operations, relative to [`BASE_PATH`]. Each is named by its module, which utoipa
-/// takes as the operation's tag (`jobs`, `auth`, …) where the handler does not set one.
-#[derive(OpenApi)]
-#[openapi(paths(
-    auth::challenge,
-    auth::verify,
-    auth::logout,
-    users::me,
-    users::by_id,
-    credits::balance,
-    credits::transactions,
-    jobs::post,
-    jobs::list,
-    jobs::get,
-    jobs::accept,
-    jobs::complete,
-    jobs::cancel,
-    payments::checkout,
-    payments::webhook,
-    payments::usdc_address,
-    health::health,
-    serve,
-))]
-struct Rest;
 
 /// What lives outside [`BASE_PATH`], and the document's own description.
 #[derive(OpenApi)]
@@ -188,10 +163,10 @@ pub(crate) async fn serve(doc: web::Data<openapi::OpenApi>) -> HttpResponse {
 #[allow(dead_code, reason = "describes j0-ws's handler; never called")]
 fn ws() {}
 
-refusals!(
+refusals! {
     /// What `GET /ws` answers instead of upgrading.
-    WsRefusals = [ValidationError, Unauthorized, ServiceUnavailable]
-);
+    WsRefusals = [ValidationError, Unauthorized, ServiceUnavailable];
+}
 
 /// Query parameters of `GET /ws`.
 #[derive(IntoParams)]

@@ -4,11 +4,12 @@
 
 use time::Duration;
 
+mod error;
 mod payments;
 
+pub use error::{ChallengeError, CheckoutFailure, VerifyError, WebhookFailure};
 pub use payments::{
-    BlockWindow, CheckoutFailure, CheckoutSettings, DepositInfo, DepositSettings, DepositWatch,
-    Scan, ScanError, WebhookFailure,
+    BlockWindow, CheckoutSettings, DepositInfo, DepositSettings, DepositWatch, Scan, ScanError,
 };
 
 use j0_domain::{
@@ -51,31 +52,6 @@ pub struct IssuedChallenge {
     pub challenge: Challenge,
     /// `"<domain> authentication\nNonce: …\nTimestamp: …"`.
     pub message_to_sign: String,
-}
-
-/// Why a sign-in failed.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    /// The challenge is unknown, someone else's, used or expired.
-    #[error(transparent)]
-    Challenge(#[from] ChallengeRefusal),
-    /// The signature is malformed or not the address's.
-    #[error("Invalid signature")]
-    InvalidSignature,
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Why a challenge could not be issued.
-#[derive(Debug, thiserror::Error)]
-pub enum ChallengeError {
-    /// No randomness for the nonce.
-    #[error(transparent)]
-    Randomness(#[from] RandomnessError),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// The application: ports plus settings. Cheap to clone.

@@ -10,10 +10,10 @@ use j0_ports::{
     StoreError,
     chain::{ChainError, ChainReader, Deposit, TokenTransfer},
     ledger::CreditOutcome,
-    payments::{CheckoutError, CheckoutRequest, PaymentEvent, WebhookError},
+    payments::{CheckoutRequest, PaymentEvent},
 };
 
-use crate::Marketplace;
+use crate::{CheckoutFailure, Marketplace, WebhookFailure};
 
 /// Where Checkout sends customers back to.
 #[derive(Debug, Clone)]
@@ -48,37 +48,6 @@ pub struct DepositSettings {
     pub max_block_range: u64,
     /// Most deposit addresses asked for in one `eth_getLogs`.
     pub addresses_per_query: usize,
-}
-
-/// Why a checkout could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckoutFailure {
-    /// Not one of 5, 10, 20, 50, 100.
-    #[error("amount_usd must be one of 5, 10, 20, 50, 100")]
-    InvalidAmount,
-    /// Payments are not configured here.
-    #[error("Payments are not configured")]
-    NotConfigured,
-    /// The provider failed.
-    #[error(transparent)]
-    Provider(#[from] CheckoutError),
-    /// The session could not be recorded, so it is not offered.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Why a webhook was not acted on.
-#[derive(Debug, thiserror::Error)]
-pub enum WebhookFailure {
-    /// Payments are not configured here.
-    #[error("Payments are not configured")]
-    NotConfigured,
-    /// Bad signature, or not an event.
-    #[error(transparent)]
-    Refused(#[from] WebhookError),
-    /// Storage failed; Stripe will retry.
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// A user's deposit address and where to send USDC.

@@ -386,6 +386,12 @@ impl Rig {
             .expect("mark the log");
     }
 
+    /// Marks the log with `label`, then reads every statement line of it up to that marker.
+    async fn log_until(&self, label: &str) -> Vec<Line> {
+        self.mark(label).await;
+        read_log(&self.scratch.log_file(), &format!("'j0-bench:{label}'")).await
+    }
+
     /// One lifecycle by the rig's pair, with `key` on the post; markers around each step when
     /// `marked` is given (the lifecycle's number). Returns the job's id and each step's window.
     pub async fn lifecycle(
@@ -444,13 +450,8 @@ impl Rig {
             let (job_id, windows) = self.lifecycle(key.clone(), Some(n)).await;
             runs.push((job_id, key, windows));
         }
-        self.mark("capture:end").await;
-        let log = read_log(&self.scratch.log_file(), "'j0-bench:capture:end'").await;
-        let marker_session = log
-            .iter()
-            .find(|l| l.text.contains("'j0-bench:idle:begin'"))
-            .map(|l| l.session.clone())
-            .expect("the idle marker in the log");
+        let log = self.log_until("capture:end").await;
+        let marker_session = session_of(&log, "idle:begin").expect("the idle marker in the log");
         let idle = between(&log, "idle:begin", "idle:end", &marker_session);
         let background: HashSet<String> = idle
             .iter()
@@ -542,13 +543,8 @@ impl Rig {
     /// bench's marker connection): what is in `pg_stat_statements` but not here ran inside
     /// PostgreSQL (foreign-key checks, functions).
     pub async fn sent_query_ids(&self) -> HashSet<i64> {
-        self.mark("sent:end").await;
-        let log = read_log(&self.scratch.log_file(), "'j0-bench:sent:end'").await;
-        let marker = log
-            .iter()
-            .find(|l| l.text.contains("'j0-bench:sent:end'"))
-            .map(|l| l.session.clone())
-            .unwrap_or_default();
+        let log = self.log_until("sent:end").await;
+        let marker = session_of(&log, "sent:end").unwrap_or_default();
         log.iter()
             .filter(|l| l.session != marker)
             .map(|l| l.query_id)
@@ -657,6 +653,14 @@ async fn read_log(path: &std::path::Path, last: &str) -> Vec<Line> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The session that logged the marker `label`: the bench's own connection.
+fn session_of(log: &[Line], label: &str) -> Option<String> {
+    let marker = format!("'j0-bench:{label}'");
+    log.iter()
+        .find(|l| l.text.contains(&marker))
+        .map(|l| l.session.clone())
 }
 
 /// A statement line (`execute <name>: …` or `statement: …`) of the JSON log, parsed.

@@ -31,7 +31,7 @@ use std::{
 use serde_json::json;
 
 use crate::{
-    Bench,
+    Bench, Load,
     capture::{Capture, REQUESTER_ID, Rig, WORKER_ID, connect},
     lifecycle::{self, REQUESTER_CENTS},
     output::Outcome,
@@ -48,15 +48,11 @@ pub const DIFFERENCES: [&str; 6] = [
     "every client reuses the captured token id in the revocation check, and the captured timestamps",
 ];
 
-/// `j0-bench ceiling`.
+/// `j0-bench ceiling`: as many lifecycle pairs as pgbench clients, each run as long.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Concurrency of both the lifecycle (pairs) and the replay (pgbench clients).
-    #[arg(long, default_value_t = 32)]
-    pub clients: usize,
-    /// Seconds of each.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
+    #[command(flatten)]
+    pub load: Load,
     /// pgbench binary.
     #[arg(long, default_value = "pgbench")]
     pub pgbench: PathBuf,
@@ -310,15 +306,15 @@ pub async fn run(args: &Args, bench: &Bench) -> Outcome {
         .filter(|s| s.prepared_in_call)
         .count();
 
-    let j0 = lifecycle::in_process(args.clients, args.seconds, bench, "ceiling j0").await;
+    let j0 = lifecycle::in_process(args.load.clients, args.load.seconds, bench, "ceiling j0").await;
 
     let app = servers::in_process_server().await;
-    let mut requesters = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
+    let mut requesters = Vec::with_capacity(args.load.clients);
+    for _ in 0..args.load.clients {
         requesters.push(app.funded_user(REQUESTER_CENTS).await.user_id.get());
     }
-    let mut workers = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
+    let mut workers = Vec::with_capacity(args.load.clients);
+    for _ in 0..args.load.clients {
         workers.push(app.new_user().await.user_id.get());
     }
     let contiguous = |ids: &[i64]| ids.windows(2).all(|w| w[1] == w[0] + 1);
@@ -338,9 +334,9 @@ pub async fn run(args: &Args, bench: &Bench) -> Outcome {
     pgbench
         .args(["-n", "-M", "prepared", "-j", "2", "-r"])
         .arg("-c")
-        .arg(args.clients.to_string())
+        .arg(args.load.clients.to_string())
         .arg("-T")
-        .arg(args.seconds.to_string())
+        .arg(args.load.seconds.to_string())
         .arg("-f")
         .arg(&path);
     for (name, value) in &script.defines {
@@ -383,8 +379,8 @@ pub async fn run(args: &Args, bench: &Bench) -> Outcome {
         "ceiling: j0 {:.0} lifecycles/s over HTTP; pgbench replaying j0's own statements {:.0} lifecycles/s ({} clients, {} s)",
         j0.rate(),
         replay.tps,
-        args.clients,
-        args.seconds
+        args.load.clients,
+        args.load.seconds
     ));
     ui.line(format!("ceiling: lifecycle / ceiling = {ratio:.2}"));
     ui.line(format!(
@@ -409,9 +405,9 @@ pub async fn run(args: &Args, bench: &Bench) -> Outcome {
             ("ledger".to_owned(), "clean (j0 and replay)".to_owned()),
         ],
         json: json!({
-            "clients": args.clients,
-            "seconds": args.seconds,
-            "j0": j0.json(args.clients),
+            "clients": args.load.clients,
+            "seconds": args.load.seconds,
+            "j0": j0.json(args.load.clients),
             "replay": replay,
             "replay_completed_jobs": completed,
             "lifecycle_over_ceiling": ratio,

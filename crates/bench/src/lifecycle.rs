@@ -15,7 +15,7 @@ use j0_client::{Capability, PostJob};
 use j0_testkit::{Session, TestDatabase};
 
 use crate::{
-    Bench,
+    Bench, Load,
     output::Outcome,
     servers,
     stats::{Latencies, Summary, timed},
@@ -46,12 +46,9 @@ pub struct ScalingArgs {
     /// Instance counts to measure, each on a fresh database.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     pub instances: Vec<usize>,
-    /// Requester/worker pairs, spread round-robin over the instances.
-    #[arg(long, default_value_t = 32)]
-    pub clients: usize,
-    /// Seconds of lifecycles per instance count.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
+    /// Requester/worker pairs, spread round-robin over the instances, for each instance count.
+    #[command(flatten)]
+    pub load: Load,
 }
 
 /// A requester and the worker who takes its jobs.
@@ -224,8 +221,8 @@ async fn scaled(n: usize, args: &ScalingArgs, bench: &Bench) -> Run {
     let servers: Vec<_> = (0..n)
         .map(|_| servers::serve(&bench.j0, db.url(), &[]))
         .collect();
-    let mut pairs = Vec::with_capacity(args.clients);
-    for i in 0..args.clients {
+    let mut pairs = Vec::with_capacity(args.load.clients);
+    for i in 0..args.load.clients {
         let api = &servers[i % n].base;
         let mut two = servers::sign_in_many(api, 2).await;
         let worker = two.pop().expect("a worker");
@@ -235,7 +232,7 @@ async fn scaled(n: usize, args: &ScalingArgs, bench: &Bench) -> Run {
     let requesters: Vec<_> = pairs.iter().map(|p| p.requester.user_id).collect();
     servers::grant_promo(&bench.j0, db.url(), &requesters, REQUESTER_CENTS);
     let bar = bench.ui.bar(&format!("scaling x{n}"), None, "lifecycles");
-    let run = run_pairs(&pairs, args.seconds, &bar).await;
+    let run = run_pairs(&pairs, args.load.seconds, &bar).await;
     bar.finish();
     drop(servers);
     servers::audit_ledger(&bench.j0, db.url());
@@ -274,7 +271,7 @@ pub async fn scaling(args: &ScalingArgs, bench: &Bench) -> Outcome {
         ] {
             rows.push((format!("x{n} {step}"), latencies.summary().short()));
         }
-        let mut json = run.json(args.clients);
+        let mut json = run.json(args.load.clients);
         json["instances"] = json!(n);
         results.push(json);
     }

@@ -85,6 +85,18 @@ struct Cli {
     command: Option<Scenario>,
 }
 
+/// How many clients a scenario runs at once, and for how many seconds; what a client is, the
+/// scenario says (a requester/worker pair, a pgbench client, a signing-in wallet).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Load {
+    /// Clients at once.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Seconds of each run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
 /// A scenario, or all of them.
 #[derive(Debug, Subcommand)]
 enum Scenario {

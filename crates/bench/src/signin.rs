@@ -11,18 +11,10 @@ use serde_json::json;
 use j0_client::Wallet;
 use j0_testkit::client_at;
 
-use crate::{Bench, output::Outcome, servers, stats::Latencies};
+use crate::{Bench, Load, output::Outcome, servers, stats::Latencies};
 
-/// `j0-bench signin`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    /// Clients signing in concurrently.
-    #[arg(long, default_value_t = 32)]
-    pub clients: usize,
-    /// Seconds of sign-ins.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
-}
+/// `j0-bench signin`: wallets signing in at once, each again as soon as it has a token.
+pub type Args = Load;
 
 /// Runs the sign-ins.
 pub async fn run(args: &Args, bench: &Bench) -> Outcome {

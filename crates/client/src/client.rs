@@ -78,59 +78,34 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Builds a [`Client`]. Nothing is sent until the first call.
-#[derive(Debug, Default)]
+/// Builds a [`Client`]: each setting has a setter of its name. Nothing is sent until the first
+/// call.
+#[derive(Debug, Default, derive_setters::Setters)]
+#[setters(strip_option)]
 pub struct ClientBuilder {
+    /// The API's base URL, including `/api/v1` (default: `J0_BASE_URL`, else
+    /// [`DEFAULT_BASE_URL`]).
+    #[setters(into)]
     base_url: Option<String>,
+    /// The WebSocket URL (default: derived from the base URL, see [`ws_url_for`]).
+    #[setters(into)]
     ws_url: Option<String>,
+    /// Sign in with this wallet (and again whenever the session runs out).
     wallet: Option<Wallet>,
+    /// Use this session token; with no wallet, the client cannot renew it.
+    #[setters(into)]
     token: Option<String>,
+    /// Retries after the first attempt of a call, for transport failures, 5xx and 429
+    /// (default [`DEFAULT_MAX_RETRIES`]; `0` turns retries off).
     max_retries: Option<u32>,
+    /// How long one attempt may take (default [`DEFAULT_TIMEOUT`]).
     timeout: Option<Duration>,
 }
 
 impl ClientBuilder {
-    /// The API's base URL, including `/api/v1` (default: `J0_BASE_URL`, else
-    /// [`DEFAULT_BASE_URL`]).
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
-    }
-
-    /// The WebSocket URL (default: derived from the base URL, see [`ws_url_for`]).
-    pub fn ws_url(mut self, url: impl Into<String>) -> Self {
-        self.ws_url = Some(url.into());
-        self
-    }
-
-    /// Sign in with this wallet (and again whenever the session runs out).
-    pub fn wallet(mut self, wallet: Wallet) -> Self {
-        self.wallet = Some(wallet);
-        self
-    }
-
     /// Sign in with this private key (hex, `0x` optional).
     pub fn private_key(self, key: &str) -> Result<Self> {
         Ok(self.wallet(Wallet::from_private_key(key)?))
-    }
-
-    /// Use this session token; with no wallet, the client cannot renew it.
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
-    /// Retries after the first attempt of a call, for transport failures, 5xx and 429
-    /// (default [`DEFAULT_MAX_RETRIES`]; `0` turns retries off).
-    pub fn max_retries(mut self, retries: u32) -> Self {
-        self.max_retries = Some(retries);
-        self
-    }
-
-    /// How long one attempt may take (default [`DEFAULT_TIMEOUT`]).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
     }
 
     /// The client.
@@ -233,16 +208,21 @@ impl PostJob {
     }
 }
 
-/// Filters and paging of `GET /jobs`; all optional, combined with AND.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Filters and paging of `GET /jobs`; all optional, combined with AND. Each field has a setter
+/// of its name taking the value itself (`JobQuery::default().status(JobStatus::Posted)`); the
+/// user ids' are `requester` and `worker`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, derive_setters::Setters)]
+#[setters(strip_option)]
 pub struct JobQuery {
     /// Only jobs in this state.
     pub status: Option<JobStatus>,
     /// Only jobs for this model.
     pub capability: Option<Capability>,
     /// Only jobs posted by this user.
+    #[setters(rename = "requester")]
     pub requester_id: Option<UserId>,
     /// Only jobs accepted by this user.
+    #[setters(rename = "worker")]
     pub worker_id: Option<UserId>,
     /// Jobs per page (server default 50, at most 100).
     pub limit: Option<u32>,
@@ -251,42 +231,6 @@ pub struct JobQuery {
 }
 
 impl JobQuery {
-    /// Only jobs in `status`.
-    pub fn status(mut self, status: JobStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Only jobs for `capability`.
-    pub fn capability(mut self, capability: Capability) -> Self {
-        self.capability = Some(capability);
-        self
-    }
-
-    /// Only jobs posted by `user`.
-    pub fn requester(mut self, user: UserId) -> Self {
-        self.requester_id = Some(user);
-        self
-    }
-
-    /// Only jobs accepted by `user`.
-    pub fn worker(mut self, user: UserId) -> Self {
-        self.worker_id = Some(user);
-        self
-    }
-
-    /// Pages of `limit` jobs.
-    pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// Only jobs older than `job`.
-    pub fn before(mut self, job: JobId) -> Self {
-        self.before = Some(job);
-        self
-    }
-
     fn pairs(&self) -> Vec<(&'static str, String)> {
         let mut pairs = Vec::new();
         if let Some(s) = self.status {

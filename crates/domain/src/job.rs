@@ -865,16 +865,19 @@ mod tests {
     const DEADLINE: OffsetDateTime = datetime!(2026-02-13 23:07:00 UTC);
     const BEFORE: OffsetDateTime = datetime!(2026-02-13 23:06:59 UTC);
 
-    /// Asserts one rule's answer in each case: `(status, worker, caller, now, answer)`.
+    /// A job's status and worker, who asks, when, and the rule's answer.
+    type Case<R> = (
+        JobStatus,
+        Option<UserId>,
+        UserId,
+        OffsetDateTime,
+        Result<(), R>,
+    );
+
+    /// Asserts one rule's answer in each case.
     fn assert_cases<R: PartialEq + std::fmt::Debug>(
         rule: fn(&JobState, UserId, OffsetDateTime) -> Result<(), R>,
-        cases: &[(
-            JobStatus,
-            Option<UserId>,
-            UserId,
-            OffsetDateTime,
-            Result<(), R>,
-        )],
+        cases: &[Case<R>],
     ) {
         for (status, worker, caller, now, answer) in cases {
             let case = format!("{status:?} held by {worker:?}, {caller:?} at {now}");
@@ -936,31 +939,18 @@ mod tests {
     #[test]
     fn accept_rules_in_contract_order() {
         use {AcceptRefusal::*, JobStatus::*};
-        assert_cases(
-            JobState::check_accept,
-            &[
-                (Posted, None, REQUESTER, BEFORE, Err(OwnJob)),
-                (Posted, None, WORKER, BEFORE, Ok(())),
-                (Posted, None, WORKER, DEADLINE, Err(Expired)),
-                (
-                    Accepted,
-                    Some(WORKER),
-                    WORKER,
-                    DEADLINE,
-                    Err(AlreadyAccepted),
-                ),
-                (Accepted, Some(WORKER), REQUESTER, BEFORE, Err(OwnJob)),
-                (
-                    Completed,
-                    Some(WORKER),
-                    STRANGER,
-                    BEFORE,
-                    Err(AlreadyAccepted),
-                ),
-                (Timeout, None, STRANGER, BEFORE, Err(Expired)),
-                (Cancelled, None, STRANGER, BEFORE, Err(NotAvailable)),
-            ],
-        );
+        #[rustfmt::skip]
+        let cases = [
+            (Posted, None, REQUESTER, BEFORE, Err(OwnJob)),
+            (Posted, None, WORKER, BEFORE, Ok(())),
+            (Posted, None, WORKER, DEADLINE, Err(Expired)),
+            (Accepted, Some(WORKER), WORKER, DEADLINE, Err(AlreadyAccepted)),
+            (Accepted, Some(WORKER), REQUESTER, BEFORE, Err(OwnJob)),
+            (Completed, Some(WORKER), STRANGER, BEFORE, Err(AlreadyAccepted)),
+            (Timeout, None, STRANGER, BEFORE, Err(Expired)),
+            (Cancelled, None, STRANGER, BEFORE, Err(NotAvailable)),
+        ];
+        assert_cases(JobState::check_accept, &cases);
     }
 
     #[test]
@@ -983,54 +973,34 @@ mod tests {
     #[test]
     fn complete_rules_in_contract_order() {
         use {CompleteRefusal::*, JobStatus::*};
-        assert_cases(
-            JobState::check_complete,
-            &[
-                (Accepted, Some(WORKER), WORKER, BEFORE, Ok(())),
-                (Posted, None, WORKER, BEFORE, Err(NotAccepted)),
-                (Cancelled, None, WORKER, BEFORE, Err(NotAccepted)),
-                (Timeout, None, WORKER, BEFORE, Err(NotAccepted)),
-                (Accepted, Some(WORKER), STRANGER, BEFORE, Err(NotTheWorker)),
-                (
-                    Accepted,
-                    Some(WORKER),
-                    WORKER,
-                    DEADLINE,
-                    Err(TimeoutExpired),
-                ),
-                (Completed, Some(WORKER), STRANGER, BEFORE, Err(NotTheWorker)),
-                (Completed, Some(WORKER), WORKER, BEFORE, Err(NotAccepted)),
-                (Timeout, Some(WORKER), WORKER, BEFORE, Err(TimeoutExpired)),
-            ],
-        );
+        #[rustfmt::skip]
+        let cases = [
+            (Accepted, Some(WORKER), WORKER, BEFORE, Ok(())),
+            (Posted, None, WORKER, BEFORE, Err(NotAccepted)),
+            (Cancelled, None, WORKER, BEFORE, Err(NotAccepted)),
+            (Timeout, None, WORKER, BEFORE, Err(NotAccepted)),
+            (Accepted, Some(WORKER), STRANGER, BEFORE, Err(NotTheWorker)),
+            (Accepted, Some(WORKER), WORKER, DEADLINE, Err(TimeoutExpired)),
+            (Completed, Some(WORKER), STRANGER, BEFORE, Err(NotTheWorker)),
+            (Completed, Some(WORKER), WORKER, BEFORE, Err(NotAccepted)),
+            (Timeout, Some(WORKER), WORKER, BEFORE, Err(TimeoutExpired)),
+        ];
+        assert_cases(JobState::check_complete, &cases);
     }
 
     #[test]
     fn cancel_rules_in_contract_order() {
         use {CancelRefusal::*, JobStatus::*};
-        assert_cases(
-            JobState::check_cancel,
-            &[
-                (Posted, None, REQUESTER, BEFORE, Ok(())),
-                (Posted, None, STRANGER, BEFORE, Err(NotTheRequester)),
-                (Posted, None, REQUESTER, DEADLINE, Err(NotAvailable)),
-                (
-                    Accepted,
-                    Some(WORKER),
-                    REQUESTER,
-                    BEFORE,
-                    Err(AlreadyAccepted),
-                ),
-                (
-                    Completed,
-                    Some(WORKER),
-                    REQUESTER,
-                    BEFORE,
-                    Err(AlreadyAccepted),
-                ),
-                (Cancelled, None, REQUESTER, BEFORE, Err(NotAvailable)),
-                (Timeout, None, REQUESTER, BEFORE, Err(NotAvailable)),
-            ],
-        );
+        #[rustfmt::skip]
+        let cases = [
+            (Posted, None, REQUESTER, BEFORE, Ok(())),
+            (Posted, None, STRANGER, BEFORE, Err(NotTheRequester)),
+            (Posted, None, REQUESTER, DEADLINE, Err(NotAvailable)),
+            (Accepted, Some(WORKER), REQUESTER, BEFORE, Err(AlreadyAccepted)),
+            (Completed, Some(WORKER), REQUESTER, BEFORE, Err(AlreadyAccepted)),
+            (Cancelled, None, REQUESTER, BEFORE, Err(NotAvailable)),
+            (Timeout, None, REQUESTER, BEFORE, Err(NotAvailable)),
+        ];
+        assert_cases(JobState::check_cancel, &cases);
     }
 }

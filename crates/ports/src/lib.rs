@@ -223,6 +223,19 @@ pub enum JobActionError<R> {
     Store(#[from] StoreError),
 }
 
+/// The rule of one action on a job: what refuses an accept, a completion or a cancel.
+pub trait JobRule: std::error::Error {}
+
+impl JobRule for AcceptRefusal {}
+impl JobRule for CompleteRefusal {}
+impl JobRule for CancelRefusal {}
+
+impl<R: JobRule> From<R> for JobActionError<R> {
+    fn from(refusal: R) -> Self {
+        Self::Refused(refusal)
+    }
+}
+
 /// Why an accept failed.
 pub type AcceptError = JobActionError<AcceptRefusal>;
 /// Why a completion failed.

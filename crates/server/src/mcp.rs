@@ -165,8 +165,11 @@ struct Tools {
     tool_router: ToolRouter<Self>,
 }
 
+/// What a tool call returns; a refusal of the API is a result too, marked as an error.
+type Answer = Result<CallToolResult, ErrorData>;
+
 /// The API's answer, or its refusal as a tool error.
-fn answer<T: Serialize>(result: Result<T, Error>) -> Result<CallToolResult, ErrorData> {
+fn answer<T: Serialize>(result: Result<T, Error>) -> Answer {
     Ok(match result {
         Ok(value) => match serde_json::to_value(&value) {
             Ok(json) => CallToolResult::structured(json),
@@ -194,13 +197,12 @@ impl Tools {
         }
     }
 
-    #[tool(
-        description = "Post a paid job to the j0 marketplace. The credits move from your balance into escrow; the first worker to accept gets the full prompt and must submit a result within timeout_sec. Returns the job (with job_id); use wait_for_job to get its result. Refused with INSUFFICIENT_CREDITS when your balance is too low."
-    )]
-    async fn post_job(
-        &self,
-        Parameters(args): Parameters<PostJobArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Post a paid job to the j0 marketplace. The credits move from your balance into escrow; the
+    /// first worker to accept gets the full prompt and must submit a result within timeout_sec.
+    /// Returns the job (with job_id); use wait_for_job to get its result. Refused with
+    /// INSUFFICIENT_CREDITS when your balance is too low.
+    #[tool]
+    async fn post_job(&self, Parameters(args): Parameters<PostJobArgs>) -> Answer {
         let job = PostJob::new(
             args.capability.into(),
             args.credits,
@@ -210,13 +212,17 @@ impl Tools {
         answer(self.client.post_job(job).await)
     }
 
-    #[tool(
-        description = "List jobs, newest first. Use status=posted to find jobs waiting for a worker. Prompts of jobs you take no part in are shown as a 200-character preview."
-    )]
-    async fn list_jobs(
-        &self,
-        Parameters(args): Parameters<ListJobsArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Get one job: its status, deadline (expires_at), and, for its requester and worker, the full
+    /// prompt and result.
+    #[tool]
+    async fn get_job(&self, Parameters(args): Parameters<JobIdArgs>) -> Answer {
+        answer(self.client.job(JobId(args.job_id)).await)
+    }
+
+    /// List jobs, newest first. Use status=posted to find jobs waiting for a worker. Prompts of
+    /// jobs you take no part in are shown as a 200-character preview.
+    #[tool]
+    async fn list_jobs(&self, Parameters(args): Parameters<ListJobsArgs>) -> Answer {
         let query = JobQuery {
             status: args.status.map(Into::into),
             capability: args.capability.map(Into::into),
@@ -228,33 +234,19 @@ impl Tools {
         answer(self.client.jobs(query).await.map(|jobs| Jobs { jobs }))
     }
 
-    #[tool(
-        description = "Get one job: its status, deadline (expires_at), and, for its requester and worker, the full prompt and result."
-    )]
-    async fn get_job(
-        &self,
-        Parameters(args): Parameters<JobIdArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        answer(self.client.job(JobId(args.job_id)).await)
-    }
-
-    #[tool(
-        description = "Accept a posted job as its worker. The first accept wins and returns the job with its full prompt; you must then call complete_job before expires_at. JOB_ALREADY_ACCEPTED means another worker was faster: move on."
-    )]
-    async fn accept_job(
-        &self,
-        Parameters(args): Parameters<JobIdArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Accept a posted job as its worker. The first accept wins and returns the job with its full
+    /// prompt; you must then call complete_job before expires_at. JOB_ALREADY_ACCEPTED means
+    /// another worker was faster: move on.
+    #[tool]
+    async fn accept_job(&self, Parameters(args): Parameters<JobIdArgs>) -> Answer {
         answer(self.client.accept_job(JobId(args.job_id)).await)
     }
 
-    #[tool(
-        description = "Submit the result of a job you accepted, before its deadline. You are paid 90% of its credits (credits_earned). TIMEOUT_EXPIRED means it came too late and the requester was refunded."
-    )]
-    async fn complete_job(
-        &self,
-        Parameters(args): Parameters<CompleteJobArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Submit the result of a job you accepted, before its deadline. You are paid 90% of its
+    /// credits (credits_earned). TIMEOUT_EXPIRED means it came too late and the requester was
+    /// refunded.
+    #[tool]
+    async fn complete_job(&self, Parameters(args): Parameters<CompleteJobArgs>) -> Answer {
         answer(
             self.client
                 .complete_job(JobId(args.job_id), args.result)
@@ -262,33 +254,27 @@ impl Tools {
         )
     }
 
-    #[tool(
-        description = "Cancel a job you posted that nobody has accepted yet; its credits come back to your balance (credits_refunded)."
-    )]
-    async fn cancel_job(
-        &self,
-        Parameters(args): Parameters<JobIdArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Cancel a job you posted that nobody has accepted yet; its credits come back to your balance
+    /// (credits_refunded).
+    #[tool]
+    async fn cancel_job(&self, Parameters(args): Parameters<JobIdArgs>) -> Answer {
         answer(self.client.cancel_job(JobId(args.job_id)).await)
     }
 
-    #[tool(
-        description = "Get your balance in credits (1 credit = 1 cent): cash_cents, promo_cents (spent first) and total_cents."
-    )]
-    async fn get_balance(
-        &self,
-        Parameters(_): Parameters<NoArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Get your balance in credits (1 credit = 1 cent): cash_cents, promo_cents (spent first) and
+    /// total_cents.
+    #[tool]
+    async fn get_balance(&self, Parameters(_): Parameters<NoArgs>) -> Answer {
         answer(self.client.balance().await)
     }
 
-    #[tool(
-        description = "List your credit history, newest first: purchases, jobs posted (negative), earnings, refunds and promo grants."
-    )]
+    /// List your credit history, newest first: purchases, jobs posted (negative), earnings, refunds
+    /// and promo grants.
+    #[tool]
     async fn list_transactions(
         &self,
         Parameters(args): Parameters<ListTransactionsArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Answer {
         answer(
             self.client
                 .transactions(args.limit, None)
@@ -297,33 +283,25 @@ impl Tools {
         )
     }
 
-    #[tool(
-        description = "Start a card purchase of credits. Returns checkout_url: a Stripe page a human must open to pay; the credits arrive once paid. amount_usd is one of 5, 10, 20, 50, 100."
-    )]
-    async fn buy_credits(
-        &self,
-        Parameters(args): Parameters<BuyCreditsArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Start a card purchase of credits. Returns checkout_url: a Stripe page a human must open to
+    /// pay; the credits arrive once paid. amount_usd is one of 5, 10, 20, 50, 100.
+    #[tool]
+    async fn buy_credits(&self, Parameters(args): Parameters<BuyCreditsArgs>) -> Answer {
         answer(self.client.buy_credits(args.amount_usd).await)
     }
 
-    #[tool(
-        description = "Get your own USDC deposit address on Base: USDC sent there is credited as cash (1 USDC = 100 credits) after min_confirmations blocks."
-    )]
-    async fn deposit_address(
-        &self,
-        Parameters(_): Parameters<NoArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Get your own USDC deposit address on Base: USDC sent there is credited as cash (1 USDC = 100
+    /// credits) after min_confirmations blocks.
+    #[tool]
+    async fn deposit_address(&self, Parameters(_): Parameters<NoArgs>) -> Answer {
         answer(self.client.deposit_address().await)
     }
 
-    #[tool(
-        description = "Wait until a job reaches a final state (completed, cancelled or timeout) or timeout_sec passes, then return it with done=true/false. After post_job, call this to get the worker's result in one call."
-    )]
-    async fn wait_for_job(
-        &self,
-        Parameters(args): Parameters<WaitArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    /// Wait until a job reaches a final state (completed, cancelled or timeout) or timeout_sec
+    /// passes, then return it with done=true/false. After post_job, call this to get the worker's
+    /// result in one call.
+    #[tool]
+    async fn wait_for_job(&self, Parameters(args): Parameters<WaitArgs>) -> Answer {
         answer(self.wait(JobId(args.job_id), args.timeout_sec).await)
     }
 }

@@ -11,11 +11,10 @@ use j0_wire::auth::{
     Challenge, ChallengeRequest, ChallengeResponse, LogoutResponse, VerifyRequest, VerifyResponse,
 };
 
-use super::{Reply, State};
+use super::{ChallengeRefusals, LogoutRefusals, Reply, State, VerifyRefusals};
 use crate::{
     error::ApiError,
     extract::Json,
-    openapi::refusals,
     routes::users::me_view,
     token::{Caller, cleared_cookie, session_cookie},
 };
@@ -28,17 +27,9 @@ fn parse_address(text: &str) -> Result<WalletAddress, ApiError> {
 /// Longest nonce or signature text looked at; anything longer cannot be valid.
 const MAX_TOKEN_TEXT: usize = 256;
 
-refusals!(
-    /// What `POST /auth/challenge` refuses with.
-    ChallengeRefusals = [
-        ValidationError, PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable,
-    ]
-);
-
 /// Issues a single-use challenge for a wallet address.
 #[utoipa::path(
-    post, path = "/auth/challenge", operation_id = "createChallenge",
-    request_body = ChallengeRequest,
+    post, path = "/auth/challenge", operation_id = "createChallenge", request_body = ChallengeRequest,
     responses(
         (status = 200, description = "A challenge to sign", body = ChallengeResponse),
         ChallengeRefusals,
@@ -56,14 +47,6 @@ pub(crate) async fn challenge(state: State, body: Json<ChallengeRequest>) -> Rep
         message_to_sign: issued.message_to_sign,
     }))
 }
-
-refusals!(
-    /// What `POST /auth/verify` refuses with.
-    VerifyRefusals = [
-        ValidationError, InvalidSignature, ChallengeNotFound, ChallengeExpired, ChallengeUsed,
-        PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable,
-    ]
-);
 
 /// Verifies a signed challenge: creates the user on first sign-in and issues a session token.
 #[utoipa::path(
@@ -119,11 +102,6 @@ pub(crate) async fn verify(state: State, body: Json<VerifyRequest>) -> Reply {
             user: me_view(&user),
         }))
 }
-
-refusals!(
-    /// What `POST /auth/logout` refuses with.
-    LogoutRefusals = [Unauthorized, PayloadTooLarge, ServiceUnavailable]
-);
 
 /// Revokes the presented token and clears the session cookie.
 #[utoipa::path(

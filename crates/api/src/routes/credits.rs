@@ -7,10 +7,9 @@ use utoipa::IntoParams;
 use j0_domain::{TransactionId, view::BalanceView};
 use j0_wire::credits::{Transaction, Transactions};
 
-use super::{Reply, State};
+use super::{BalanceRefusals, HistoryRefusals, Reply, State};
 use crate::{
     extract::{Query, QueryInt, at_least, page_limit},
-    openapi::refusals,
     token::Caller,
 };
 
@@ -26,11 +25,6 @@ pub(crate) struct HistoryQuery {
     before: Option<QueryInt>,
 }
 
-refusals!(
-    /// What `GET /credits/balance` refuses with.
-    BalanceRefusals = [Unauthorized, ServiceUnavailable]
-);
-
 /// The caller's balance.
 #[utoipa::path(
     get, path = "/credits/balance", operation_id = "getBalance",
@@ -40,11 +34,6 @@ pub(crate) async fn balance(state: State, caller: Caller) -> Reply {
     let balance = state.app.balance(caller.user).await?;
     Ok(HttpResponse::Ok().json(BalanceView::from(balance)))
 }
-
-refusals!(
-    /// What `GET /credits/transactions` refuses with.
-    HistoryRefusals = [ValidationError, Unauthorized, ServiceUnavailable]
-);
 
 /// The caller's credit history, newest first, one row per event.
 #[utoipa::path(

@@ -15,11 +15,13 @@ use j0_wire::{
     jobs::{Cancelled, CompleteRequest, Completed, JobEnvelope, Jobs, PostJobRequest},
 };
 
-use super::{Reply, State};
+use super::{
+    AcceptRefusals, CancelRefusals, CompleteRefusals, GetRefusals, ListRefusals, PostRefusals,
+    Reply, State,
+};
 use crate::{
     error::{ApiError, ErrorCode},
     extract::{Json, PathId, Query, QueryInt, at_least, page_limit},
-    openapi::refusals,
     token::{Bearer, Caller},
 };
 
@@ -101,14 +103,6 @@ fn idempotency_key(
     }))
 }
 
-refusals!(
-    /// What `POST /jobs` refuses with.
-    PostRefusals = [
-        ValidationError, InsufficientCredits, IdempotencyKeyReused, Unauthorized,
-        PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable,
-    ]
-);
-
 /// Posts a job, moving its credits into escrow (promo first, then cash).
 #[utoipa::path(
     post, path = "/jobs", operation_id = "postJob",
@@ -135,11 +129,6 @@ pub(crate) async fn post(
     }))
 }
 
-refusals!(
-    /// What `GET /jobs` refuses with.
-    ListRefusals = [ValidationError, Unauthorized, ServiceUnavailable]
-);
-
 /// Lists jobs, newest first; prompts are previews unless the caller takes part in the job.
 #[utoipa::path(
     get, path = "/jobs", operation_id = "listJobs", params(ListQuery),
@@ -163,11 +152,6 @@ pub(crate) async fn list(state: State, caller: Caller, query: Query<ListQuery>) 
     Ok(HttpResponse::Ok().json(Jobs { jobs }))
 }
 
-refusals!(
-    /// What `GET /jobs/{id}` refuses with.
-    GetRefusals = [ValidationError, Unauthorized, JobNotFound, ServiceUnavailable]
-);
-
 /// One job, as the caller may see it.
 #[utoipa::path(
     get, path = "/jobs/{id}", operation_id = "getJob", params(PathId),
@@ -178,14 +162,6 @@ pub(crate) async fn get(state: State, caller: Caller, req: HttpRequest) -> Reply
     let job = state.app.job(id).await?.ok_or_else(job_not_found)?;
     Ok(HttpResponse::Ok().json(JobView::new(&job, Some(caller.user))))
 }
-
-refusals!(
-    /// What `POST /jobs/{id}/accept` refuses with.
-    AcceptRefusals = [
-        ValidationError, JobAlreadyAccepted, JobExpired, JobNotAvailable, TooManyOpenJobs,
-        Unauthorized, OwnJob, JobNotFound, PayloadTooLarge, ServiceUnavailable,
-    ]
-);
 
 /// Accepts a posted job; of concurrent accepts exactly one wins.
 ///
@@ -206,14 +182,6 @@ pub(crate) async fn accept(state: State, caller: Bearer, req: HttpRequest) -> Re
         job: JobView::new(&job, Some(caller.user())),
     }))
 }
-
-refusals!(
-    /// What `POST /jobs/{id}/complete` refuses with.
-    CompleteRefusals = [
-        ValidationError, JobNotAccepted, TimeoutExpired, Unauthorized, NotTheWorker,
-        JobNotFound, PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable,
-    ]
-);
 
 /// Submits the result of an accepted job and pays its worker.
 #[utoipa::path(
@@ -238,14 +206,6 @@ pub(crate) async fn complete(
         credits_earned: done.credits_earned,
     }))
 }
-
-refusals!(
-    /// What `POST /jobs/{id}/cancel` refuses with.
-    CancelRefusals = [
-        ValidationError, JobAlreadyAccepted, JobNotAvailable, Unauthorized, NotTheRequester,
-        JobNotFound, PayloadTooLarge, ServiceUnavailable,
-    ]
-);
 
 /// Cancels a posted job before anyone accepts it and refunds the requester.
 #[utoipa::path(

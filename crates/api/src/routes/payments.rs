@@ -7,25 +7,16 @@ use j0_wire::payments::{
     Checkout, CheckoutRequest, DepositAddress, NETWORK_NAME, TOKEN_NAME, WebhookReceived,
 };
 
-use super::{Reply, State};
+use super::{CheckoutRefusals, DepositRefusals, Reply, State, WebhookRefusals};
 use crate::{
     error::{ApiError, ErrorCode},
     extract::{Json, body_limit, read_body},
-    openapi::refusals,
     token::Caller,
 };
 
 fn payments_unavailable() -> ApiError {
     ApiError::new(ErrorCode::PaymentsUnavailable)
 }
-
-refusals!(
-    /// What `POST /payments/stripe/checkout` refuses with.
-    CheckoutRefusals = [
-        ValidationError, InvalidAmount, Unauthorized, PayloadTooLarge, UnsupportedMediaType,
-        PaymentsUnavailable, ServiceUnavailable,
-    ]
-);
 
 /// Creates a Stripe Checkout Session for a credit purchase.
 #[utoipa::path(
@@ -52,14 +43,6 @@ pub(crate) async fn checkout(state: State, caller: Caller, body: Json<CheckoutRe
         Err(CheckoutFailure::Store(e)) => Err(e.into()),
     }
 }
-
-refusals!(
-    /// What `POST /payments/stripe/webhook` refuses with.
-    WebhookRefusals = [
-        InvalidWebhookSignature, ValidationError, PayloadTooLarge, PaymentsUnavailable,
-        ServiceUnavailable,
-    ]
-);
 
 /// Receives Stripe events; the signature is checked before anything is parsed. Paid Checkout
 /// Sessions credit `floor(amount_total * 95 / 100)` cents exactly once.
@@ -99,11 +82,6 @@ pub(crate) async fn webhook(state: State, req: HttpRequest, payload: web::Payloa
         Err(WebhookFailure::Store(e)) => Err(e.into()),
     }
 }
-
-refusals!(
-    /// What `GET /payments/usdc/address` refuses with.
-    DepositRefusals = [Unauthorized, ServiceUnavailable]
-);
 
 /// The caller's USDC deposit address: 1 USDC credits 100 cents of cash after the configured
 /// confirmations.

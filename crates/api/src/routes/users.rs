@@ -5,11 +5,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use j0_domain::{UserId, user::User};
 use j0_wire::users::{IdentityType, Me, PublicUser};
 
-use super::{Reply, State};
+use super::{MeRefusals, Reply, State, UserRefusals};
 use crate::{
     error::{ApiError, ErrorCode},
     extract::PathId,
-    openapi::refusals,
     token::Caller,
 };
 
@@ -28,11 +27,6 @@ fn user_not_found() -> ApiError {
     ApiError::new(ErrorCode::UserNotFound)
 }
 
-refusals!(
-    /// What `GET /users/me` refuses with.
-    MeRefusals = [Unauthorized, ServiceUnavailable]
-);
-
 /// The signed-in user.
 #[utoipa::path(
     get, path = "/users/me", operation_id = "getMe",
@@ -46,11 +40,6 @@ pub(crate) async fn me(state: State, caller: Caller) -> Reply {
         .ok_or_else(ApiError::unauthorized)?;
     Ok(HttpResponse::Ok().json(me_view(&user)))
 }
-
-refusals!(
-    /// What `GET /users/{id}` refuses with.
-    UserRefusals = [ValidationError, UserNotFound, ServiceUnavailable]
-);
 
 /// Public information about any user; no authentication needed.
 #[utoipa::path(
