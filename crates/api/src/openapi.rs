@@ -3,9 +3,10 @@
 //! Each handler carries its own `#[utoipa::path]` (body, parameters, 200 answer, and the codes
 //! it can refuse with, from the `refusals!` table of `routes`; its tag is its module's name);
 //! every body, view and WebSocket message derives its schema from the type that serializes it
-//! (`j0-wire`, and `j0-domain`'s views, feature `openapi`), and every error response is built from [`ErrorCode`], the table
-//! the server answers from. What is left here is the assembly and a few modifiers that say once
-//! what holds for many operations, so it cannot drift between them:
+//! (`j0-wire`, and `j0-domain`'s views, feature `openapi`), and every error response is built
+//! from [`ErrorCode`], the table the server answers from. What is left here is the assembly
+//! and a few modifiers that say once what holds for many operations, so it cannot drift
+//! between them:
 //!
 //! - `429 RATE_LIMITED` (with `Retry-After`) on every operation, and each `413`'s limit, read
 //!   from the route table ([`declared_body_limit`]);
@@ -50,8 +51,8 @@ use crate::{
 
 /// Declares each `$name`, the error answers of one operation: every code it can refuse with
 /// (but `RATE_LIMITED`, which every operation can), each answered with its
-/// [`ErrorCode::status`]. Name it in the operation's `responses(...)`. A module declares its
-/// operations' refusals together, one table of what each can refuse.
+/// [`ErrorCode::status`]. Name it in the operation's `responses(...)`. The REST operations'
+/// are one table, in `routes`.
 macro_rules! refusals {
     ($($(#[$doc:meta])* $name:ident = [$($code:ident),+ $(,)?];)+) => {$(
         $(#[$doc])*
